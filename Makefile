@@ -1,0 +1,56 @@
+# Catga-Go. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+# Every Go module in the workspace, in dependency order.
+MODULES := libs/catga services/order services/payment services/inventory services/notification e2e bench
+SERVICES := order payment inventory notification
+BIN := $(CURDIR)/bin
+GO ?= go
+# Tests that start real servers share two cores: keep package parallelism low.
+TEST_FLAGS ?= -count=1 -p 2
+RACE ?= -race
+
+.PHONY: help
+help: ## list targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: deps
+deps: ## install what the tests need and a fresh machine lacks (redis-server, PostgreSQL)
+	@scripts/install-deps.sh
+
+.PHONY: test
+test: deps ## everything this machine can run: unit, integration, e2e
+	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(RACE) $(TEST_FLAGS) ./...); done
+
+.PHONY: test-unit
+test-unit: ## unit tests only (no external servers), with the race detector
+	@set -e; for m in $(MODULES); do echo "== go test -short $$m"; (cd $$m && $(GO) test -short $(RACE) $(TEST_FLAGS) ./...); done
+
+.PHONY: lint
+lint: ## gofmt, go vet and golangci-lint (pinned in libs/catga/go.mod as a tool)
+	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
+	@set -e; for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...); done
+	@set -e; for m in $(MODULES); do echo "== golangci-lint $$m"; (cd $$m && $(GO) tool -modfile=$(CURDIR)/tools/go.mod golangci-lint run ./...); done
+
+.PHONY: bench
+bench: ## library micro-benchmarks
+	@set -e; cd libs/catga && $(GO) test -run '^$$' -bench . -benchmem ./mediator/...
+
+.PHONY: build
+build: ## build every service into ./bin
+	@mkdir -p $(BIN)
+	@set -e; for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 $(GO) build -o $(BIN)/$$s .); done
+	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga-dev ./cmd/catga-dev
+
+.PHONY: run
+run: build ## run the platform: embedded NATS and two peers of every service (Ctrl-C stops)
+	@$(BIN)/catga-dev -bin $(BIN) -peers 2 $(RUN_FLAGS)
+
+.PHONY: e2e
+e2e: deps ## end-to-end tests
+	@cd e2e && $(GO) test $(TEST_FLAGS) ./...
+
+.PHONY: tidy
+tidy: ## go mod tidy in every module
+	@set -e; for m in $(MODULES); do echo "== tidy $$m"; (cd $$m && $(GO) mod tidy); done

@@ -1,0 +1,7 @@
+module github.com/catga-go/catga/services/inventory
+
+go 1.26.0
+
+require github.com/catga-go/catga/libs/catga v0.0.0
+
+replace github.com/catga-go/catga/libs/catga => ../../libs/catga
