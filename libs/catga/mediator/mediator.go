@@ -67,7 +67,7 @@ type Mediator struct {
 	middleware        []Middleware
 	concurrentPublish bool
 
-	mu       sync.Mutex                           // serialises registration
+	mu       sync.Mutex                      // serialises registration
 	registry atomic.Pointer[map[uintptr]any] // copy-on-write; values are *requestEntry or *eventEntry
 }
 

@@ -260,8 +260,14 @@ func TestValidateRejectsBeforeTheHandler(t *testing.T) {
 		send    func() error
 		wantErr bool
 	}{
-		{"valid", func() error { _, err := mediator.Send[string](context.Background(), m, placeOrder{Amount: 5}); return err }, false},
-		{"invalid", func() error { _, err := mediator.Send[string](context.Background(), m, placeOrder{Amount: -5}); return err }, true},
+		{"valid", func() error {
+			_, err := mediator.Send[string](context.Background(), m, placeOrder{Amount: 5})
+			return err
+		}, false},
+		{"invalid", func() error {
+			_, err := mediator.Send[string](context.Background(), m, placeOrder{Amount: -5})
+			return err
+		}, true},
 		{"no validate method", func() error { _, err := mediator.Send[string](context.Background(), m, getOrder{}); return err }, false},
 	}
 	for _, tt := range tests {
