@@ -2,6 +2,4 @@ module github.com/catga-go/catga/e2e
 
 go 1.26.0
 
-require github.com/catga-go/catga/libs/catga v0.0.0
-
 replace github.com/catga-go/catga/libs/catga => ../libs/catga

@@ -1,0 +1,222 @@
+// Command catga-dev runs the whole platform on one machine with nothing
+// installed: an embedded nats-server (with JetStream) and several peers of
+// every service, as separate processes, the way they run in production.
+// It is what `make run` starts.
+//
+//	catga-dev -bin ./bin -peers 2          # run until Ctrl-C
+//	catga-dev -bin ./bin -peers 2 -smoke   # start, check every peer answers discovery, stop
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/micro"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/catga-go/catga/libs/catga/natsembed"
+	"github.com/catga-go/catga/libs/catga/peer"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "catga-dev: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+type config struct {
+	binDir   string
+	services []string
+	peers    int
+	natsPort int
+	smoke    bool
+	wait     time.Duration
+}
+
+func parseFlags() (config, error) {
+	var c config
+	var services string
+	flag.StringVar(&c.binDir, "bin", "bin", "directory holding the service binaries")
+	flag.StringVar(&services, "services", "order,payment,inventory,notification", "services to start")
+	flag.IntVar(&c.peers, "peers", 2, "peers per service")
+	flag.IntVar(&c.natsPort, "nats-port", 4222, "client port of the embedded nats-server (0 picks a free one)")
+	flag.BoolVar(&c.smoke, "smoke", false, "start everything, check every peer answers discovery, then stop")
+	flag.DurationVar(&c.wait, "wait", 20*time.Second, "how long to wait for every peer to show up")
+	flag.Parse()
+	c.services = strings.Split(services, ",")
+
+	var errs []error
+	if c.peers < 1 {
+		errs = append(errs, fmt.Errorf("-peers must be at least 1, got %d", c.peers))
+	}
+	for _, s := range c.services {
+		if _, err := os.Stat(filepath.Join(c.binDir, s)); err != nil {
+			errs = append(errs, fmt.Errorf("service binary %s: %w (run `make build`)", filepath.Join(c.binDir, s), err))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func run() error {
+	cfg, err := parseFlags()
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	srv, err := natsembed.Start(natsembed.Config{Port: cfg.natsPort, Name: "catga-dev"})
+	if err != nil {
+		return fmt.Errorf("embedded nats-server on port %d: %w", cfg.natsPort, err)
+	}
+	defer srv.Shutdown()
+	fmt.Printf("nats-server (embedded, JetStream) listening on %s\n", srv.ClientURL())
+
+	peersCtx, stopPeers := context.WithCancel(context.Background())
+	defer stopPeers()
+	g, _ := errgroup.WithContext(peersCtx)
+	var out sync.Mutex
+	for _, svc := range cfg.services {
+		for i := 1; i <= cfg.peers; i++ {
+			name := fmt.Sprintf("%s-%d", svc, i)
+			cmd := exec.Command(filepath.Join(cfg.binDir, svc))
+			cmd.Env = append(os.Environ(), peer.EnvNATSURL+"="+srv.ClientURL())
+			stdout, _ := cmd.StdoutPipe()
+			cmd.Stderr = cmd.Stdout
+			if err := cmd.Start(); err != nil {
+				stopPeers()
+				_ = g.Wait()
+				return fmt.Errorf("start %s: %w", name, err)
+			}
+			g.Go(func() error { prefixLines(&out, name, stdout); return nil })
+			g.Go(func() error { return supervise(peersCtx, name, cmd) })
+		}
+	}
+
+	want := len(cfg.services) * cfg.peers
+	found, err := awaitPeers(ctx, srv.ClientURL(), want, cfg.wait)
+	printPeers(found)
+	if err == nil && cfg.smoke {
+		fmt.Printf("smoke: all %d peers answered discovery; stopping\n", want)
+	} else if err == nil {
+		fmt.Println("platform running; Ctrl-C stops it")
+		<-ctx.Done()
+	}
+	stopPeers()
+	if werr := g.Wait(); werr != nil {
+		err = errors.Join(err, werr)
+	}
+	return err
+}
+
+// supervise waits for a peer process; when ctx ends it asks the peer to stop
+// (SIGTERM, so it drains) and kills it only if it does not exit in time.
+func supervise(ctx context.Context, name string, cmd *exec.Cmd) error {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		return fmt.Errorf("%s exited unexpectedly: %v", name, err)
+	case <-ctx.Done():
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			return fmt.Errorf("%s: unclean shutdown: %w", name, err)
+		}
+		return nil
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%s did not stop within 15s of SIGTERM; killed", name)
+	}
+}
+
+func prefixLines(mu *sync.Mutex, name string, r io.Reader) {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		mu.Lock()
+		fmt.Printf("%-15s | %s\n", name, sc.Text())
+		mu.Unlock()
+	}
+}
+
+// awaitPeers pings $SRV.PING until want distinct peers answered or wait
+// runs out.
+func awaitPeers(ctx context.Context, url string, want int, wait time.Duration) ([]micro.Ping, error) {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return nil, err
+	}
+	defer nc.Close()
+	deadline := time.Now().Add(wait)
+	var found []micro.Ping
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		found, err = ping(nc, 300*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		if len(found) >= want {
+			return found, nil
+		}
+	}
+	return found, fmt.Errorf("%d of %d peers answered discovery within %s", len(found), want, wait)
+}
+
+// ping collects every answer to one $SRV.PING for window.
+func ping(nc *nats.Conn, window time.Duration) ([]micro.Ping, error) {
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := nc.PublishRequest("$SRV.PING", inbox, nil); err != nil {
+		return nil, err
+	}
+	seen := map[string]micro.Ping{}
+	end := time.Now().Add(window)
+	for {
+		msg, err := sub.NextMsg(time.Until(end))
+		if err != nil {
+			break
+		}
+		var p micro.Ping
+		if json.Unmarshal(msg.Data, &p) == nil && p.ID != "" {
+			seen[p.ID] = p
+		}
+	}
+	out := make([]micro.Ping, 0, len(seen))
+	for _, p := range seen {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name+out[i].ID < out[j].Name+out[j].ID })
+	return out, nil
+}
+
+func printPeers(peers []micro.Ping) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVICE\tPEER ID\tVERSION")
+	for _, p := range peers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.ID, p.Version)
+	}
+	_ = tw.Flush()
+}

@@ -1,0 +1,36 @@
+// Command payment runs one peer of the payment service, which charges and refunds payments for orders.
+// Start as many peers as you like; they share the work through NATS queue
+// groups and need nothing but CATGA_NATS_URL.
+//
+// So far the peer joins the platform and announces itself for discovery;
+// the service's handlers arrive with the services issue.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/catga-go/catga/libs/catga/peer"
+)
+
+const serviceName = "payment"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", serviceName, err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	return peer.Run(ctx, peer.ConfigFromEnv(serviceName), setup, peer.WithLogger(logger))
+}
+
+func setup(context.Context, *peer.Peer) error { return nil }
