@@ -28,10 +28,14 @@ test-unit: ## unit tests only (no external servers), with the race detector
 	@set -e; for m in $(MODULES); do echo "== go test -short $$m"; (cd $$m && $(GO) test -short $(RACE) $(TEST_FLAGS) ./...); done
 
 .PHONY: lint
-lint: ## gofmt, go vet and golangci-lint (pinned in libs/catga/go.mod as a tool)
+lint: $(BIN)/golangci-lint ## gofmt, go vet and golangci-lint (version pinned by the tool directive in tools/go.mod)
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...); done
-	@set -e; for m in $(MODULES); do echo "== golangci-lint $$m"; (cd $$m && $(GO) tool -modfile=$(CURDIR)/tools/go.mod golangci-lint run ./...); done
+	@set -e; for m in $(MODULES); do echo "== golangci-lint $$m"; (cd $$m && $(BIN)/golangci-lint run --config $(CURDIR)/.golangci.yml ./...); done
+
+$(BIN)/golangci-lint: tools/go.mod
+	@mkdir -p $(BIN)
+	@cd tools && GOWORK=off $(GO) build -o $(BIN)/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: bench
 bench: ## library micro-benchmarks
