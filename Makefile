@@ -13,7 +13,7 @@ RACE ?= -race
 
 .PHONY: help
 help: ## list targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
 .PHONY: deps
 deps: ## install what the tests need and a fresh machine lacks (redis-server, PostgreSQL)
@@ -33,6 +33,9 @@ lint: $(BIN)/golangci-lint ## gofmt, go vet and golangci-lint (version pinned by
 	@set -e; for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...); done
 	@set -e; for m in $(MODULES); do echo "== golangci-lint $$m"; (cd $$m && $(BIN)/golangci-lint run --config $(CURDIR)/.golangci.yml ./...); done
 
+.PHONY: tools
+tools: $(BIN)/golangci-lint ## build the pinned developer tools into ./bin
+
 $(BIN)/golangci-lint: tools/go.mod
 	@mkdir -p $(BIN)
 	@cd tools && GOWORK=off $(GO) build -o $(BIN)/golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint
@@ -40,6 +43,18 @@ $(BIN)/golangci-lint: tools/go.mod
 .PHONY: bench
 bench: ## library micro-benchmarks
 	@set -e; cd libs/catga && $(GO) test -run '^$$' -bench . -benchmem ./mediator/...
+
+.PHONY: bench-transport
+bench-transport: ## raw nats.go request vs catga Send over NATS; last line: p50_ratio p99_ratio throughput_ratio
+	@cd bench && $(GO) run ./transport
+
+.PHONY: bench-saga
+bench-saga: deps ## 3-step sagas on the memory store and a real Redis Cluster; last line: redis_sagas_per_s redis_p99_ms round_trips_per_transition
+	@cd bench && $(GO) run ./saga
+
+.PHONY: bench-eventstore
+bench-eventstore: deps ## appends and outbox latency on a real PostgreSQL; last line: appends_per_s outbox_p50_ms outbox_p99_ms
+	@cd bench && $(GO) run ./eventstore
 
 .PHONY: build
 build: ## build every service into ./bin
