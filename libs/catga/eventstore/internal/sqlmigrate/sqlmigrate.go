@@ -1,0 +1,71 @@
+// Package sqlmigrate runs golang-migrate over embedded SQL files whose text
+// names the service's schema or table prefix through a placeholder, so one
+// set of files serves every service that owns its own schema.
+package sqlmigrate
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"time"
+
+	"github.com/golang-migrate/migrate/v4"
+	"github.com/golang-migrate/migrate/v4/database"
+	"github.com/golang-migrate/migrate/v4/source/iofs"
+)
+
+// Placeholder is replaced in every migration file by the value given to Up.
+const Placeholder = "{{prefix}}"
+
+// Up applies every migration in dir of fsys through driver, with Placeholder
+// replaced by prefix. Already applied migrations are skipped.
+func Up(fsys fs.FS, dir, prefix string, driver database.Driver, dbName string) error {
+	src, err := iofs.New(templateFS{fsys: fsys, prefix: []byte(prefix)}, dir)
+	if err != nil {
+		return fmt.Errorf("catga: eventstore: migration source: %w", err)
+	}
+	m, err := migrate.NewWithInstance("iofs", src, dbName, driver)
+	if err != nil {
+		return fmt.Errorf("catga: eventstore: migrate: %w", err)
+	}
+	m.LockTimeout = time.Minute
+	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		return fmt.Errorf("catga: eventstore: migrate up: %w", err)
+	}
+	return nil
+}
+
+// templateFS substitutes the placeholder in the files it opens.
+type templateFS struct {
+	fsys   fs.FS
+	prefix []byte
+}
+
+func (t templateFS) ReadDir(name string) ([]fs.DirEntry, error) { return fs.ReadDir(t.fsys, name) }
+
+func (t templateFS) Open(name string) (fs.File, error) {
+	f, err := t.fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil || st.IsDir() {
+		return f, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	return &memFile{Reader: bytes.NewReader(bytes.ReplaceAll(b, []byte(Placeholder), t.prefix)), info: st}, nil
+}
+
+type memFile struct {
+	*bytes.Reader
+	info fs.FileInfo
+}
+
+func (f *memFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+func (f *memFile) Close() error               { return nil }

@@ -1,0 +1,13 @@
+// Package pgstore is the PostgreSQL implementation of the event store, the
+// transactional outbox and the inbox, over a pgx connection pool.
+//
+// Each service owns a schema (option [WithSchema]); [New] creates it and
+// applies the embedded migrations with golang-migrate, which holds a
+// PostgreSQL advisory lock so peers starting at the same time migrate once.
+//
+// Appends notify a channel (LISTEN/NOTIFY) in their transaction, so relays
+// wake right after commit. Relays claim work with FOR UPDATE SKIP LOCKED on
+// the oldest pending entry of each stream, which also locks the stream for
+// them: relays on several peers share the work without a leader and keep
+// per-stream order.
+package pgstore

@@ -1,0 +1,5 @@
+DROP TABLE {{prefix}}snapshots;
+DROP TABLE {{prefix}}inbox;
+DROP TABLE {{prefix}}outbox;
+DROP TABLE {{prefix}}events;
+DROP TABLE {{prefix}}streams;

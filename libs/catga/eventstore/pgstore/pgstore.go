@@ -1,0 +1,295 @@
+package pgstore
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+
+	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/eventstore/internal/sqlmigrate"
+	"github.com/catga-go/catga/libs/catga/inbox"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DefaultSchema is the schema used without [WithSchema].
+const DefaultSchema = "catga"
+
+var schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
+
+// Option configures a [Store].
+type Option func(*config)
+
+type config struct {
+	schema  string
+	migrate bool
+	log     *slog.Logger
+}
+
+// WithSchema sets the schema that holds this service's tables (lower case
+// letters, digits and underscores, at most 40). Default [DefaultSchema].
+func WithSchema(name string) Option { return func(c *config) { c.schema = name } }
+
+// WithoutMigrations skips creating the schema and migrating at New, for
+// deployments that migrate separately.
+func WithoutMigrations() Option { return func(c *config) { c.migrate = false } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// Validate reports every problem with the configuration.
+func (c *config) Validate() error {
+	var errs []error
+	if !schemaRE.MatchString(c.schema) {
+		errs = append(errs, fmt.Errorf("catga: pgstore: invalid schema name %q", c.schema))
+	}
+	if c.log == nil {
+		errs = append(errs, errors.New("catga: pgstore: nil logger"))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is an event store, outbox and inbox in one PostgreSQL schema. It
+// implements [eventstore.Store], [eventstore.SnapshotStore],
+// [eventstore.Outbox] and [inbox.Inbox] for [pgx.Tx]. It does not own the
+// pool: closing the pool is the caller's job.
+type Store struct {
+	pool    *pgxpool.Pool
+	reg     *eventstore.Registry
+	cfg     config
+	channel string
+	q       queries
+}
+
+var (
+	_ eventstore.Store         = (*Store)(nil)
+	_ eventstore.SnapshotStore = (*Store)(nil)
+	_ eventstore.Outbox        = (*Store)(nil)
+	_ inbox.Inbox[pgx.Tx]      = (*Store)(nil)
+)
+
+// New returns a store over pool, creating its schema and applying
+// migrations first (unless [WithoutMigrations]). reg maps event and snapshot
+// types.
+func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts ...Option) (*Store, error) {
+	cfg := config{schema: DefaultSchema, migrate: true, log: slog.New(slog.DiscardHandler)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if pool == nil || reg == nil {
+		return nil, errors.New("catga: pgstore: nil pool or registry")
+	}
+	s := &Store{pool: pool, reg: reg, cfg: cfg, channel: "catga_outbox_" + cfg.schema}
+	s.q = newQueries(pgx.Identifier{cfg.schema}.Sanitize() + ".")
+	if cfg.migrate {
+		if err := s.migrate(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Schema returns the store's schema name.
+func (s *Store) Schema() string { return s.cfg.schema }
+
+func (s *Store) migrate(ctx context.Context) error {
+	// CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent creator
+	// (unique violation on the catalog), so serialise creators on a lock.
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('catga.schema.' || $1, 0))`, s.cfg.schema); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+pgx.Identifier{s.cfg.schema}.Sanitize())
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("catga: pgstore: create schema %q: %w", s.cfg.schema, err)
+	}
+	db := stdlib.OpenDBFromPool(s.pool)
+	// The migrations table lives in the service's schema, and golang-migrate
+	// derives its advisory lock id from database, schema and table: peers of
+	// one service serialise, different services do not block each other.
+	drv, err := pgxmigrate.WithInstance(db, &pgxmigrate.Config{SchemaName: s.cfg.schema, MigrationsTable: "schema_migrations"})
+	if err != nil {
+		_ = db.Close()
+		return fmt.Errorf("catga: pgstore: migrate: %w", err)
+	}
+	defer drv.Close() // closes db too
+	if err := sqlmigrate.Up(migrations, "migrations", pgx.Identifier{s.cfg.schema}.Sanitize()+".", drv, "pgx5"); err != nil {
+		return err
+	}
+	s.cfg.log.Debug("catga: pgstore: migrated", "schema", s.cfg.schema)
+	return nil
+}
+
+type queries struct {
+	inboxInsert, streamNew, streamUpdate, streamAny, streamVersion string
+	insertEvents, load, readAll                                    string
+	saveSnapshot, loadSnapshot                                     string
+	claimHeads, claimRecords, markPublished                        string
+}
+
+func newQueries(p string) queries {
+	r := strings.NewReplacer("{p}", p)
+	return queries{
+		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
+		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
+		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3 WHERE stream_id = $1 AND version = $2`),
+		streamAny:     r.Replace(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version RETURNING s.version`),
+		streamVersion: r.Replace(`SELECT coalesce((SELECT version FROM {p}streams WHERE stream_id = $1), 0)`),
+		// One round trip: events, their outbox entries and the wake-up.
+		// NOTIFY is delivered at commit, and only then.
+		insertEvents: r.Replace(`WITH ins AS (
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id)
+	SELECT u.id, $2, u.version, u.type, u.data::jsonb, $6, $7
+	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
+	ORDER BY u.ord
+	RETURNING position, version, recorded_at
+), ob AS (
+	INSERT INTO {p}outbox (position, stream_id) SELECT position, $2 FROM ins
+), n AS (
+	SELECT pg_notify($8, '')
+)
+SELECT ins.position, ins.recorded_at FROM ins, n ORDER BY ins.version`),
+		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
+		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
+		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data) VALUES ($1, $2, $3, $4::jsonb)
+ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, taken_at = now()
+WHERE s.version <= EXCLUDED.version`),
+		loadSnapshot: r.Replace(`SELECT version, type, data::text FROM {p}snapshots WHERE stream_id = $1`),
+		// Only the oldest pending entry of a stream is eligible, and locking it
+		// (SKIP LOCKED: another relay has it) stands for locking the stream.
+		claimHeads: r.Replace(`SELECT o.stream_id FROM {p}outbox o
+WHERE NOT EXISTS (SELECT 1 FROM {p}outbox e WHERE e.stream_id = o.stream_id AND e.position < o.position)
+ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED`),
+		claimRecords: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at
+FROM {p}outbox o JOIN {p}events e ON e.position = o.position
+WHERE o.stream_id = ANY($1) ORDER BY o.position LIMIT $2 FOR UPDATE OF o`),
+		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position = ANY($1)`),
+	}
+}
+
+// Append implements [eventstore.Store].
+func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int64, events []eventstore.Event, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+	recs, err := eventstore.Prepare(ctx, s.reg, streamID, expectedVersion, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	var res eventstore.AppendResult
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var err error
+		res, err = s.appendTx(ctx, tx, streamID, expectedVersion, recs, eventstore.ResolveAppendOptions(opts))
+		return err
+	})
+	return res, err
+}
+
+// AppendTx is Append inside the caller's transaction, typically the one
+// [Store.Process] passes to an inbox effect. The outbox entries and the
+// relay wake-up take effect when tx commits.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streamID string, expectedVersion int64, events []eventstore.Event, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
+	recs, err := eventstore.Prepare(ctx, s.reg, streamID, expectedVersion, events)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	// A savepoint keeps a refused append from aborting the caller's
+	// transaction.
+	var res eventstore.AppendResult
+	err = pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
+		var err error
+		res, err = s.appendTx(ctx, sp, streamID, expectedVersion, recs, eventstore.ResolveAppendOptions(opts))
+		return err
+	})
+	return res, err
+}
+
+func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expected int64, recs []eventstore.Record, o eventstore.AppendOptions) (eventstore.AppendResult, error) {
+	if o.InboxConsumer != "" {
+		tag, err := tx.Exec(ctx, s.q.inboxInsert, o.InboxConsumer, o.InboxMessageID)
+		if err != nil {
+			return eventstore.AppendResult{}, wrap("inbox", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return eventstore.AppendResult{}, inbox.ErrDuplicate
+		}
+	}
+	n := int64(len(recs))
+	var version int64
+	switch expected {
+	case eventstore.Any:
+		if err := tx.QueryRow(ctx, s.q.streamAny, streamID, n).Scan(&version); err != nil {
+			return eventstore.AppendResult{}, wrap("append", err)
+		}
+		for i := range recs {
+			recs[i].Version = version - n + int64(i) + 1
+		}
+	default:
+		var tag pgconn.CommandTag
+		var err error
+		if expected == eventstore.NoStream {
+			tag, err = tx.Exec(ctx, s.q.streamNew, streamID, n)
+		} else {
+			tag, err = tx.Exec(ctx, s.q.streamUpdate, streamID, expected, expected+n)
+		}
+		if err != nil {
+			return eventstore.AppendResult{}, wrap("append", err)
+		}
+		if tag.RowsAffected() == 0 {
+			var actual int64
+			if err := tx.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
+				return eventstore.AppendResult{}, wrap("append", err)
+			}
+			return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+		}
+		version = expected + n
+	}
+	ids := make([]string, n)
+	versions := make([]int64, n)
+	types := make([]string, n)
+	data := make([]string, n)
+	for i, r := range recs {
+		ids[i], versions[i], types[i], data[i] = r.ID, r.Version, r.Type, string(r.Data)
+	}
+	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel)
+	if err != nil {
+		return eventstore.AppendResult{}, wrap("append", err)
+	}
+	k := 0
+	for rows.Next() {
+		if k < len(recs) {
+			if err := rows.Scan(&recs[k].Position, &recs[k].RecordedAt); err != nil {
+				rows.Close()
+				return eventstore.AppendResult{}, wrap("append", err)
+			}
+		}
+		k++
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return eventstore.AppendResult{}, wrap("append", err)
+	}
+	return eventstore.AppendResult{Version: version, Records: recs}, nil
+}
+
+func wrap(op string, err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && pe.Code == "23505" && strings.Contains(pe.ConstraintName, "events_id") {
+		return catga.Permanent(fmt.Errorf("catga: pgstore: %s: duplicate event id: %w", op, err))
+	}
+	return fmt.Errorf("catga: pgstore: %s: %w", op, err)
+}

@@ -1,0 +1,183 @@
+package pgstore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/eventstore/eventstoretest"
+	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
+	"github.com/catga-go/catga/libs/catga/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestConformance(t *testing.T) {
+	eventstoretest.Run(t, func(t *testing.T) eventstoretest.Opener {
+		pool := pgtest.Pool(t)
+		return func(t *testing.T, reg *eventstore.Registry) eventstore.Store {
+			s, err := pgstore.New(ctxT(t), pool, reg, pgstore.WithSchema("orders"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+	})
+}
+
+func TestInbox(t *testing.T) {
+	s, err := pgstore.New(ctxT(t), pgtest.Pool(t), eventstoretest.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventstoretest.RunInbox[pgx.Tx](t, s)
+}
+
+// TestInboxEffectAppendsAtomically: an effect that appends in the inbox's
+// transaction and then fails leaves neither the events nor the inbox record.
+func TestInboxEffectAppendsAtomically(t *testing.T) {
+	ctx := ctxT(t)
+	s, err := pgstore.New(ctx, pgtest.Pool(t), eventstoretest.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	effect := func(fail bool) func(context.Context, pgx.Tx) error {
+		return func(ctx context.Context, tx pgx.Tx) error {
+			if _, err := s.AppendTx(ctx, tx, "acct", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: 1}}}); err != nil {
+				return err
+			}
+			if fail {
+				return context.DeadlineExceeded
+			}
+			return nil
+		}
+	}
+	if err := s.Process(ctx, "c", "m", effect(true)); err == nil {
+		t.Fatal("failing effect: want error")
+	}
+	if recs, _ := s.Load(ctx, "acct", 0); len(recs) != 0 {
+		t.Fatalf("rolled-back effect left %d events", len(recs))
+	}
+	if err := s.Process(ctx, "c", "m", effect(false)); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := s.Load(ctx, "acct", 0); len(recs) != 1 {
+		t.Fatalf("stream has %d events, want 1", len(recs))
+	}
+	// A conflict inside the effect (savepoint) does not poison the
+	// transaction: the effect can handle it and still commit.
+	err = s.Process(ctx, "c", "m2", func(ctx context.Context, tx pgx.Tx) error {
+		if _, err := s.AppendTx(ctx, tx, "acct", 42, []eventstore.Event{{Data: eventstoretest.Deposited{}}}); err == nil {
+			t.Error("append at wrong version: want conflict")
+		}
+		_, err := s.AppendTx(ctx, tx, "acct", 1, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: 2}}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("effect recovering from a conflict: %v", err)
+	}
+}
+
+// TestConcurrentMigrations starts three peers of one service at once on an
+// empty database: golang-migrate's advisory lock lets one migrate, the others
+// see the result.
+func TestConcurrentMigrations(t *testing.T) {
+	url := pgtest.URL(t)
+	ctx := ctxT(t)
+	const starters = 3
+	var wg sync.WaitGroup
+	errs := make([]error, starters)
+	stores := make([]*pgstore.Store, starters)
+	for i := range starters {
+		pool := pgtest.NewPool(t, url) // separate pools, as on separate peers
+		wg.Go(func() {
+			stores[i], errs[i] = pgstore.New(ctx, pool, eventstoretest.NewRegistry(), pgstore.WithSchema("inventory"))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("starter %d: %v", i, err)
+		}
+	}
+	pool := pgtest.NewPool(t, url)
+	var version int64
+	var dirty bool
+	if err := pool.QueryRow(ctx, `SELECT version, dirty FROM inventory.schema_migrations`).Scan(&version, &dirty); err != nil {
+		t.Fatal(err)
+	}
+	if version != 1 || dirty {
+		t.Fatalf("schema_migrations = %d dirty=%v, want 1 clean", version, dirty)
+	}
+	tables, err := pgx.CollectRows(must(pool.Query(ctx, `SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'inventory' ORDER BY 1`)), pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"events", "inbox", "outbox", "schema_migrations", "snapshots", "streams"}
+	if len(tables) != len(want) {
+		t.Fatalf("tables = %v, want %v", tables, want)
+	}
+	for i := range want {
+		if tables[i] != want[i] {
+			t.Fatalf("tables = %v, want %v", tables, want)
+		}
+	}
+	// Every starter works on the migrated schema.
+	for i, s := range stores {
+		if _, err := s.Append(ctx, "item", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: i}}}); err != nil {
+			t.Fatalf("starter %d append: %v", i, err)
+		}
+	}
+}
+
+func must(rows pgx.Rows, _ error) pgx.Rows { return rows }
+
+// TestSchemasIsolated: two services in one database do not see each other.
+func TestSchemasIsolated(t *testing.T) {
+	ctx := ctxT(t)
+	pool := pgtest.Pool(t)
+	a, err := pgstore.New(ctx, pool, eventstoretest.NewRegistry(), pgstore.WithSchema("svc_a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := pgstore.New(ctx, pool, eventstoretest.NewRegistry(), pgstore.WithSchema("svc_b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Append(ctx, "s", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Append(ctx, "s", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{}}}); err != nil {
+		t.Fatalf("same stream id in another schema: %v", err)
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		schema string
+	}{
+		{name: "upper case", schema: "Orders"},
+		{name: "quote", schema: `x"y`},
+		{name: "empty", schema: ""},
+		{name: "too long", schema: "a123456789012345678901234567890123456789x"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Validation happens before the pool is touched.
+			if _, err := pgstore.New(context.Background(), nil, eventstore.NewRegistry(), pgstore.WithSchema(tt.schema)); err == nil {
+				t.Fatalf("schema %q accepted", tt.schema)
+			}
+		})
+	}
+}

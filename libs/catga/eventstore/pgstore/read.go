@@ -1,0 +1,110 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/inbox"
+)
+
+func scanRecords(rows pgx.Rows, reg *eventstore.Registry, decode bool) ([]eventstore.Record, error) {
+	defer rows.Close()
+	var out []eventstore.Record
+	for rows.Next() {
+		var r eventstore.Record
+		var data string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt); err != nil {
+			return nil, err
+		}
+		r.Data = []byte(data)
+		if decode {
+			if err := eventstore.DecodeRecord(reg, &r); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// Load implements [eventstore.Store].
+func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) ([]eventstore.Record, error) {
+	rows, err := s.pool.Query(ctx, s.q.load, streamID, afterVersion)
+	if err != nil {
+		return nil, wrap("load", err)
+	}
+	recs, err := scanRecords(rows, s.reg, true)
+	if err != nil && !errors.As(err, new(*eventstore.DecodeError)) {
+		return nil, wrap("load", err)
+	}
+	return recs, err
+}
+
+// ReadAll implements [eventstore.Store].
+func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]eventstore.Record, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("%w: limit %d", eventstore.ErrInvalidArgument, limit)
+	}
+	rows, err := s.pool.Query(ctx, s.q.readAll, afterPosition, limit)
+	if err != nil {
+		return nil, wrap("read all", err)
+	}
+	recs, err := scanRecords(rows, s.reg, true)
+	if err != nil && !errors.As(err, new(*eventstore.DecodeError)) {
+		return nil, wrap("read all", err)
+	}
+	return recs, err
+}
+
+// SaveSnapshot implements [eventstore.SnapshotStore].
+func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) error {
+	name, data, err := s.reg.Encode(snap.State)
+	if err != nil {
+		return err
+	}
+	if _, err := s.pool.Exec(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, string(data)); err != nil {
+		return wrap("save snapshot", err)
+	}
+	return nil
+}
+
+// LoadSnapshot implements [eventstore.SnapshotStore].
+func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.Snapshot, error) {
+	snap := eventstore.Snapshot{StreamID: streamID}
+	var typ, data string
+	err := s.pool.QueryRow(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return snap, eventstore.ErrNoSnapshot
+	}
+	if err != nil {
+		return snap, wrap("load snapshot", err)
+	}
+	v, err := s.reg.Decode(typ, []byte(data))
+	if err != nil {
+		return snap, &eventstore.DecodeError{StreamID: streamID, Version: snap.Version, Type: typ, Err: err}
+	}
+	snap.State = v
+	return snap, nil
+}
+
+// Process implements [inbox.Inbox]: effect runs in the transaction that
+// records (consumer, messageID). Use [Store.AppendTx] in effect to append
+// events atomically with the inbox record.
+func (s *Store) Process(ctx context.Context, consumer, messageID string, effect func(ctx context.Context, tx pgx.Tx) error) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A concurrent duplicate blocks here on the primary key until the
+		// first commits (then it is a duplicate) or rolls back (then it runs).
+		tag, err := tx.Exec(ctx, s.q.inboxInsert, consumer, messageID)
+		if err != nil {
+			return wrap("inbox", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return inbox.ErrDuplicate
+		}
+		return effect(ctx, tx)
+	})
+}
