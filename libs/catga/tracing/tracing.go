@@ -1,0 +1,128 @@
+package tracing
+
+import (
+	"context"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Carrier is a [propagation.TextMapCarrier] over message headers
+// (nats.Header converts to it without copying). NATS header keys are
+// case-sensitive, so Carrier reads and writes the map directly instead of
+// canonicalising keys the way net/http does: "traceparent" stays lowercase,
+// as the W3C propagator writes and reads it.
+type Carrier map[string][]string
+
+var _ propagation.TextMapCarrier = Carrier(nil)
+
+// Get returns the first value of key, or "".
+func (c Carrier) Get(key string) string {
+	if v := c[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set replaces the values of key with value.
+func (c Carrier) Set(key, value string) { c[key] = []string{value} }
+
+// Keys lists the keys present.
+func (c Carrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
+
+// Tracer starts messaging spans and moves their context through headers.
+type Tracer struct {
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+}
+
+// Option configures a Tracer.
+type Option func(*config)
+
+type config struct {
+	tp   trace.TracerProvider
+	prop propagation.TextMapPropagator
+}
+
+// WithTracerProvider replaces the global tracer provider.
+func WithTracerProvider(tp trace.TracerProvider) Option { return func(c *config) { c.tp = tp } }
+
+// WithPropagator replaces the global text map propagator.
+func WithPropagator(p propagation.TextMapPropagator) Option {
+	return func(c *config) { c.prop = p }
+}
+
+// New returns a Tracer; without options it follows the global providers,
+// including ones installed after New returns.
+func New(opts ...Option) *Tracer {
+	var c config
+	for _, o := range opts {
+		o(&c)
+	}
+	if c.tp == nil {
+		c.tp = otel.GetTracerProvider()
+	}
+	t := &Tracer{tracer: c.tp.Tracer("github.com/catga-go/catga/libs/catga/transport"), propagator: c.prop}
+	return t
+}
+
+func (t *Tracer) prop() propagation.TextMapPropagator {
+	if t.propagator != nil {
+		return t.propagator
+	}
+	return otel.GetTextMapPropagator()
+}
+
+// Inject writes the trace context of ctx into h.
+func (t *Tracer) Inject(ctx context.Context, h map[string][]string) {
+	t.prop().Inject(ctx, Carrier(h))
+}
+
+// Extract returns ctx with the remote trace context found in h.
+func (t *Tracer) Extract(ctx context.Context, h map[string][]string) context.Context {
+	return t.prop().Extract(ctx, Carrier(h))
+}
+
+// StartSend starts the span of an outgoing message (kind Client for a
+// request, Producer for an event) and injects its context into h.
+func (t *Tracer) StartSend(ctx context.Context, kind trace.SpanKind, subject, msgID string, h map[string][]string) (context.Context, trace.Span) {
+	ctx, span := t.tracer.Start(ctx, "send "+subject, trace.WithSpanKind(kind))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.message.id", msgID))
+	}
+	t.Inject(ctx, h)
+	return ctx, span
+}
+
+// StartReceive extracts the remote context from h and starts the span of
+// handling the message (kind Server for a request, Consumer for an event).
+func (t *Tracer) StartReceive(ctx context.Context, kind trace.SpanKind, subject, msgID string, h map[string][]string) (context.Context, trace.Span) {
+	ctx = t.Extract(ctx, h)
+	ctx, span := t.tracer.Start(ctx, "process "+subject, trace.WithSpanKind(kind))
+	if span.IsRecording() {
+		span.SetAttributes(attribute.String("messaging.system", "nats"),
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.message.id", msgID))
+	}
+	return ctx, span
+}
+
+// End records err (if any) on span and ends it.
+func End(span trace.Span, err error) {
+	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
+}

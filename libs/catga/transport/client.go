@@ -1,0 +1,119 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/tracing"
+)
+
+// Route registers in m a handler for Req that sends the request over t to
+// whichever peer serves it, so callers just use mediator.Send. Options:
+// WithSubject, WithCodec, WithMaxSize, WithRetry, WithAttemptTimeout,
+// WithTracer.
+func Route[Req, Resp any](m *mediator.Mediator, t Transport, opts ...Option) error {
+	c := newClient[Req, Resp](t, opts)
+	return mediator.Handle(m, c.send)
+}
+
+// Request sends req over t and waits for the reply, without a mediator.
+func Request[Resp, Req any](ctx context.Context, t Transport, req Req, opts ...Option) (Resp, error) {
+	return newClient[Req, Resp](t, opts).send(ctx, req)
+}
+
+type client[Req, Resp any] struct {
+	t       Transport
+	o       *options
+	subject string
+	name    string
+}
+
+func newClient[Req, Resp any](t Transport, opts []Option) *client[Req, Resp] {
+	o := newOptions(opts)
+	c := &client[Req, Resp]{t: t, o: o, name: NameOf[Req](), subject: o.subject}
+	if c.subject == "" {
+		c.subject = CommandPrefix + c.name
+	}
+	return c
+}
+
+func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {
+	var zero Resp
+	body, err := c.o.codec.Marshal(req)
+	if err != nil {
+		return zero, catga.Permanent(fmt.Errorf("catga: encode %s: %w", c.name, err))
+	}
+	if len(body) > c.o.maxSize {
+		return zero, catga.Permanent(fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, c.name, len(body), c.o.maxSize))
+	}
+	md := outgoingMetadata(ctx, uuid.NewString)
+	for attempt := 1; ; attempt++ {
+		reply, err := c.attempt(ctx, md, body)
+		if err == nil {
+			var resp Resp
+			if uerr := c.o.codec.Unmarshal(reply, &resp); uerr != nil {
+				return zero, catga.Permanent(fmt.Errorf("%w: reply to %s: %w", ErrDecode, c.name, uerr))
+			}
+			return resp, nil
+		}
+		if !retryRequest(err) || attempt >= c.o.maxAttempts {
+			return zero, err
+		}
+		wait := backoff(c.o.backoff, c.o.maxBackoff, attempt)
+		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
+			return zero, err
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return zero, fmt.Errorf("%w: %s: %w (last attempt: %w)", ErrTimeout, c.subject, ctx.Err(), err)
+		case <-timer.C:
+		}
+	}
+}
+
+// retryRequest: only failures where the request surely or possibly did not
+// run to completion are retried; the message id makes a retry of one that
+// did run harmless.
+func retryRequest(err error) bool {
+	return errors.Is(err, ErrNoResponders) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrBusy)
+}
+
+func backoff(base, limit time.Duration, attempt int) time.Duration {
+	d := base << min(attempt-1, 16)
+	if d > limit || d <= 0 {
+		d = limit
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body []byte) (data []byte, err error) {
+	h := make(Header, 8)
+	h[HeaderContentType] = []string{c.o.codec.ContentType()}
+	WriteMetadata(ctx, h, md)
+	ctx, span := c.o.tracer.StartSend(ctx, trace.SpanKindClient, c.subject, md.MessageID, h)
+	defer func() { tracing.End(span, err) }()
+	actx, cancel := context.WithTimeout(ctx, c.o.attemptTimeout)
+	defer cancel()
+	msg, err := c.t.Request(actx, &Msg{Subject: c.subject, Header: h, Data: body})
+	if err != nil {
+		return nil, err
+	}
+	rep, err := ReplyFromMsg(msg)
+	if err != nil {
+		return nil, catga.Permanent(err)
+	}
+	if err := rep.Err(c.subject); err != nil {
+		return nil, err
+	}
+	return rep.Data, nil
+}

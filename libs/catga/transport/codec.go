@@ -1,0 +1,101 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+)
+
+// Codec turns values into message bodies and back.
+//
+// Contract: Unmarshal never panics, whatever data holds; it returns an
+// error for input it cannot decode. ContentType names the encoding in the
+// Content-Type header.
+type Codec interface {
+	ContentType() string
+	Marshal(v any) ([]byte, error)
+	Unmarshal(data []byte, v any) error
+}
+
+// JSON is the default codec.
+type JSON struct {
+	// DisallowUnknownFields rejects objects with fields the target type
+	// does not have.
+	DisallowUnknownFields bool
+}
+
+// ContentType is "application/json".
+func (JSON) ContentType() string { return "application/json" }
+
+// Marshal encodes v as JSON.
+func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// Unmarshal decodes one JSON value and rejects trailing data.
+func (c JSON) Unmarshal(data []byte, v any) error {
+	if !c.DisallowUnknownFields {
+		return json.Unmarshal(data, v)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("trailing data after JSON value")
+	}
+	return nil
+}
+
+// Named lets a message type choose its wire name, which subjects are
+// derived from. Implement it on the value type.
+type Named interface {
+	MessageName() string
+}
+
+// NameOf returns the wire name of T: its MessageName when T implements
+// [Named], else the Go type as package.Type (e.g. "payment.ChargePayment"),
+// which does not change when the package moves. Characters that NATS
+// subjects cannot hold become '_'.
+func NameOf[T any]() string {
+	var zero T
+	if n, ok := any(zero).(Named); ok {
+		return sanitizeSubject(n.MessageName())
+	}
+	t := reflect.TypeFor[T]()
+	name := t.String()
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+		name = t.String()
+	}
+	return sanitizeSubject(name)
+}
+
+func sanitizeSubject(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '*' || r == '>' || r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '[' || r == ']' || r == '/' || r == ',':
+			return '_'
+		}
+		return r
+	}, s)
+}
+
+// tokenName turns a wire name into a NATS durable/endpoint name.
+func tokenName(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, s)
+}
+
+// Subject prefixes.
+const (
+	CommandPrefix   = "catga.cmd."
+	EventPrefix     = "catga.evt."
+	BroadcastPrefix = "catga.bcast."
+)

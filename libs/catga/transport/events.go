@@ -1,0 +1,128 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/tracing"
+)
+
+// PublishEvent stores ev durably (JetStream on NATS) on the subject derived
+// from its type. The message id (from ctx's catga.Metadata, or a new one)
+// is the deduplication id, so publishing the same event twice stores it
+// once. Options: WithSubject, WithCodec, WithMaxSize, WithTracer.
+func PublishEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option) error {
+	o := newOptions(opts)
+	subject := o.subject
+	if subject == "" {
+		subject = EventPrefix + NameOf[E]()
+	}
+	msg, err := eventMsg(ctx, o, subject, ev)
+	if err != nil {
+		return err
+	}
+	_, span := o.tracer.StartSend(ctx, trace.SpanKindProducer, subject, msg.Header.Get(HeaderMsgID), msg.Header)
+	err = t.PublishDurable(ctx, msg)
+	tracing.End(span, err)
+	return err
+}
+
+// BroadcastEvent sends ev to every instance subscribed with
+// SubscribeBroadcast (core NATS, nothing stored: for cache invalidation and
+// the like).
+func BroadcastEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option) error {
+	o := newOptions(opts)
+	subject := o.subject
+	if subject == "" {
+		subject = BroadcastPrefix + NameOf[E]()
+	}
+	msg, err := eventMsg(ctx, o, subject, ev)
+	if err != nil {
+		return err
+	}
+	_, span := o.tracer.StartSend(ctx, trace.SpanKindProducer, subject, msg.Header.Get(HeaderMsgID), msg.Header)
+	err = t.Broadcast(ctx, msg)
+	tracing.End(span, err)
+	return err
+}
+
+func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Msg, error) {
+	body, err := o.codec.Marshal(ev)
+	if err != nil {
+		return nil, catga.Permanent(fmt.Errorf("catga: encode %s: %w", subject, err))
+	}
+	if len(body) > o.maxSize {
+		return nil, catga.Permanent(fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, subject, len(body), o.maxSize))
+	}
+	md := outgoingMetadata(ctx, uuid.NewString)
+	h := Header{HeaderContentType: {o.codec.ContentType()}, HeaderNatsMsgID: {md.MessageID}}
+	WriteMetadata(context.WithoutCancel(ctx), h, md) // an event has no deadline
+	return &Msg{Subject: subject, Header: h, Data: body}, nil
+}
+
+// ConsumeEvents dispatches durable events of type E into m with
+// mediator.Publish through the durable consumer of service: the peers of one
+// service share it, so each event is handled once per service. A handler
+// error that is retryable gets the event redelivered; a rejection, a
+// permanent error, an undecodable message, or the last allowed attempt sends
+// it to the dead-letter subject with the reason. Options: WithSubject,
+// WithCodec, WithMaxSize, WithConsumer, WithTracer.
+func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, opts ...Option) (Subscription, error) {
+	o := newOptions(opts)
+	cfg := o.consumer
+	if cfg.Subject == "" {
+		cfg.Subject = o.subject
+	}
+	if cfg.Subject == "" {
+		cfg.Subject = EventPrefix + NameOf[E]()
+	}
+	if cfg.Name == "" {
+		cfg.Name = service + "_" + tokenName(NameOf[E]())
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := eventHandler[E](m, o, cfg.Subject)
+	return t.Consume(cfg.WithDefaults(), func(ctx context.Context, d Delivery) error { return h(ctx, d.Msg) })
+}
+
+// SubscribeBroadcast dispatches every broadcast event of type E into m.
+// Failures are logged: there is nobody to report them to.
+func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, opts ...Option) (Subscription, error) {
+	o := newOptions(opts)
+	subject := o.subject
+	if subject == "" {
+		subject = BroadcastPrefix + NameOf[E]()
+	}
+	h := eventHandler[E](m, o, subject)
+	return t.SubscribeBroadcast(subject, func(ctx context.Context, msg *Msg) {
+		if err := h(ctx, msg); err != nil {
+			o.logger.ErrorContext(ctx, "catga: broadcast handler failed", "subject", subject, "error", err)
+		}
+	})
+}
+
+func eventHandler[E any](m *mediator.Mediator, o *options, subject string) func(context.Context, *Msg) error {
+	return func(ctx context.Context, msg *Msg) (err error) {
+		if len(msg.Data) > o.maxSize {
+			return catga.Permanent(fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(msg.Data), o.maxSize))
+		}
+		md, _, err := ReadMetadata(msg.Header)
+		if err != nil {
+			return catga.Permanent(err)
+		}
+		var ev E
+		if err := o.codec.Unmarshal(msg.Data, &ev); err != nil {
+			return catga.Permanent(fmt.Errorf("%w: %s: %w", ErrDecode, subject, err))
+		}
+		ctx = inboundContext(ctx, md)
+		ctx, span := o.tracer.StartReceive(ctx, trace.SpanKindConsumer, subject, md.MessageID, msg.Header)
+		defer func() { tracing.End(span, err) }()
+		return mediator.Publish(ctx, m, ev)
+	}
+}

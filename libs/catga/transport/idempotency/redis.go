@@ -1,0 +1,98 @@
+package idempotency
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Redis is a [Store] shared by every peer using the same Redis. A key holds
+// "P" while claimed (with the lease as its TTL) and "D"+reply once
+// completed (with the reply TTL), so a claim is one atomic SET NX and a
+// crashed holder's claim expires with its lease.
+type Redis struct {
+	client redis.UniversalClient
+	prefix string
+}
+
+// RedisOption configures a Redis store.
+type RedisOption func(*Redis)
+
+// WithPrefix sets the key prefix (default "catga:idem:").
+func WithPrefix(p string) RedisOption { return func(r *Redis) { r.prefix = p } }
+
+// NewRedis returns a store over client.
+func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
+	r := &Redis{client: client, prefix: "catga:idem:"}
+	for _, o := range opts {
+		o(r)
+	}
+	return r
+}
+
+// claimScript: SET NX the pending marker, or return what is there.
+var claimScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], 'P', 'NX', 'PX', ARGV[1]) then
+  return {1, ''}
+end
+local v = redis.call('GET', KEYS[1])
+if not v then
+  redis.call('SET', KEYS[1], 'P', 'PX', ARGV[1])
+  return {1, ''}
+end
+return {0, v}
+`)
+
+// releaseScript deletes the key only while it is pending.
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == 'P' then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Claim implements [Store].
+func (r *Redis) Claim(ctx context.Context, key string, lease time.Duration) (bool, []byte, error) {
+	if key == "" {
+		return false, nil, ErrEmptyKey
+	}
+	ms := max(lease.Milliseconds(), 1)
+	res, err := claimScript.Run(ctx, r.client, []string{r.prefix + key}, ms).Slice()
+	if err != nil {
+		return false, nil, fmt.Errorf("catga: idempotency claim %q: %w", key, err)
+	}
+	if len(res) != 2 {
+		return false, nil, fmt.Errorf("catga: idempotency claim %q: unexpected reply %v", key, res)
+	}
+	if n, _ := res[0].(int64); n == 1 {
+		return true, nil, nil
+	}
+	v, _ := res[1].(string)
+	if len(v) > 0 && v[0] == 'D' {
+		return false, []byte(v[1:]), nil
+	}
+	return false, nil, nil
+}
+
+// Complete implements [Store].
+func (r *Redis) Complete(ctx context.Context, key string, reply []byte, ttl time.Duration) error {
+	if key == "" {
+		return ErrEmptyKey
+	}
+	v := make([]byte, 0, 1+len(reply))
+	v = append(append(v, 'D'), reply...)
+	if err := r.client.Set(ctx, r.prefix+key, v, ttl).Err(); err != nil {
+		return fmt.Errorf("catga: idempotency complete %q: %w", key, err)
+	}
+	return nil
+}
+
+// Release implements [Store].
+func (r *Redis) Release(ctx context.Context, key string) error {
+	if err := releaseScript.Run(ctx, r.client, []string{r.prefix + key}).Err(); err != nil {
+		return fmt.Errorf("catga: idempotency release %q: %w", key, err)
+	}
+	return nil
+}

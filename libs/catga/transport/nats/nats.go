@@ -1,0 +1,506 @@
+// Package nats is the NATS implementation of transport.Transport: core
+// request-reply in queue groups for commands (served through nats.go/micro
+// endpoints, so $SRV.PING/INFO/STATS list every peer), JetStream for
+// durable events and core NATS for broadcasts.
+package nats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/transport"
+)
+
+// Config describes the connection. Zero durations take the defaults, which
+// are tuned to leave a dead server within about a second.
+type Config struct {
+	// URLs of every server of the cluster (the client also learns others).
+	URLs []string
+	// Name of the connection, shown by the server.
+	Name string
+	// ReconnectWait between reconnect attempts to one server. Default 150ms.
+	ReconnectWait time.Duration
+	// PingInterval and MaxPingsOut detect a dead server: after MaxPingsOut
+	// unanswered pings, PingInterval apart, the client moves on. Defaults
+	// 1s and 2.
+	PingInterval time.Duration
+	MaxPingsOut  int
+	// ConnectTimeout per dial. Default 2s.
+	ConnectTimeout time.Duration
+	// DrainTimeout bounds Close. Default 10s.
+	DrainTimeout time.Duration
+	// Stream is the JetStream stream holding events and dead letters.
+	// Default "CATGA_EVENTS", over catga.evt.> and catga.dlq.>.
+	Stream string
+	// StreamSubjects default to catga.evt.> and catga.dlq.>.
+	StreamSubjects []string
+	// Replicas of the stream. Default 1; use 3 on a 3-node cluster.
+	Replicas int
+	// DuplicateWindow of the stream's Nats-Msg-Id deduplication. Default 2m.
+	DuplicateWindow time.Duration
+	// Logger receives connection events. Default discards.
+	Logger *slog.Logger
+}
+
+// Validate reports every problem with the configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.URLs) == 0 {
+		errs = append(errs, fmt.Errorf("%w: no server URLs", transport.ErrConfig))
+	}
+	if c.ReconnectWait < 0 || c.PingInterval < 0 || c.ConnectTimeout < 0 || c.DrainTimeout < 0 || c.DuplicateWindow < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative duration", transport.ErrConfig))
+	}
+	if c.MaxPingsOut < 0 || c.Replicas < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative MaxPingsOut or Replicas", transport.ErrConfig))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Config) defaults() {
+	set := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	set(&c.ReconnectWait, 150*time.Millisecond)
+	set(&c.PingInterval, time.Second)
+	set(&c.ConnectTimeout, 2*time.Second)
+	set(&c.DrainTimeout, 10*time.Second)
+	set(&c.DuplicateWindow, 2*time.Minute)
+	if c.MaxPingsOut == 0 {
+		c.MaxPingsOut = 2
+	}
+	if c.Stream == "" {
+		c.Stream = "CATGA_EVENTS"
+	}
+	if len(c.StreamSubjects) == 0 {
+		c.StreamSubjects = []string{"catga.evt.>", "catga.dlq.>"}
+	}
+	if c.Replicas == 0 {
+		c.Replicas = 1
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Transport is a peer on a NATS cluster.
+type Transport struct {
+	cfg    Config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	id     string
+	closed chan struct{}
+
+	mu        sync.Mutex
+	isClosing bool
+	streamOK  bool
+	services  map[micro.Service]struct{}
+	consumers map[*consumerSub]struct{}
+}
+
+var _ transport.Transport = (*Transport)(nil)
+
+// Connect dials the cluster. With RetryOnFailedConnect it returns even when
+// no server is up yet and keeps trying, without limit, in the background.
+func Connect(cfg Config) (*Transport, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.defaults()
+	t := &Transport{
+		cfg: cfg, id: uuid.NewString(), closed: make(chan struct{}),
+		services: map[micro.Service]struct{}{}, consumers: map[*consumerSub]struct{}{},
+	}
+	log := cfg.Logger
+	nc, err := nats.Connect(joinURLs(cfg.URLs),
+		nats.Name(cfg.Name),
+		nats.ReconnectWait(cfg.ReconnectWait),
+		nats.ReconnectJitter(cfg.ReconnectWait/4, cfg.ReconnectWait/4),
+		nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true),
+		nats.PingInterval(cfg.PingInterval),
+		nats.MaxPingsOutstanding(cfg.MaxPingsOut),
+		nats.Timeout(cfg.ConnectTimeout),
+		nats.DrainTimeout(cfg.DrainTimeout),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("catga: nats disconnected", "error", err) }),
+		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("catga: nats reconnected", "url", c.ConnectedUrlRedacted()) }),
+		nats.ClosedHandler(func(*nats.Conn) { close(t.closed) }),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("catga: nats connect: %w", err)
+	}
+	t.nc = nc
+	if t.js, err = jetstream.New(nc); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("catga: jetstream: %w", err)
+	}
+	return t, nil
+}
+
+func joinURLs(urls []string) string {
+	s := ""
+	for i, u := range urls {
+		if i > 0 {
+			s += ","
+		}
+		s += u
+	}
+	return s
+}
+
+// Conn is the underlying connection.
+func (t *Transport) Conn() *nats.Conn { return t.nc }
+
+// ID identifies this peer in discovery metadata ("peer").
+func (t *Transport) ID() string { return t.id }
+
+// Request implements transport.Transport.
+func (t *Transport) Request(ctx context.Context, req *transport.Msg) (*transport.Msg, error) {
+	m, err := t.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: req.Subject, Header: nats.Header(req.Header), Data: req.Data})
+	if err != nil {
+		return nil, mapErr(req.Subject, err)
+	}
+	return &transport.Msg{Subject: m.Subject, Header: transport.Header(m.Header), Data: m.Data}, nil
+}
+
+func mapErr(subject string, err error) error {
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("%w for %s: %w", transport.ErrNoResponders, subject, err)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, context.Canceled):
+		return fmt.Errorf("%w: %s: %w", transport.ErrTimeout, subject, err)
+	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
+		return fmt.Errorf("%w: %s: %w", transport.ErrClosed, subject, err)
+	default:
+		return fmt.Errorf("catga: nats %s: %w", subject, err)
+	}
+}
+
+// Serve implements transport.Transport with a nats.go/micro service named
+// cfg.Service (default: queue) holding cfg.Concurrency endpoints on subject
+// in queue group queue. Each endpoint is one subscription, handled by its
+// own goroutine, so Concurrency is how many requests run at once.
+func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg transport.ServeConfig) (transport.Subscription, error) {
+	name := cfg.Service
+	if name == "" {
+		name = queue
+	}
+	ep := cfg.Endpoint
+	if ep == "" {
+		ep = "handle"
+	}
+	svc, err := micro.AddService(t.nc, micro.Config{
+		Name: name, Version: "1.0.0", QueueGroup: queue,
+		Description: "catga peer serving " + subject,
+		Metadata:    map[string]string{"peer": t.id, "subject": subject},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catga: serve %s: %w", subject, err)
+	}
+	handler := micro.HandlerFunc(func(r micro.Request) {
+		reply := h(context.Background(), &transport.Msg{Subject: r.Subject(), Header: transport.Header(r.Headers()), Data: r.Data()})
+		if reply == nil {
+			reply = &transport.Msg{}
+		}
+		if r.Reply() == "" {
+			return
+		}
+		_ = r.Respond(reply.Data, micro.WithHeaders(micro.Headers(reply.Header)))
+	})
+	for i := range max(cfg.Concurrency, 1) {
+		n := ep
+		if i > 0 {
+			n += "-" + strconv.Itoa(i+1)
+		}
+		if err := svc.AddEndpoint(n, handler, micro.WithEndpointSubject(subject), micro.WithEndpointQueueGroup(queue)); err != nil {
+			_ = svc.Stop()
+			return nil, fmt.Errorf("catga: serve %s: %w", subject, err)
+		}
+	}
+	t.mu.Lock()
+	if t.isClosing {
+		t.mu.Unlock()
+		_ = svc.Stop()
+		return nil, transport.ErrClosed
+	}
+	t.services[svc] = struct{}{}
+	t.mu.Unlock()
+	return serviceSub{t, svc}, nil
+}
+
+type serviceSub struct {
+	t   *Transport
+	svc micro.Service
+}
+
+// Close drains the endpoints: requests already delivered are still answered.
+func (s serviceSub) Close() error {
+	s.t.mu.Lock()
+	delete(s.t.services, s.svc)
+	s.t.mu.Unlock()
+	if err := s.svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return err
+	}
+	return nil
+}
+
+// Broadcast implements transport.Transport.
+func (t *Transport) Broadcast(_ context.Context, msg *transport.Msg) error {
+	if err := t.nc.PublishMsg(&nats.Msg{Subject: msg.Subject, Header: nats.Header(msg.Header), Data: msg.Data}); err != nil {
+		return mapErr(msg.Subject, err)
+	}
+	return nil
+}
+
+// SubscribeBroadcast implements transport.Transport.
+func (t *Transport) SubscribeBroadcast(subject string, h transport.MsgHandler) (transport.Subscription, error) {
+	sub, err := t.nc.Subscribe(subject, func(m *nats.Msg) {
+		h(context.Background(), &transport.Msg{Subject: m.Subject, Header: transport.Header(m.Header), Data: m.Data})
+	})
+	if err != nil {
+		return nil, mapErr(subject, err)
+	}
+	return natsSub{sub}, nil
+}
+
+type natsSub struct{ sub *nats.Subscription }
+
+func (s natsSub) Close() error {
+	if err := s.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		return err
+	}
+	return nil
+}
+
+func (t *Transport) ensureStream(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.streamOK {
+		return nil
+	}
+	_, err := t.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       t.cfg.Stream,
+		Subjects:   t.cfg.StreamSubjects,
+		Replicas:   t.cfg.Replicas,
+		Duplicates: t.cfg.DuplicateWindow,
+		Storage:    jetstream.FileStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("catga: jetstream stream %s: %w", t.cfg.Stream, err)
+	}
+	t.streamOK = true
+	return nil
+}
+
+// PublishDurable implements transport.Transport: a JetStream publish that
+// waits for the stream's acknowledgement, deduplicated by Nats-Msg-Id.
+func (t *Transport) PublishDurable(ctx context.Context, msg *transport.Msg) error {
+	if err := t.ensureStream(ctx); err != nil {
+		return err
+	}
+	m := &nats.Msg{Subject: msg.Subject, Header: nats.Header(msg.Header), Data: msg.Data}
+	if _, err := t.js.PublishMsg(ctx, m); err != nil {
+		return fmt.Errorf("catga: publish %s: %w", msg.Subject, err)
+	}
+	return nil
+}
+
+type consumerSub struct {
+	t    *Transport
+	cc   jetstream.ConsumeContext
+	once sync.Once
+}
+
+// Close drains the consumer: deliveries already pulled are handled.
+func (c *consumerSub) Close() error {
+	c.once.Do(func() {
+		c.cc.Drain()
+		select {
+		case <-c.cc.Closed():
+		case <-time.After(c.t.cfg.DrainTimeout):
+		}
+		c.t.mu.Lock()
+		delete(c.t.consumers, c)
+		c.t.mu.Unlock()
+	})
+	return nil
+}
+
+// Consume implements transport.Transport with a durable pull consumer
+// (explicit ack, AckWait, deliver-all). The server allows one delivery more
+// than MaxDeliver so that a last attempt lost to AckWait still reaches the
+// dead-letter subject instead of vanishing.
+func (t *Transport) Consume(cfg transport.ConsumerConfig, h transport.DurableHandler) (transport.Subscription, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := t.ensureStream(ctx); err != nil {
+		return nil, err
+	}
+	cons, err := t.js.CreateOrUpdateConsumer(ctx, t.cfg.Stream, jetstream.ConsumerConfig{
+		Durable:       cfg.Name,
+		FilterSubject: cfg.Subject,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       cfg.AckWait,
+		MaxDeliver:    cfg.MaxDeliver + 1,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("catga: consumer %s: %w", cfg.Name, err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { t.deliver(cfg, m, h) })
+	if err != nil {
+		return nil, fmt.Errorf("catga: consume %s: %w", cfg.Name, err)
+	}
+	c := &consumerSub{t: t, cc: cc}
+	t.mu.Lock()
+	closing := t.isClosing
+	if !closing {
+		t.consumers[c] = struct{}{}
+	}
+	t.mu.Unlock()
+	if closing {
+		cc.Stop()
+		return nil, transport.ErrClosed
+	}
+	return c, nil
+}
+
+func (t *Transport) deliver(cfg transport.ConsumerConfig, m jetstream.Msg, h transport.DurableHandler) {
+	attempt := 1
+	var seq uint64
+	if meta, err := m.Metadata(); err == nil {
+		attempt, seq = int(meta.NumDelivered), meta.Sequence.Stream
+	}
+	msg := &transport.Msg{Subject: m.Subject(), Header: transport.Header(m.Headers()), Data: m.Data()}
+	if attempt > cfg.MaxDeliver {
+		t.deadLetter(cfg, m, msg, seq, fmt.Sprintf("catga: not acknowledged within %s in %d deliveries", cfg.AckWait, cfg.MaxDeliver))
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
+	err := h(ctx, transport.Delivery{Msg: msg, Attempt: attempt})
+	cancel()
+	switch {
+	case err == nil:
+		if aerr := m.Ack(); aerr != nil {
+			t.cfg.Logger.Warn("catga: ack", "consumer", cfg.Name, "error", aerr)
+		}
+	case catga.IsRetryable(err) && attempt < cfg.MaxDeliver:
+		_ = m.NakWithDelay(cfg.RetryDelay)
+	default:
+		reason := err.Error()
+		if catga.IsRetryable(err) {
+			reason = fmt.Sprintf("catga: gave up after %d deliveries: %s", attempt, reason)
+		}
+		t.deadLetter(cfg, m, msg, seq, reason)
+	}
+}
+
+// deadLetter publishes the message to the consumer's dead-letter subject
+// with the reason, then terminates it; if that publish fails the message is
+// redelivered later instead of being lost.
+func (t *Transport) deadLetter(cfg transport.ConsumerConfig, m jetstream.Msg, msg *transport.Msg, seq uint64, reason string) {
+	h := nats.Header{}
+	for k, v := range msg.Header {
+		h[k] = v
+	}
+	h.Set(transport.HeaderDeadReason, reason)
+	h.Set(transport.HeaderDeadSubject, msg.Subject)
+	h.Set(transport.HeaderNatsMsgID, "dlq-"+cfg.Name+"-"+strconv.FormatUint(seq, 10))
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := t.js.PublishMsg(ctx, &nats.Msg{Subject: transport.DeadLetterSubject(cfg.Name), Header: h, Data: msg.Data}); err != nil {
+		t.cfg.Logger.Error("catga: dead letter", "consumer", cfg.Name, "error", err)
+		_ = m.NakWithDelay(cfg.RetryDelay)
+		return
+	}
+	_ = m.TermWithReason(reason)
+}
+
+// Close drains everything: consumers finish the deliveries they hold,
+// endpoints answer the requests already delivered, buffered publishes are
+// flushed, then the connection closes. It waits up to DrainTimeout.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.isClosing {
+		t.mu.Unlock()
+		<-t.closed
+		return nil
+	}
+	t.isClosing = true
+	consumers := make([]*consumerSub, 0, len(t.consumers))
+	for c := range t.consumers {
+		consumers = append(consumers, c)
+	}
+	t.mu.Unlock()
+	for _, c := range consumers {
+		_ = c.Close()
+	}
+	if err := t.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+		t.nc.Close()
+	}
+	select {
+	case <-t.closed:
+	case <-time.After(t.cfg.DrainTimeout + time.Second):
+		t.nc.Close()
+		<-t.closed
+		return fmt.Errorf("catga: nats drain did not finish within %s", t.cfg.DrainTimeout)
+	}
+	return nil
+}
+
+// Kill closes the connection at once, without draining, as a crashed
+// process would. For fault tests.
+func (t *Transport) Kill() {
+	t.mu.Lock()
+	t.isClosing = true
+	t.mu.Unlock()
+	t.nc.Close()
+	<-t.closed
+}
+
+// Peers lists the instances of service that answer $SRV.PING within wait.
+func (t *Transport) Peers(ctx context.Context, service string, wait time.Duration) ([]micro.Ping, error) {
+	inbox := t.nc.NewRespInbox()
+	ch := make(chan *nats.Msg, 256)
+	sub, err := t.nc.ChanSubscribe(inbox, ch)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	if err := t.nc.PublishRequest("$SRV.PING."+service, inbox, nil); err != nil {
+		return nil, err
+	}
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	var out []micro.Ping
+	for {
+		select {
+		case m := <-ch:
+			var p micro.Ping
+			if err := jsonUnmarshal(m.Data, &p); err == nil {
+				out = append(out, p)
+			}
+		case <-timer.C:
+			return out, nil
+		case <-ctx.Done():
+			return out, ctx.Err()
+		}
+	}
+}

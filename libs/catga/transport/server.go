@@ -1,0 +1,169 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/tracing"
+	"github.com/catga-go/catga/libs/catga/transport/idempotency"
+)
+
+// Serve answers requests of type Req arriving over t by dispatching them
+// into m with mediator.Send, in the queue group named service: every peer of
+// the service calls Serve and NATS balances requests between them. The
+// handler's context carries the sender's catga.Metadata and deadline.
+// Options: WithSubject, WithCodec, WithMaxSize, WithIdempotency,
+// WithoutIdempotency, WithLease, WithReplyTTL, WithConcurrency, WithTracer,
+// WithLogger.
+func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opts ...Option) (Subscription, error) {
+	if !validToken(service) {
+		return nil, fmt.Errorf("%w: service name %q (want letters, digits, '-' or '_')", ErrConfig, service)
+	}
+	o := newOptions(opts)
+	s := &server[Req, Resp]{m: m, o: o, name: NameOf[Req](), subject: o.subject, store: o.store}
+	if s.subject == "" {
+		s.subject = CommandPrefix + s.name
+	}
+	if s.store == nil && !o.noStore {
+		s.store = idempotency.NewMemory()
+	}
+	return t.Serve(s.subject, service, s.handle, ServeConfig{
+		Concurrency: o.concurrency, Service: service, Endpoint: tokenName(s.name),
+	})
+}
+
+type server[Req, Resp any] struct {
+	m       *mediator.Mediator
+	o       *options
+	name    string
+	subject string
+	store   idempotency.Store
+}
+
+func (s *server[Req, Resp]) handle(ctx context.Context, msg *Msg) *Msg {
+	req, md, deadline, rep := s.decode(msg)
+	if rep != nil {
+		return rep.Msg()
+	}
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	ctx = inboundContext(ctx, md)
+	ctx, span := s.o.tracer.StartReceive(ctx, trace.SpanKindServer, s.subject, md.MessageID, msg.Header)
+	r := s.run(ctx, md.Key(), req)
+	var err error
+	if r.Status != StatusOK {
+		err = r.Err(s.subject)
+	}
+	tracing.End(span, err)
+	return r.Msg()
+}
+
+// decode never panics: the codec contract and ReadMetadata guarantee it.
+func (s *server[Req, Resp]) decode(msg *Msg) (req Req, md catga.Metadata, deadline time.Time, bad *Reply) {
+	fail := func(err error) *Reply {
+		return &Reply{Status: StatusBadRequest, Reason: err.Error()}
+	}
+	if len(msg.Data) > s.o.maxSize {
+		return req, md, deadline, fail(fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(msg.Data), s.o.maxSize))
+	}
+	if ct := msg.Header.Get(HeaderContentType); ct != "" && ct != s.o.codec.ContentType() {
+		return req, md, deadline, fail(fmt.Errorf("%w: content type %q, want %q", ErrDecode, ct, s.o.codec.ContentType()))
+	}
+	md, deadline, err := ReadMetadata(msg.Header)
+	if err != nil {
+		return req, md, deadline, fail(err)
+	}
+	if err := s.o.codec.Unmarshal(msg.Data, &req); err != nil {
+		return req, md, deadline, fail(fmt.Errorf("%w: %s: %w", ErrDecode, s.name, err))
+	}
+	return req, md, deadline, nil
+}
+
+// run dispatches req once per key: the first claim runs the handler, later
+// deliveries get its cached reply, concurrent ones wait for it.
+func (s *server[Req, Resp]) run(ctx context.Context, key string, req Req) Reply {
+	if s.store == nil || key == "" {
+		return s.dispatch(ctx, req)
+	}
+	cached, err := s.claim(ctx, key)
+	if err != nil {
+		return ReplyFromError(err)
+	}
+	if cached != nil {
+		var r Reply
+		if err := r.UnmarshalBinary(cached); err != nil {
+			return Reply{Status: StatusError, Reason: "catga: corrupt cached reply: " + err.Error()}
+		}
+		return r
+	}
+	r := s.dispatch(ctx, req)
+	// A fresh context: the reply must be recorded even if the caller's
+	// deadline just passed, or a retry would run the handler again.
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if r.Status == StatusError || r.Status == StatusBusy {
+		if err := s.store.Release(sctx, key); err != nil {
+			s.o.logger.WarnContext(ctx, "catga: release idempotency claim", "key", key, "error", err)
+		}
+		return r
+	}
+	b, _ := r.MarshalBinary()
+	if err := s.store.Complete(sctx, key, b, s.o.replyTTL); err != nil {
+		s.o.logger.WarnContext(ctx, "catga: store reply", "key", key, "error", err)
+	}
+	return r
+}
+
+// claim returns (nil, nil) once this peer holds the claim, or the cached
+// reply. While another holder works it polls, bounded by ctx and twice the
+// lease (by then that holder's lease has expired and the claim succeeds).
+func (s *server[Req, Resp]) claim(ctx context.Context, key string) ([]byte, error) {
+	giveUp := time.Now().Add(2 * s.o.lease)
+	wait := 5 * time.Millisecond
+	for {
+		claimed, cached, err := s.store.Claim(ctx, key, s.o.lease)
+		switch {
+		case err != nil:
+			return nil, err
+		case claimed:
+			return nil, nil
+		case cached != nil:
+			return cached, nil
+		}
+		if time.Now().After(giveUp) {
+			return nil, &RemoteError{Subject: s.subject, Status: StatusBusy, Message: "message " + key + " still being handled"}
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, &RemoteError{Subject: s.subject, Status: StatusBusy, Message: "message " + key + " still being handled"}
+		case <-timer.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
+}
+
+func (s *server[Req, Resp]) dispatch(ctx context.Context, req Req) Reply {
+	resp, err := mediator.Send[Resp](ctx, s.m, req)
+	if err != nil {
+		if errors.Is(err, mediator.ErrNoHandler) || errors.Is(err, mediator.ErrResponseType) {
+			err = catga.Permanent(err)
+		}
+		return ReplyFromError(err)
+	}
+	data, err := s.o.codec.Marshal(resp)
+	if err != nil {
+		return Reply{Status: StatusBadRequest, Reason: fmt.Sprintf("catga: encode reply of %s: %v", s.name, err)}
+	}
+	return Reply{Status: StatusOK, Data: data}
+}

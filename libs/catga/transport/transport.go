@@ -1,0 +1,192 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Header holds message headers. Keys are case-sensitive, as in NATS: "Catga-Msg-Id" and
+// "catga-msg-id" are different keys. It has the same underlying type as nats.Header, so the
+// two convert without copying.
+type Header map[string][]string
+
+// Get returns the first value of key, or "".
+func (h Header) Get(key string) string {
+	if v := h[key]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+// Set replaces the values of key with value.
+func (h Header) Set(key, value string) { h[key] = []string{value} }
+
+// Msg is one message on the wire: a subject, headers and an opaque body.
+type Msg struct {
+	Subject string
+	Header  Header
+	Data    []byte
+}
+
+// RequestHandler answers one request. It must return a reply (never nil); a
+// Transport sends it back to the requester.
+type RequestHandler func(ctx context.Context, req *Msg) *Msg
+
+// MsgHandler receives one broadcast message.
+type MsgHandler func(ctx context.Context, msg *Msg)
+
+// Delivery is one delivery of a durable message to a consumer.
+type Delivery struct {
+	*Msg
+	// Attempt counts deliveries of this message to this consumer, from 1.
+	Attempt int
+}
+
+// DurableHandler handles one durable delivery. Returning nil acknowledges
+// it. A retryable error (see catga.IsRetryable) asks for redelivery after
+// a delay; any other error, or a retryable one on the last allowed
+// attempt, sends the message to the consumer's dead-letter subject with the
+// error as the reason.
+type DurableHandler func(ctx context.Context, d Delivery) error
+
+// ConsumerConfig configures a durable consumer.
+type ConsumerConfig struct {
+	// Name of the durable consumer. Every peer of a service uses the same
+	// name, so that each message is handled once per service.
+	Name string
+	// Subject the consumer reads.
+	Subject string
+	// AckWait is how long a delivery may stay unacknowledged before it is
+	// redelivered. Default 30s.
+	AckWait time.Duration
+	// MaxDeliver bounds deliveries per message before it is dead-lettered.
+	// Default 5.
+	MaxDeliver int
+	// RetryDelay is the delay before redelivering after a retryable error.
+	// Default 200ms.
+	RetryDelay time.Duration
+}
+
+func (c *ConsumerConfig) defaults() {
+	if c.AckWait <= 0 {
+		c.AckWait = 30 * time.Second
+	}
+	if c.MaxDeliver <= 0 {
+		c.MaxDeliver = 5
+	}
+	if c.RetryDelay <= 0 {
+		c.RetryDelay = 200 * time.Millisecond
+	}
+}
+
+// Validate reports every problem with the configuration.
+func (c ConsumerConfig) Validate() error {
+	var errs []error
+	if !validToken(c.Name) {
+		errs = append(errs, fmt.Errorf("%w: consumer name %q (want letters, digits, '-' or '_')", ErrConfig, c.Name))
+	}
+	if c.Subject == "" {
+		errs = append(errs, fmt.Errorf("%w: empty consumer subject", ErrConfig))
+	}
+	if c.AckWait < 0 || c.MaxDeliver < 0 || c.RetryDelay < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative AckWait, MaxDeliver or RetryDelay", ErrConfig))
+	}
+	return errors.Join(errs...)
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c ConsumerConfig) WithDefaults() ConsumerConfig {
+	c.defaults()
+	return c
+}
+
+// Subscription is a registration that Close ends. Close drains: messages
+// already delivered to the subscription are handled before it returns.
+type Subscription interface {
+	Close() error
+}
+
+// Transport moves messages between peers. Every peer is equal: any of them
+// may send, publish, answer and consume. Implementations (memory, NATS) must
+// pass the transporttest conformance suite.
+//
+// Contract:
+//   - Request delivers req to exactly one member of every queue group serving
+//     req.Subject and returns the first reply. It fails with an error matching
+//     [ErrNoResponders] at once when nobody serves the subject, and with one
+//     matching [ErrTimeout] when ctx ends first. Both are retryable.
+//   - Serve registers h in the queue group queue: each request reaches one
+//     member of the group. Closing the subscription, or the transport, lets
+//     requests already delivered finish and be answered.
+//   - Broadcast delivers msg to every SubscribeBroadcast subscriber of the
+//     subject (at most once, nothing stored).
+//   - PublishDurable stores msg; a message whose [HeaderMsgID] was already
+//     published (within the deduplication window) is stored once.
+//   - Consume delivers each stored message to one member of the named
+//     consumer, with the semantics of [DurableHandler]. Dead letters go to
+//     [DeadLetterSubject](name) with the reason in [HeaderDeadReason] and
+//     can be consumed like any durable subject.
+//   - Headers keep the case of their keys.
+//   - Close drains and releases everything; later calls fail with [ErrClosed].
+type Transport interface {
+	Request(ctx context.Context, req *Msg) (*Msg, error)
+	Serve(subject, queue string, h RequestHandler, opts ServeConfig) (Subscription, error)
+	Broadcast(ctx context.Context, msg *Msg) error
+	SubscribeBroadcast(subject string, h MsgHandler) (Subscription, error)
+	PublishDurable(ctx context.Context, msg *Msg) error
+	Consume(cfg ConsumerConfig, h DurableHandler) (Subscription, error)
+	Close() error
+}
+
+// ServeConfig tunes one Serve registration.
+type ServeConfig struct {
+	// Concurrency is how many requests this peer handles at once for the
+	// subject. Default 1.
+	Concurrency int
+	// Service and Endpoint name the registration for discovery
+	// (nats.go/micro); the NATS transport uses them, others may ignore them.
+	Service  string
+	Endpoint string
+}
+
+// DeadLetterSubject is where a durable consumer's dead letters go.
+func DeadLetterSubject(consumer string) string { return "catga.dlq." + consumer }
+
+// Sentinel errors.
+var (
+	// ErrNoResponders: nobody serves the subject. Retryable.
+	ErrNoResponders = errors.New("catga: no responders")
+	// ErrTimeout: no reply before the deadline. Retryable.
+	ErrTimeout = errors.New("catga: request timed out")
+	// ErrClosed: the transport or subscription is closed.
+	ErrClosed = errors.New("catga: transport closed")
+	// ErrConfig: an invalid configuration.
+	ErrConfig = errors.New("catga: invalid transport config")
+	// ErrTooLarge: a message exceeds the size limit. Permanent.
+	ErrTooLarge = errors.New("catga: message too large")
+	// ErrDecode: a message could not be decoded. Permanent.
+	ErrDecode = errors.New("catga: cannot decode message")
+	// ErrRemote: the peer failed with an infrastructure error. Retryable.
+	ErrRemote = errors.New("catga: remote handler failed")
+	// ErrBadRequest: the peer refused the request as malformed or for a
+	// permanent reason. Not retryable.
+	ErrBadRequest = errors.New("catga: bad request")
+	// ErrBusy: another peer is handling the same message id and did not
+	// finish in time. Retryable.
+	ErrBusy = errors.New("catga: message is being handled by another peer")
+)
+
+// validToken reports whether s is usable as a NATS consumer / endpoint name.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,626 @@
+// Package transporttest is the conformance suite every transport.Transport
+// must pass: the in-memory one and the NATS one run the same tests, so the
+// memory transport is a faithful stand-in.
+package transporttest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/transport"
+)
+
+// Factory returns n peers on one shared medium (one bus, one NATS
+// cluster). It registers their cleanup with t.Cleanup.
+type Factory func(t *testing.T, n int) []transport.Transport
+
+// Run runs the conformance suite.
+func Run(t *testing.T, newPeers Factory) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, Factory)
+	}{
+		{"RequestReply", testRequestReply},
+		{"NoResponders", testNoResponders},
+		{"Timeout", testTimeout},
+		{"QueueGroup", testQueueGroup},
+		{"Broadcast", testBroadcast},
+		{"DurableOncePerConsumer", testDurableOnce},
+		{"DurableBeforeConsumer", testDurableBeforeConsumer},
+		{"DurableRedelivery", testDurableRedelivery},
+		{"DurableDeadLetter", testDeadLetter},
+		{"Closed", testClosed},
+		{"TypedSend", testTypedSend},
+		{"TypedErrors", testTypedErrors},
+		{"TypedBadRequest", testTypedBadRequest},
+		{"TypedIdempotent", testTypedIdempotent},
+		{"TypedEvents", testTypedEvents},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
+	}
+}
+
+// uniq makes subjects and names unique per test, so tests sharing a
+// server (and its stream) do not see each other's messages.
+func uniq(prefix string) string {
+	return prefix + strconv.FormatUint(uint64(time.Now().UnixNano()), 36) + strconv.Itoa(int(seq.Add(1)))
+}
+
+var seq atomic.Int64
+
+// waitFor polls cond every 10ms until it holds or timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// request retries no-responders for a bounded time: a subscription made
+// on one connection reaches the others asynchronously.
+func request(t *testing.T, tr transport.Transport, msg *transport.Msg) (*transport.Msg, error) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		r, err := tr.Request(ctx, msg)
+		cancel()
+		if !errors.Is(err, transport.ErrNoResponders) || time.Now().After(deadline) {
+			return r, err
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func echo(_ context.Context, m *transport.Msg) *transport.Msg {
+	return &transport.Msg{Header: m.Header, Data: m.Data}
+}
+
+func mustServe(t *testing.T, tr transport.Transport, subject, queue string, h transport.RequestHandler) transport.Subscription {
+	t.Helper()
+	s, err := tr.Serve(subject, queue, h, transport.ServeConfig{Concurrency: 1, Service: queue})
+	if err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	return s
+}
+
+func testRequestReply(t *testing.T, f Factory) {
+	p := f(t, 2)
+	subject := uniq("ct.rr.")
+	mustServe(t, p[0], subject, "svc", echo)
+	h := transport.Header{"X-Mixed-Case": {"a"}, "traceparent": {"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
+	r, err := request(t, p[1], &transport.Msg{Subject: subject, Header: h, Data: []byte("hello")})
+	if err != nil {
+		t.Fatalf("Request: %v", err)
+	}
+	if string(r.Data) != "hello" {
+		t.Errorf("reply data = %q, want hello", r.Data)
+	}
+	if got := r.Header.Get("X-Mixed-Case"); got != "a" {
+		t.Errorf("header X-Mixed-Case = %q, want a (keys keep their case)", got)
+	}
+	if _, ok := r.Header["x-mixed-case"]; ok {
+		t.Errorf("header key was lower-cased: %v", r.Header)
+	}
+	if got := r.Header.Get("traceparent"); got != h.Get("traceparent") {
+		t.Errorf("traceparent = %q, want %q", got, h.Get("traceparent"))
+	}
+}
+
+func testNoResponders(t *testing.T, f Factory) {
+	p := f(t, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := p[0].Request(ctx, &transport.Msg{Subject: uniq("ct.nobody."), Data: []byte("x")})
+	if !errors.Is(err, transport.ErrNoResponders) {
+		t.Fatalf("err = %v, want ErrNoResponders", err)
+	}
+	if errors.Is(err, transport.ErrTimeout) || time.Since(start) > 4*time.Second {
+		t.Fatalf("no-responders took %s (%v): must fail fast, not time out", time.Since(start), err)
+	}
+	if !catga.IsRetryable(err) {
+		t.Errorf("no-responders must be retryable")
+	}
+}
+
+func testTimeout(t *testing.T, f Factory) {
+	p := f(t, 2)
+	subject := uniq("ct.slow.")
+	release := make(chan struct{})
+	mustServe(t, p[0], subject, "svc", func(ctx context.Context, m *transport.Msg) *transport.Msg {
+		if string(m.Data) == "probe" {
+			return echo(ctx, m)
+		}
+		<-release
+		return echo(ctx, m)
+	})
+	if _, err := request(t, p[1], &transport.Msg{Subject: subject, Data: []byte("probe")}); err != nil {
+		t.Fatalf("probe: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := p[1].Request(ctx, &transport.Msg{Subject: subject, Data: []byte("slow")})
+	close(release)
+	if !errors.Is(err, transport.ErrTimeout) || !catga.IsRetryable(err) {
+		t.Fatalf("err = %v, want retryable ErrTimeout", err)
+	}
+}
+
+func testQueueGroup(t *testing.T, f Factory) {
+	p := f(t, 3)
+	subject := uniq("ct.qg.")
+	var a, b, other atomic.Int64
+	counter := func(c *atomic.Int64) transport.RequestHandler {
+		return func(ctx context.Context, m *transport.Msg) *transport.Msg {
+			if string(m.Data) != "probe" {
+				c.Add(1)
+			}
+			return echo(ctx, m)
+		}
+	}
+	mustServe(t, p[0], subject, "svc", counter(&a))
+	mustServe(t, p[1], subject, "svc", counter(&b))
+	mustServe(t, p[2], subject, "other", counter(&other))
+	// Both groups must be visible to the requester before counting.
+	waitFor(t, 5*time.Second, "both queue members", func() bool {
+		_, err := request(t, p[2], &transport.Msg{Subject: subject, Data: []byte("probe")})
+		return err == nil
+	})
+	const n = 60
+	for i := range n {
+		if _, err := request(t, p[2], &transport.Msg{Subject: subject, Data: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+	}
+	// The "other" group answers too; wait for its copies (a reply from the
+	// first group may win the race).
+	waitFor(t, 5*time.Second, "every group to see every request", func() bool {
+		return a.Load()+b.Load() == n && other.Load() == n
+	})
+	if a.Load() == 0 || b.Load() == 0 {
+		t.Errorf("queue members got %d and %d of %d: want both to take a share", a.Load(), b.Load(), n)
+	}
+}
+
+func testBroadcast(t *testing.T, f Factory) {
+	p := f(t, 3)
+	subject := uniq("catga.bcast.ct")
+	var mu sync.Mutex
+	got := map[int]map[string]int{0: {}, 1: {}}
+	for i := range 2 {
+		s, err := p[i].SubscribeBroadcast(subject, func(_ context.Context, m *transport.Msg) {
+			mu.Lock()
+			got[i][string(m.Data)]++
+			mu.Unlock()
+		})
+		if err != nil {
+			t.Fatalf("SubscribeBroadcast: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+	}
+	seen := func(data string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[0][data] > 0 && got[1][data] > 0
+	}
+	waitFor(t, 5*time.Second, "subscribers to be reachable", func() bool {
+		_ = p[2].Broadcast(context.Background(), &transport.Msg{Subject: subject, Data: []byte("probe")})
+		time.Sleep(20 * time.Millisecond)
+		return seen("probe")
+	})
+	const n = 20
+	for i := range n {
+		if err := p[2].Broadcast(context.Background(), &transport.Msg{Subject: subject, Data: []byte(strconv.Itoa(i))}); err != nil {
+			t.Fatalf("Broadcast: %v", err)
+		}
+	}
+	waitFor(t, 5*time.Second, "every subscriber to get every message", func() bool {
+		for i := range n {
+			if !seen(strconv.Itoa(i)) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func publish(t *testing.T, tr transport.Transport, subject, id, data string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h := transport.Header{transport.HeaderNatsMsgID: {id}, transport.HeaderMsgID: {id}}
+	if err := tr.PublishDurable(ctx, &transport.Msg{Subject: subject, Header: h, Data: []byte(data)}); err != nil {
+		t.Fatalf("PublishDurable: %v", err)
+	}
+}
+
+func consume(t *testing.T, tr transport.Transport, cfg transport.ConsumerConfig, h transport.DurableHandler) transport.Subscription {
+	t.Helper()
+	s, err := tr.Consume(cfg, h)
+	if err != nil {
+		t.Fatalf("Consume: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func testDurableOnce(t *testing.T, f Factory) {
+	p := f(t, 3)
+	subject, name := uniq("catga.evt.ct.once"), uniq("svc")
+	var mu sync.Mutex
+	count := map[string]int{}
+	perPeer := [2]int{}
+	for i := range 2 {
+		consume(t, p[i], transport.ConsumerConfig{Name: name, Subject: subject}, func(_ context.Context, d transport.Delivery) error {
+			mu.Lock()
+			count[string(d.Data)]++
+			perPeer[i]++
+			mu.Unlock()
+			return nil
+		})
+	}
+	const n = 20
+	for i := range n {
+		publish(t, p[2], subject, "id-"+strconv.Itoa(i), strconv.Itoa(i))
+	}
+	publish(t, p[2], subject, "id-0", "dup") // same id: stored once
+	waitFor(t, 10*time.Second, "all events", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(count) >= n
+	})
+	time.Sleep(100 * time.Millisecond) // let a wrong second delivery show up
+	mu.Lock()
+	defer mu.Unlock()
+	for k, c := range count {
+		if c != 1 || k == "dup" {
+			t.Errorf("event %q handled %d times, want once (duplicates dropped)", k, c)
+		}
+	}
+}
+
+func testDurableBeforeConsumer(t *testing.T, f Factory) {
+	p := f(t, 2)
+	subject, name := uniq("catga.evt.ct.early"), uniq("svc")
+	publish(t, p[1], subject, uniq("id"), "early")
+	got := make(chan string, 4)
+	consume(t, p[0], transport.ConsumerConfig{Name: name, Subject: subject}, func(_ context.Context, d transport.Delivery) error {
+		got <- string(d.Data)
+		return nil
+	})
+	select {
+	case s := <-got:
+		if s != "early" {
+			t.Fatalf("got %q", s)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("event published before the consumer existed was not delivered")
+	}
+}
+
+func testDurableRedelivery(t *testing.T, f Factory) {
+	p := f(t, 1)
+	subject, name := uniq("catga.evt.ct.redo"), uniq("svc")
+	attempts := make(chan int, 8)
+	consume(t, p[0], transport.ConsumerConfig{Name: name, Subject: subject, RetryDelay: 20 * time.Millisecond},
+		func(_ context.Context, d transport.Delivery) error {
+			attempts <- d.Attempt
+			if d.Attempt == 1 {
+				return errors.New("transient")
+			}
+			return nil
+		})
+	publish(t, p[0], subject, uniq("id"), "x")
+	for want := 1; want <= 2; want++ {
+		select {
+		case a := <-attempts:
+			if a != want {
+				t.Fatalf("attempt = %d, want %d", a, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no delivery attempt %d", want)
+		}
+	}
+	select {
+	case a := <-attempts:
+		t.Fatalf("unexpected delivery %d after success", a)
+	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+func testDeadLetter(t *testing.T, f Factory) {
+	tests := []struct {
+		name         string
+		err          error
+		wantAttempts int
+		wantReason   string
+	}{
+		{"rejection is not retried", catga.Reject("bad_event", "no such order"), 1, "bad_event"},
+		{"permanent is not retried", catga.Permanent(errors.New("cannot parse")), 1, "cannot parse"},
+		{"retryable until MaxDeliver", errors.New("db down"), 3, "gave up after 3"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := f(t, 1)
+			subject, name := uniq("catga.evt.ct.dead"), uniq("svc")
+			var attempts atomic.Int64
+			consume(t, p[0], transport.ConsumerConfig{Name: name, Subject: subject, MaxDeliver: 3, RetryDelay: 10 * time.Millisecond},
+				func(context.Context, transport.Delivery) error {
+					attempts.Add(1)
+					return tc.err
+				})
+			dead := make(chan *transport.Msg, 4)
+			consume(t, p[0], transport.ConsumerConfig{Name: name + "_dlq", Subject: transport.DeadLetterSubject(name)},
+				func(_ context.Context, d transport.Delivery) error {
+					dead <- d.Msg
+					return nil
+				})
+			publish(t, p[0], subject, uniq("id"), "payload")
+			select {
+			case m := <-dead:
+				if string(m.Data) != "payload" {
+					t.Errorf("dead letter data = %q", m.Data)
+				}
+				if r := m.Header.Get(transport.HeaderDeadReason); !contains(r, tc.wantReason) {
+					t.Errorf("dead reason = %q, want it to mention %q", r, tc.wantReason)
+				}
+				if s := m.Header.Get(transport.HeaderDeadSubject); s != subject {
+					t.Errorf("dead subject = %q, want %q", s, subject)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("no dead letter")
+			}
+			if got := attempts.Load(); got != int64(tc.wantAttempts) {
+				t.Errorf("attempts = %d, want %d", got, tc.wantAttempts)
+			}
+		})
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func testClosed(t *testing.T, f Factory) {
+	p := f(t, 1)
+	if err := p[0].Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if _, err := p[0].Request(ctx, &transport.Msg{Subject: "ct.closed", Data: []byte("x")}); !errors.Is(err, transport.ErrClosed) {
+		t.Errorf("Request after Close: %v, want ErrClosed", err)
+	}
+	if _, err := p[0].Serve("ct.closed", "svc", echo, transport.ServeConfig{}); err == nil {
+		t.Errorf("Serve after Close succeeded")
+	}
+}
+
+// Typed layer: Route/Serve over the transport under test.
+
+// Charge is a test command.
+type Charge struct {
+	OrderID string `json:"order_id"`
+	Amount  int    `json:"amount"`
+}
+
+// Charged is its reply.
+type Charged struct {
+	OrderID       string `json:"order_id"`
+	MessageID     string `json:"message_id"`
+	CorrelationID string `json:"correlation_id"`
+	Epoch         uint64 `json:"epoch"`
+	HasDeadline   bool   `json:"has_deadline"`
+}
+
+func pair(t *testing.T, f Factory, subject string, h mediator.RequestHandler[Charge, Charged], opts ...transport.Option) (caller *mediator.Mediator) {
+	t.Helper()
+	p := f(t, 2)
+	server := mediator.New()
+	if err := mediator.Handle(server, h); err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]transport.Option{transport.WithSubject(subject)}, opts...)
+	if _, err := transport.Serve[Charge, Charged](p[0], server, "payment", opts...); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	caller = mediator.New()
+	if err := transport.Route[Charge, Charged](caller, p[1], append(opts, transport.WithRetry(20, 20*time.Millisecond))...); err != nil {
+		t.Fatalf("Route: %v", err)
+	}
+	return caller
+}
+
+func testTypedSend(t *testing.T, f Factory) {
+	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
+		md, _ := catga.MetadataFrom(ctx)
+		_, dl := ctx.Deadline()
+		return Charged{OrderID: c.OrderID, MessageID: md.MessageID, CorrelationID: md.CorrelationID, Epoch: md.Epoch, HasDeadline: dl}, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = catga.WithMetadata(ctx, catga.Metadata{CorrelationID: "corr-1", Epoch: 7})
+	got, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o-1", Amount: 5})
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if got.OrderID != "o-1" || got.CorrelationID != "corr-1" || got.Epoch != 7 || !got.HasDeadline {
+		t.Errorf("reply = %+v: want order o-1, correlation corr-1, epoch 7 and the caller's deadline", got)
+	}
+	if _, err := uuid.Parse(got.MessageID); err != nil {
+		t.Errorf("generated message id %q is not a uuid: %v", got.MessageID, err)
+	}
+}
+
+func testTypedErrors(t *testing.T, f Factory) {
+	tests := []struct {
+		name      string
+		err       error
+		check     func(error) bool
+		retryable bool
+	}{
+		{"rejection", catga.Reject("insufficient_funds", "balance %d", 3), func(err error) bool {
+			var r *catga.RejectionError
+			return errors.As(err, &r) && r.Code == "insufficient_funds" && r.Reason == "balance 3"
+		}, false},
+		{"infrastructure", errors.New("db down"), func(err error) bool { return errors.Is(err, transport.ErrRemote) }, true},
+		{"permanent", catga.Permanent(errors.New("unsupported currency")), func(err error) bool { return errors.Is(err, transport.ErrBadRequest) }, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int64
+			m := pair(t, f, uniq("catga.cmd.ct"), func(context.Context, Charge) (Charged, error) {
+				calls.Add(1)
+				return Charged{}, tc.err
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
+			if err == nil || !tc.check(err) {
+				t.Fatalf("err = %v (%T): wrong kind", err, err)
+			}
+			if catga.IsRetryable(err) != tc.retryable {
+				t.Errorf("IsRetryable(%v) = %v, want %v", err, !tc.retryable, tc.retryable)
+			}
+			if calls.Load() != 1 {
+				t.Errorf("handler ran %d times, want 1 (errors from the handler are not retried by the transport)", calls.Load())
+			}
+		})
+	}
+}
+
+func testTypedBadRequest(t *testing.T, f Factory) {
+	p := f(t, 2)
+	subject := uniq("catga.cmd.ct")
+	server := mediator.New()
+	var calls atomic.Int64
+	_ = mediator.Handle(server, func(context.Context, Charge) (Charged, error) { calls.Add(1); return Charged{}, nil })
+	if _, err := transport.Serve[Charge, Charged](p[0], server, "payment", transport.WithSubject(subject),
+		transport.WithCodec(transport.JSON{DisallowUnknownFields: true}), transport.WithMaxSize(64)); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		header transport.Header
+		data   string
+	}{
+		{"malformed json", nil, `{"order_id":`},
+		{"unknown field", nil, `{"order_id":"o","bogus":1}`},
+		{"oversized", nil, `{"order_id":"` + string(make([]byte, 100)) + `"}`},
+		{"bad epoch", transport.Header{transport.HeaderEpoch: {"-1"}}, `{"order_id":"o"}`},
+		{"wrong content type", transport.Header{transport.HeaderContentType: {"application/xml"}}, `{"order_id":"o"}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := request(t, p[1], &transport.Msg{Subject: subject, Header: tc.header, Data: []byte(tc.data)})
+			if err != nil {
+				t.Fatalf("Request: %v", err)
+			}
+			rep, err := transport.ReplyFromMsg(r)
+			if err != nil || rep.Status != transport.StatusBadRequest {
+				t.Fatalf("reply = %+v, %v: want status bad-request", rep, err)
+			}
+		})
+	}
+	if calls.Load() != 0 {
+		t.Errorf("handler ran %d times on bad requests", calls.Load())
+	}
+}
+
+func testTypedIdempotent(t *testing.T, f Factory) {
+	var calls atomic.Int64
+	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
+		n := calls.Add(1)
+		return Charged{OrderID: fmt.Sprintf("%s#%d", c.OrderID, n)}, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = catga.WithMetadata(ctx, catga.Metadata{MessageID: uniq("msg")})
+	first, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls.Load() != 1 || first != second {
+		t.Errorf("same message id: handler ran %d times, replies %+v and %+v; want once and equal", calls.Load(), first, second)
+	}
+}
+
+// Shipped is a test event.
+type Shipped struct {
+	OrderID string `json:"order_id"`
+}
+
+func testTypedEvents(t *testing.T, f Factory) {
+	p := f(t, 3)
+	subject := uniq("catga.evt.ct.typed")
+	var mu sync.Mutex
+	handled := map[string]int{}
+	for i := range 2 {
+		m := mediator.New()
+		_ = mediator.Subscribe(m, func(ctx context.Context, e Shipped) error {
+			md, _ := catga.MetadataFrom(ctx)
+			if md.MessageID == "" {
+				return catga.Permanent(errors.New("no metadata in handler context"))
+			}
+			mu.Lock()
+			handled[e.OrderID]++
+			mu.Unlock()
+			return nil
+		})
+		if _, err := transport.ConsumeEvents[Shipped](p[i], m, uniq("notification"), transport.WithSubject(subject)); err != nil {
+			t.Fatalf("ConsumeEvents: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 5 {
+		if err := transport.PublishEvent(ctx, p[2], Shipped{OrderID: strconv.Itoa(i)}, transport.WithSubject(subject)); err != nil {
+			t.Fatalf("PublishEvent: %v", err)
+		}
+	}
+	// Two different services: each handles every event once.
+	waitFor(t, 10*time.Second, "both services to handle every event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range 5 {
+			if handled[strconv.Itoa(i)] < 2 {
+				return false
+			}
+		}
+		return true
+	})
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	for k, n := range handled {
+		if n != 2 {
+			t.Errorf("event %s handled %d times, want 2 (once per service)", k, n)
+		}
+	}
+}

@@ -1,0 +1,277 @@
+package transport
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga"
+)
+
+// Header keys. They are case-sensitive on the wire.
+const (
+	HeaderMsgID          = "Catga-Msg-Id"
+	HeaderCorrelationID  = "Catga-Correlation-Id"
+	HeaderCausationID    = "Catga-Causation-Id"
+	HeaderIdempotencyKey = "Catga-Idempotency-Key"
+	HeaderEpoch          = "Catga-Epoch"
+	HeaderDeadline       = "Catga-Deadline" // unix nanoseconds
+	HeaderContentType    = "Content-Type"
+	HeaderType           = "Catga-Type"
+	HeaderStatus         = "Catga-Status"
+	HeaderErrorCode      = "Catga-Error-Code"
+	HeaderError          = "Catga-Error"
+	HeaderDeadReason     = "Catga-Dead-Reason"
+	HeaderDeadSubject    = "Catga-Dead-Subject"
+	// HeaderNatsMsgID is JetStream's deduplication header.
+	HeaderNatsMsgID = "Nats-Msg-Id"
+)
+
+// Status tells the caller how to read a reply.
+type Status uint8
+
+const (
+	// StatusOK: the body is the encoded response.
+	StatusOK Status = iota + 1
+	// StatusRejected: a domain rejection (code + reason). Never retried.
+	StatusRejected
+	// StatusError: an infrastructure failure on the peer. Retryable.
+	StatusError
+	// StatusBadRequest: malformed request or a permanent failure. Not retryable.
+	StatusBadRequest
+	// StatusBusy: the message id is being handled elsewhere. Retryable.
+	StatusBusy
+)
+
+var statusNames = [...]string{StatusOK: "ok", StatusRejected: "rejected", StatusError: "error", StatusBadRequest: "bad-request", StatusBusy: "busy"}
+
+func (s Status) String() string {
+	if int(s) < len(statusNames) && statusNames[s] != "" {
+		return statusNames[s]
+	}
+	return "status(" + strconv.Itoa(int(s)) + ")"
+}
+
+// ParseStatus parses a [HeaderStatus] value.
+func ParseStatus(s string) (Status, bool) {
+	for i, n := range statusNames {
+		if n != "" && n == s {
+			return Status(i), true
+		}
+	}
+	return 0, false
+}
+
+// RemoteError is a failure reported by the peer that handled a request.
+// It matches [ErrRemote] (retryable), [ErrBadRequest] (permanent) or
+// [ErrBusy] (retryable) according to Status.
+type RemoteError struct {
+	Subject string
+	Status  Status
+	Message string
+}
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("catga: %s on %s: %s", e.Status, e.Subject, e.Message)
+}
+
+// Unwrap returns the sentinel for the status.
+func (e *RemoteError) Unwrap() error {
+	switch e.Status {
+	case StatusBadRequest:
+		return catga.Permanent(ErrBadRequest)
+	case StatusBusy:
+		return ErrBusy
+	default:
+		return ErrRemote
+	}
+}
+
+// Reply is a decoded reply: a status and, for StatusOK, the response body.
+type Reply struct {
+	Status Status
+	Code   string // rejection code
+	Reason string // rejection reason or error message
+	Data   []byte
+}
+
+// Err returns the caller-side error of a non-OK reply, nil for OK.
+func (r Reply) Err(subject string) error {
+	switch r.Status {
+	case StatusOK:
+		return nil
+	case StatusRejected:
+		return &catga.RejectionError{Code: r.Code, Reason: r.Reason}
+	case StatusBadRequest, StatusBusy, StatusError:
+		return &RemoteError{Subject: subject, Status: r.Status, Message: r.Reason}
+	default:
+		return &RemoteError{Subject: subject, Status: StatusBadRequest, Message: "unknown reply status " + r.Status.String()}
+	}
+}
+
+// ReplyFromError classifies a handler error for the wire.
+func ReplyFromError(err error) Reply {
+	var (
+		rej    *catga.RejectionError
+		remote *RemoteError
+	)
+	switch {
+	case err == nil:
+		return Reply{Status: StatusOK}
+	case errors.As(err, &remote) && remote.Status == StatusBusy:
+		return Reply{Status: StatusBusy, Reason: err.Error()}
+	case errors.As(err, &rej):
+		return Reply{Status: StatusRejected, Code: rej.Code, Reason: rej.Reason}
+	case catga.IsRejection(err):
+		return Reply{Status: StatusRejected, Code: "rejected", Reason: err.Error()}
+	case !catga.IsRetryable(err):
+		return Reply{Status: StatusBadRequest, Reason: err.Error()}
+	default:
+		return Reply{Status: StatusError, Reason: err.Error()}
+	}
+}
+
+// Msg turns the reply into a wire message.
+func (r Reply) Msg() *Msg {
+	h := Header{HeaderStatus: {r.Status.String()}}
+	if r.Code != "" {
+		h[HeaderErrorCode] = []string{r.Code}
+	}
+	if r.Reason != "" {
+		h[HeaderError] = []string{r.Reason}
+	}
+	return &Msg{Header: h, Data: r.Data}
+}
+
+// ReplyFromMsg reads a reply message. A reply without a status header is
+// treated as OK, so that plain NATS responders can answer; an unknown status
+// is an error.
+func ReplyFromMsg(m *Msg) (Reply, error) {
+	s := m.Header.Get(HeaderStatus)
+	if s == "" {
+		return Reply{Status: StatusOK, Data: m.Data}, nil
+	}
+	st, ok := ParseStatus(s)
+	if !ok {
+		return Reply{}, fmt.Errorf("%w: unknown reply status %q", ErrDecode, s)
+	}
+	return Reply{Status: st, Code: m.Header.Get(HeaderErrorCode), Reason: m.Header.Get(HeaderError), Data: m.Data}, nil
+}
+
+// MarshalBinary encodes the reply for an idempotency cache:
+// status byte, uvarint-prefixed code and reason, then the body.
+func (r Reply) MarshalBinary() ([]byte, error) {
+	b := make([]byte, 0, 1+2*binary.MaxVarintLen64+len(r.Code)+len(r.Reason)+len(r.Data))
+	b = append(b, byte(r.Status))
+	b = binary.AppendUvarint(b, uint64(len(r.Code)))
+	b = append(b, r.Code...)
+	b = binary.AppendUvarint(b, uint64(len(r.Reason)))
+	b = append(b, r.Reason...)
+	return append(b, r.Data...), nil
+}
+
+// UnmarshalBinary decodes what MarshalBinary produced. It never panics on
+// arbitrary input.
+func (r *Reply) UnmarshalBinary(b []byte) error {
+	if len(b) < 1 {
+		return fmt.Errorf("%w: empty cached reply", ErrDecode)
+	}
+	st := Status(b[0])
+	if st < StatusOK || st > StatusBusy {
+		return fmt.Errorf("%w: cached reply status %d", ErrDecode, b[0])
+	}
+	b = b[1:]
+	read := func() (string, error) {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || n > uint64(len(b)-k) {
+			return "", fmt.Errorf("%w: truncated cached reply", ErrDecode)
+		}
+		s := string(b[k : k+int(n)])
+		b = b[k+int(n):]
+		return s, nil
+	}
+	code, err := read()
+	if err != nil {
+		return err
+	}
+	reason, err := read()
+	if err != nil {
+		return err
+	}
+	*r = Reply{Status: st, Code: code, Reason: reason, Data: b}
+	return nil
+}
+
+// WriteMetadata writes md and the deadline of ctx (if any) into h.
+func WriteMetadata(ctx context.Context, h Header, md catga.Metadata) {
+	set := func(k, v string) {
+		if v != "" {
+			h[k] = []string{v}
+		}
+	}
+	set(HeaderMsgID, md.MessageID)
+	set(HeaderCorrelationID, md.CorrelationID)
+	set(HeaderCausationID, md.CausationID)
+	set(HeaderIdempotencyKey, md.IdempotencyKey)
+	if md.Epoch != 0 {
+		h[HeaderEpoch] = []string{strconv.FormatUint(md.Epoch, 10)}
+	}
+	if d, ok := ctx.Deadline(); ok {
+		h[HeaderDeadline] = []string{strconv.FormatInt(d.UnixNano(), 10)}
+	}
+}
+
+// ReadMetadata reads what WriteMetadata wrote. A malformed epoch or
+// deadline is an error wrapping [ErrDecode]; it never panics.
+func ReadMetadata(h Header) (md catga.Metadata, deadline time.Time, err error) {
+	md = catga.Metadata{
+		MessageID:      h.Get(HeaderMsgID),
+		CorrelationID:  h.Get(HeaderCorrelationID),
+		CausationID:    h.Get(HeaderCausationID),
+		IdempotencyKey: h.Get(HeaderIdempotencyKey),
+	}
+	if s := h.Get(HeaderEpoch); s != "" {
+		if md.Epoch, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return md, deadline, fmt.Errorf("%w: epoch header %q", ErrDecode, s)
+		}
+	}
+	if s := h.Get(HeaderDeadline); s != "" {
+		ns, perr := strconv.ParseInt(s, 10, 64)
+		if perr != nil {
+			return md, deadline, fmt.Errorf("%w: deadline header %q", ErrDecode, s)
+		}
+		deadline = time.Unix(0, ns)
+	}
+	return md, deadline, nil
+}
+
+type inboundKey struct{}
+
+// outgoingMetadata returns the metadata of a message sent from ctx. When
+// ctx carries the metadata of a message this peer is handling, the new
+// message is its consequence: a fresh id, the same correlation, and the
+// handled message as cause. Metadata the caller set itself is kept, so its
+// message id survives the caller's own retries.
+func outgoingMetadata(ctx context.Context, newID func() string) catga.Metadata {
+	md, _ := catga.MetadataFrom(ctx)
+	if in, ok := ctx.Value(inboundKey{}).(string); ok && in != "" && in == md.MessageID {
+		md = catga.Metadata{CorrelationID: md.CorrelationID, CausationID: in, Epoch: md.Epoch}
+	}
+	if md.MessageID == "" {
+		md.MessageID = newID()
+	}
+	if md.CorrelationID == "" {
+		md.CorrelationID = md.MessageID
+	}
+	return md
+}
+
+// inboundContext restores md into ctx and remembers it as the message being
+// handled.
+func inboundContext(ctx context.Context, md catga.Metadata) context.Context {
+	ctx = catga.WithMetadata(ctx, md)
+	return context.WithValue(ctx, inboundKey{}, md.MessageID)
+}
