@@ -68,13 +68,13 @@ func TestRunStartsEveryPeerWithEmbeddedNATS(t *testing.T) {
 		}
 	case <-time.After(90 * time.Second):
 		_ = cmd.Process.Kill()
-		<-done
+		_ = <-done
 		t.Fatalf("catga-dev -smoke did not finish within 90s\n%s", out.String())
 	}
 
 	text := out.String()
 	for _, svc := range []string{"order", "payment", "inventory", "notification"} {
-		rows := regexp.MustCompile(`(?m)^` + svc + `\s+\S+\s+\S+$`).FindAllString(text, -1)
+		rows := regexp.MustCompile(`(?m)^`+svc+`\s+\S+\s+\S+$`).FindAllString(text, -1)
 		if len(rows) != 2 {
 			t.Errorf("discovery table lists %d %s peers, want 2", len(rows), svc)
 		}

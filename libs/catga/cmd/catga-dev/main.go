@@ -133,7 +133,7 @@ func supervise(ctx context.Context, name string, cmd *exec.Cmd) error {
 	go func() { exited <- cmd.Wait() }()
 	select {
 	case err := <-exited:
-		return fmt.Errorf("%s exited unexpectedly: %v", name, err)
+		return fmt.Errorf("%s exited unexpectedly: %w", name, err)
 	case <-ctx.Done():
 	}
 	_ = cmd.Process.Signal(syscall.SIGTERM)
@@ -145,7 +145,7 @@ func supervise(ctx context.Context, name string, cmd *exec.Cmd) error {
 		return nil
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
-		<-exited
+		_ = <-exited
 		return fmt.Errorf("%s did not stop within 15s of SIGTERM; killed", name)
 	}
 }
