@@ -1,0 +1,15 @@
+// Package sqlitestore is the embedded implementation of the event store,
+// the transactional outbox and the inbox: SQLite through the pure-Go
+// modernc.org/sqlite driver (no cgo, no server).
+//
+// The database is a file in WAL mode; every transaction starts IMMEDIATE so
+// writers queue on SQLite's lock (busy timeout) instead of failing on lock
+// upgrades. A service owns its file, or a table prefix ([WithTablePrefix]) in
+// a shared one. [Open] applies the embedded migrations with golang-migrate
+// under an exclusive lock on a side file, so processes starting together
+// migrate once.
+//
+// SQLite has no row locks, so relays cooperate through a lease row: one relay
+// at a time publishes, which keeps per-stream order. Appends wake relays in
+// the same process at once; relays in other processes find work by polling.
+package sqlitestore

@@ -1,0 +1,154 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/eventstore/eventstoretest"
+	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func open(t *testing.T, path string, reg *eventstore.Registry, opts ...sqlitestore.Option) *sqlitestore.Store {
+	t.Helper()
+	s, err := sqlitestore.Open(ctxT(t), path, reg, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	eventstoretest.Run(t, func(t *testing.T) eventstoretest.Opener {
+		path := filepath.Join(t.TempDir(), "events.db")
+		return func(t *testing.T, reg *eventstore.Registry) eventstore.Store {
+			return open(t, path, reg, sqlitestore.WithTablePrefix("orders_"))
+		}
+	})
+}
+
+func TestInbox(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "inbox.db"), eventstoretest.NewRegistry())
+	eventstoretest.RunInbox[*sql.Tx](t, s)
+}
+
+// TestInboxEffectAppendsAtomically: an effect that appends in the inbox's
+// transaction and then fails leaves neither the events nor the inbox record.
+func TestInboxEffectAppendsAtomically(t *testing.T) {
+	ctx := ctxT(t)
+	s := open(t, filepath.Join(t.TempDir(), "fx.db"), eventstoretest.NewRegistry())
+	effect := func(fail bool) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := s.AppendTx(ctx, tx, "acct", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: 1}}}); err != nil {
+				return err
+			}
+			if fail {
+				return context.DeadlineExceeded
+			}
+			return nil
+		}
+	}
+	if err := s.Process(ctx, "c", "m", effect(true)); err == nil {
+		t.Fatal("failing effect: want error")
+	}
+	if recs, _ := s.Load(ctx, "acct", 0); len(recs) != 0 {
+		t.Fatalf("rolled-back effect left %d events", len(recs))
+	}
+	if err := s.Process(ctx, "c", "m", effect(false)); err != nil {
+		t.Fatal(err)
+	}
+	if recs, _ := s.Load(ctx, "acct", 0); len(recs) != 1 {
+		t.Fatalf("stream has %d events, want 1", len(recs))
+	}
+	err := s.Process(ctx, "c", "m2", func(ctx context.Context, tx *sql.Tx) error {
+		if _, err := s.AppendTx(ctx, tx, "acct", 42, []eventstore.Event{{Data: eventstoretest.Deposited{}}}); err == nil {
+			t.Error("append at wrong version: want conflict")
+		}
+		_, err := s.AppendTx(ctx, tx, "acct", 1, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: 2}}})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("effect recovering from a conflict: %v", err)
+	}
+	if recs, _ := s.Load(ctx, "acct", 0); len(recs) != 2 {
+		t.Fatalf("stream has %d events, want 2", len(recs))
+	}
+}
+
+// TestConcurrentMigrations opens one file from three starters at once.
+func TestConcurrentMigrations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "shared.db")
+	const starters = 3
+	var wg sync.WaitGroup
+	errs := make([]error, starters)
+	stores := make([]*sqlitestore.Store, starters)
+	for i := range starters {
+		wg.Go(func() {
+			stores[i], errs[i] = sqlitestore.Open(ctxT(t), path, eventstoretest.NewRegistry(), sqlitestore.WithTablePrefix("inventory_"))
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("starter %d: %v", i, err)
+		}
+		t.Cleanup(func() { _ = stores[i].Close() })
+	}
+	var version int64
+	var dirty bool
+	if err := stores[0].DB().QueryRow(`SELECT version, dirty FROM inventory_schema_migrations`).Scan(&version, &dirty); err != nil {
+		t.Fatal(err)
+	}
+	if version != 1 || dirty {
+		t.Fatalf("schema_migrations = %d dirty=%v, want 1 clean", version, dirty)
+	}
+	var tables int
+	if err := stores[0].DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'inventory\_%' ESCAPE '\'`).Scan(&tables); err != nil {
+		t.Fatal(err)
+	}
+	if tables != 7 { // 6 tables + schema_migrations
+		t.Fatalf("%d inventory_ tables, want 7", tables)
+	}
+	for i, s := range stores {
+		if _, err := s.Append(ctxT(t), "item", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: i}}}); err != nil {
+			t.Fatalf("starter %d append: %v", i, err)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		path string
+		opts []sqlitestore.Option
+	}{
+		{name: "bad prefix", path: "x.db", opts: []sqlitestore.Option{sqlitestore.WithTablePrefix("Bad-")}},
+		{name: "zero busy timeout", path: "x.db", opts: []sqlitestore.Option{sqlitestore.WithBusyTimeout(0)}},
+		{name: "nil logger", path: "x.db", opts: []sqlitestore.Option{sqlitestore.WithLogger(nil)}},
+		{name: "memory", path: ":memory:"},
+		{name: "empty path", path: ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := tt.path
+			if path == "x.db" {
+				path = filepath.Join(t.TempDir(), path)
+			}
+			if s, err := sqlitestore.Open(ctxT(t), path, eventstore.NewRegistry(), tt.opts...); err == nil {
+				_ = s.Close()
+				t.Fatal("accepted")
+			}
+		})
+	}
+}
