@@ -68,7 +68,7 @@ func TestRunStartsEveryPeerWithEmbeddedNATS(t *testing.T) {
 		}
 	case <-time.After(90 * time.Second):
 		_ = cmd.Process.Kill()
-		_ = <-done
+		t.Logf("killed catga-dev: %v", <-done)
 		t.Fatalf("catga-dev -smoke did not finish within 90s\n%s", out.String())
 	}
 

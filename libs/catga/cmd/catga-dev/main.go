@@ -145,8 +145,7 @@ func supervise(ctx context.Context, name string, cmd *exec.Cmd) error {
 		return nil
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
-		_ = <-exited
-		return fmt.Errorf("%s did not stop within 15s of SIGTERM; killed", name)
+		return errors.Join(fmt.Errorf("%s did not stop within 15s of SIGTERM; killed", name), <-exited)
 	}
 }
 
