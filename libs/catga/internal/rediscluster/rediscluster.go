@@ -1,0 +1,347 @@
+// Package rediscluster starts a real Redis Cluster for tests: six
+// redis-server processes (three masters, three replicas) on free loopback
+// ports, formed with redis-cli --cluster create. It can SIGKILL a master to
+// force a failover and cleans up every process it started.
+package rediscluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrMissingBinary: redis-server or redis-cli is not installed.
+var ErrMissingBinary = errors.New("catga: redis-server/redis-cli not found: run scripts/install-deps.sh")
+
+// Config describes a cluster. The zero value is 3 masters with one replica
+// each and a 1000 ms cluster-node-timeout.
+type Config struct {
+	Masters     int           // default 3
+	NodeTimeout time.Duration // cluster-node-timeout, default 1s
+	Ready       time.Duration // how long to wait for cluster_state:ok, default 20s
+}
+
+// Node is one redis-server process.
+type Node struct {
+	Port int
+	Addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+	dead bool
+}
+
+// Cluster is a running Redis Cluster.
+type Cluster struct {
+	Nodes       []*Node
+	NodeTimeout time.Duration
+	dir         string
+	mu          sync.Mutex
+}
+
+// Start starts a cluster for t and stops it when t ends. Under -short it
+// skips t (saying why); a missing binary fails t.
+func Start(t testing.TB, cfg Config) *Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs redis-server (a 6-node Redis Cluster): skipped under -short")
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatalf("rediscluster: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// New starts a cluster; the caller must Close it.
+func New(cfg Config) (*Cluster, error) {
+	if cfg.Masters == 0 {
+		cfg.Masters = 3
+	}
+	if cfg.NodeTimeout == 0 {
+		cfg.NodeTimeout = time.Second
+	}
+	if cfg.Ready == 0 {
+		cfg.Ready = 20 * time.Second
+	}
+	server, err1 := exec.LookPath("redis-server")
+	cli, err2 := exec.LookPath("redis-cli")
+	if err1 != nil || err2 != nil {
+		return nil, ErrMissingBinary
+	}
+	dir, err := os.MkdirTemp("", "catga-rediscluster-*")
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{dir: dir, NodeTimeout: cfg.NodeTimeout}
+	ports, err := freePorts(cfg.Masters * 2)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	for _, p := range ports {
+		if err := c.startNode(server, p); err != nil {
+			c.Close()
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Ready)
+	defer cancel()
+	for _, n := range c.Nodes {
+		if err := waitPing(ctx, n.Addr); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("node %s: %w", n.Addr, err)
+		}
+	}
+	args := []string{"--cluster", "create"}
+	for _, n := range c.Nodes {
+		args = append(args, n.Addr)
+	}
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	if out, err := exec.CommandContext(ctx, cli, args...).CombinedOutput(); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("redis-cli --cluster create: %w: %s", err, out)
+	}
+	if err := c.WaitHealthy(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Cluster) startNode(server string, port int) error {
+	ndir := filepath.Join(c.dir, strconv.Itoa(port))
+	if err := os.MkdirAll(ndir, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.Command(server,
+		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", ndir,
+		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+		"--cluster-node-timeout", strconv.Itoa(int(c.NodeTimeout.Milliseconds())),
+		"--save", "", "--appendonly", "no", "--daemonize", "no",
+		// A replica that never finished its first sync cannot fail over;
+		// without this the first sync waits 5 s.
+		"--repl-diskless-sync-delay", "0",
+		"--logfile", filepath.Join(ndir, "redis.log"))
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start redis-server on %d: %w", port, err)
+	}
+	n := &Node{Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(n.done) }() // owned by the node: Close waits on done
+	c.Nodes = append(c.Nodes, n)
+	return nil
+}
+
+// freePorts picks ports whose cluster bus port (port+10000) is free too.
+func freePorts(n int) ([]int, error) {
+	var ports []int
+	seen := map[int]bool{}
+	for tries := 0; len(ports) < n && tries < 1000; tries++ {
+		p := 20000 + rand.IntN(25000)
+		if seen[p] || seen[p+10000] || seen[p-10000] {
+			continue
+		}
+		if free(p) && free(p+10000) {
+			seen[p] = true
+			ports = append(ports, p)
+		}
+	}
+	if len(ports) < n {
+		return nil, errors.New("rediscluster: no free port pairs")
+	}
+	return ports, nil
+}
+
+func free(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
+func waitPing(ctx context.Context, addr string) error {
+	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	for {
+		if err := c.Ping(ctx).Err(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// Addrs returns the addresses of the live nodes.
+func (c *Cluster) Addrs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, n := range c.Nodes {
+		if !n.dead {
+			out = append(out, n.Addr)
+		}
+	}
+	return out
+}
+
+// Client returns a cluster client over the nodes; the caller closes it.
+func (c *Cluster) Client(opts *redis.ClusterOptions) *redis.ClusterClient {
+	if opts == nil {
+		opts = &redis.ClusterOptions{}
+	}
+	opts.Addrs = c.Addrs()
+	return redis.NewClusterClient(opts)
+}
+
+// WaitHealthy waits until every live node reports cluster_state:ok and all
+// 16384 slots are served by live masters.
+func (c *Cluster) WaitHealthy(ctx context.Context) error {
+	for {
+		err := c.healthy(ctx)
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("rediscluster: not healthy: %w (last: %v)", ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (c *Cluster) healthy(ctx context.Context) error {
+	live := map[string]bool{}
+	for _, a := range c.Addrs() {
+		live[a] = true
+	}
+	for a := range live {
+		cl := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		info, err := cl.ClusterInfo(ctx).Result()
+		var slots []redis.ClusterSlot
+		if err == nil {
+			slots, err = cl.ClusterSlots(ctx).Result()
+		}
+		_ = cl.Close()
+		if err != nil {
+			return err
+		}
+		if !strings.Contains(info, "cluster_state:ok") {
+			return fmt.Errorf("%s: cluster_state not ok", a)
+		}
+		covered := 0
+		for _, s := range slots {
+			if len(s.Nodes) == 0 || !live[s.Nodes[0].Addr] {
+				return fmt.Errorf("%s: slots %d-%d served by %v", a, s.Start, s.End, s.Nodes)
+			}
+			covered += s.End - s.Start + 1
+		}
+		if covered != 16384 {
+			return fmt.Errorf("%s: %d slots covered", a, covered)
+		}
+		for _, s := range slots {
+			if s.Nodes[0].Addr != a {
+				continue
+			}
+			// A master is healthy once a live replica is in sync, so that
+			// killing it leads to a failover.
+			cl := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+			repl, err := cl.Info(ctx, "replication").Result()
+			_ = cl.Close()
+			if err != nil {
+				return err
+			}
+			online, replicas := false, 0
+			for _, r := range s.Nodes[1:] {
+				if live[r.Addr] {
+					replicas++
+					if strings.Contains(repl, "port="+strings.TrimPrefix(r.Addr, "127.0.0.1:")+",state=online") {
+						online = true
+					}
+				}
+			}
+			if !online && replicas > 0 {
+				return fmt.Errorf("%s: no replica in sync", a)
+			}
+		}
+	}
+	return nil
+}
+
+// MasterFor returns the live node that is the master of key's slot.
+func (c *Cluster) MasterFor(ctx context.Context, key string) (*Node, error) {
+	cl := c.Client(nil)
+	defer cl.Close()
+	m, err := cl.MasterForKey(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	addr := m.Options().Addr
+	for _, n := range c.Nodes {
+		if n.Addr == addr {
+			return n, nil
+		}
+	}
+	return nil, fmt.Errorf("rediscluster: master %s is not one of ours", addr)
+}
+
+// KillMaster SIGKILLs the master serving key's slot and returns it. The
+// cluster fails over to its replica after about NodeTimeout; use
+// WaitHealthy to wait for that.
+func (c *Cluster) KillMaster(ctx context.Context, key string) (*Node, error) {
+	n, err := c.MasterFor(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	c.Kill(n)
+	return n, nil
+}
+
+// Kill SIGKILLs one node and waits for the process to exit.
+func (c *Cluster) Kill(n *Node) {
+	c.mu.Lock()
+	n.dead = true
+	c.mu.Unlock()
+	_ = n.cmd.Process.Kill()
+	<-n.done
+}
+
+// Close kills every process and removes the data directory.
+func (c *Cluster) Close() {
+	for _, n := range c.Nodes {
+		c.Kill(n)
+	}
+	if c.dir != "" {
+		_ = os.RemoveAll(c.dir)
+	}
+}
+
+// Logs returns the tail of each node's log, for failure messages.
+func (c *Cluster) Logs() string {
+	var b bytes.Buffer
+	for _, n := range c.Nodes {
+		data, _ := os.ReadFile(filepath.Join(c.dir, strconv.Itoa(n.Port), "redis.log"))
+		if len(data) > 2000 {
+			data = data[len(data)-2000:]
+		}
+		fmt.Fprintf(&b, "== %s\n%s\n", n.Addr, data)
+	}
+	return b.String()
+}

@@ -1,0 +1,148 @@
+// Package memory is an in-process [sagastore.Store] for unit tests and single
+// process use. It passes the same conformance suite as the shared stores.
+package memory
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga/sagastore"
+)
+
+// Store is an in-memory sagastore.Store. The zero value is not usable; use
+// [New].
+type Store struct {
+	mu      sync.Mutex
+	records map[string][]byte // encoded, so callers never share memory with the store
+	version map[string]uint64
+	due     map[string]time.Time
+	next    uint64
+}
+
+var _ sagastore.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store {
+	return &Store{records: map[string][]byte{}, version: map[string]uint64{}, due: map[string]time.Time{}}
+}
+
+// Put stores raw bytes under id, bypassing encoding; tests use it to plant
+// corrupt records.
+func (s *Store) Put(id string, raw []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.next++
+	s.records[id], s.version[id] = raw, s.next
+}
+
+// Create implements sagastore.Store.
+func (s *Store) Create(_ context.Context, rec sagastore.Record) (uint64, error) {
+	b, err := sagastore.Encode(rec)
+	if err != nil {
+		return 0, fmt.Errorf("catga: memory saga store: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.records[rec.ID]; ok {
+		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
+	}
+	s.next++
+	s.records[rec.ID], s.version[rec.ID] = b, s.next
+	s.due[rec.ID] = rec.LeaseUntil
+	return s.next, nil
+}
+
+// Get implements sagastore.Store.
+func (s *Store) Get(_ context.Context, id string) (sagastore.Record, error) {
+	s.mu.Lock()
+	b, ok := s.records[id]
+	v := s.version[id]
+	s.mu.Unlock()
+	if !ok {
+		return sagastore.Record{}, fmt.Errorf("%w: %s", sagastore.ErrNotFound, id)
+	}
+	rec, err := sagastore.Decode(id, b)
+	if err != nil {
+		return sagastore.Record{}, err
+	}
+	rec.Version = v
+	return rec, nil
+}
+
+// Update implements sagastore.Store.
+func (s *Store) Update(_ context.Context, rec sagastore.Record) (uint64, error) {
+	b, err := sagastore.Encode(rec)
+	if err != nil {
+		return 0, fmt.Errorf("catga: memory saga store: %w", err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.version[rec.ID]
+	if !ok {
+		return 0, fmt.Errorf("%w: %s", sagastore.ErrNotFound, rec.ID)
+	}
+	if v != rec.Version {
+		return 0, fmt.Errorf("%w: %s at version %d, expected %d", sagastore.ErrConflict, rec.ID, v, rec.Version)
+	}
+	s.next++
+	s.records[rec.ID], s.version[rec.ID] = b, s.next
+	return s.next, nil
+}
+
+// Due implements sagastore.Store.
+func (s *Store) Due(_ context.Context, now time.Time, limit int) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids []string
+	for id, at := range s.due {
+		if !at.After(now) {
+			ids = append(ids, id)
+		}
+	}
+	slices.SortFunc(ids, func(a, b string) int { return s.due[a].Compare(s.due[b]) })
+	if limit > 0 && len(ids) > limit {
+		ids = ids[:limit]
+	}
+	return ids, nil
+}
+
+// Index implements sagastore.Store.
+func (s *Store) Index(_ context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.due[id] = at
+	return nil
+}
+
+// Unindex implements sagastore.Store.
+func (s *Store) Unindex(_ context.Context, ids ...string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, id := range ids {
+		delete(s.due, id)
+	}
+	return nil
+}
+
+// List implements sagastore.Store. Corrupt records are skipped.
+func (s *Store) List(_ context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sagastore.Record
+	for id, b := range s.records {
+		rec, err := sagastore.Decode(id, b)
+		if err != nil || rec.State != state {
+			continue
+		}
+		rec.Version = s.version[id]
+		out = append(out, rec)
+	}
+	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

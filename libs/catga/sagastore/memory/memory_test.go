@@ -1,0 +1,18 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/catga-go/catga/libs/catga/sagastore"
+	"github.com/catga-go/catga/libs/catga/sagastore/memory"
+	"github.com/catga-go/catga/libs/catga/sagastore/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, storetest.Harness{
+		New: func(*testing.T) sagastore.Store { return memory.New() },
+		Corrupt: func(_ *testing.T, s sagastore.Store, id string) {
+			s.(*memory.Store).Put(id, []byte("{not json"))
+		},
+	})
+}

@@ -1,0 +1,354 @@
+// Package redis is a [sagastore.Store] over redis.UniversalClient, so one
+// code path serves a single Redis node and a Redis Cluster.
+//
+// Layout: a saga is one hash "<prefix>:saga:{<id>}" with fields v (version)
+// and d (the JSON record); every key of a saga carries the {<id>} hash tag.
+// A transition is one EVALSHA of a compare-and-set script on v: one round
+// trip. The due index is a sorted set per shard, "<prefix>:due:{<n>}", so
+// its writes and scans spread over several hash slots (and so nodes).
+//
+// Cluster failover: go-redis keeps sending to a dead master's address after
+// a failover until its slot map is reloaded (go-redis#3979). The store
+// reloads the map (ClusterClient.ReloadState) on every connection, MOVED,
+// CLUSTERDOWN or READONLY error and every ReloadInterval, which bounds the
+// write outage after a master kill to about cluster-node-timeout plus the
+// reload interval.
+package redis
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/libs/catga/sagastore"
+)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithPrefix sets the key prefix (default "catga").
+func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+
+// WithShards sets the number of due-index shards (default 16).
+func WithShards(n int) Option { return func(s *Store) { s.shards = n } }
+
+// WithRetention makes records of final sagas expire after d (default: kept
+// forever). The expiry is set by the final transition and survives later
+// updates.
+func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// WithReloadInterval sets how often a cluster client's slot map is reloaded
+// even without errors (default 1s; 0 or less disables the periodic reload).
+func WithReloadInterval(d time.Duration) Option { return func(s *Store) { s.reloadEvery = d } }
+
+// WithLogger sets the logger (default discards).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// Store is a Redis sagastore.Store. Create it with [New]; Close stops its
+// background reload loop (it does not close the client).
+type Store struct {
+	c           redis.UniversalClient
+	cluster     *redis.ClusterClient
+	prefix      string
+	shards      int
+	retention   time.Duration
+	reloadEvery time.Duration
+	log         *slog.Logger
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+	once sync.Once
+}
+
+var _ sagastore.Store = (*Store)(nil)
+
+// New returns a store over c.
+func New(c redis.UniversalClient, opts ...Option) *Store {
+	s := &Store{c: c, prefix: "catga", shards: 16, reloadEvery: time.Second,
+		log: slog.New(slog.DiscardHandler), stop: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.shards < 1 {
+		s.shards = 1
+	}
+	if cc, ok := c.(*redis.ClusterClient); ok {
+		s.cluster = cc
+		if s.reloadEvery > 0 {
+			s.wg.Go(s.reloadLoop)
+		}
+	}
+	return s
+}
+
+// Close stops the reload loop and waits for it.
+func (s *Store) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Store) reloadLoop() {
+	t := time.NewTicker(s.reloadEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.cluster.ReloadState(context.Background())
+		}
+	}
+}
+
+// Key returns the key of saga id's record.
+func (s *Store) Key(id string) string { return s.prefix + ":saga:{" + id + "}" }
+
+func (s *Store) shardKey(n int) string { return s.prefix + ":due:{" + strconv.Itoa(n) + "}" }
+
+func (s *Store) shardOf(id string) string {
+	h := fnv.New32a()
+	_, _ = h.Write([]byte(id))
+	return s.shardKey(int(h.Sum32() % uint32(s.shards)))
+}
+
+// checkErr reloads the cluster slot map when err says it may be stale, and
+// wraps err.
+func (s *Store) checkErr(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if s.cluster != nil && staleTopology(err) {
+		s.log.DebugContext(ctx, "catga: saga store: reloading cluster state", "op", op, "err", err)
+		s.cluster.ReloadState(ctx)
+	}
+	return fmt.Errorf("catga: redis saga store: %s: %w", op, err)
+}
+
+func staleTopology(err error) bool {
+	if errors.Is(err, redis.Nil) || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if _, moved := redis.IsMovedError(err); moved {
+		return true
+	}
+	if redis.IsClusterDownError(err) || redis.IsReadOnlyError(err) || redis.IsTryAgainError(err) || redis.IsLoadingError(err) {
+		return true
+	}
+	var re redis.Error
+	if errors.As(err, &re) {
+		return false // any other server reply: the node is alive and right
+	}
+	return true // connection refused/reset, timeouts, EOF
+}
+
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1])
+return 1`)
+
+// updateScript: compare-and-set on the version. HSET keeps the key's TTL,
+// which is how a retention expiry survives later updates.
+var updateScript = redis.NewScript(`
+local v = redis.call('HGET', KEYS[1], 'v')
+if not v then return -1 end
+if v ~= ARGV[1] then return -2 end
+local nv = tonumber(v) + 1
+redis.call('HSET', KEYS[1], 'v', nv, 'd', ARGV[2])
+if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
+return nv`)
+
+// Create implements sagastore.Store: the record and its index entry go in
+// one pipeline (in a cluster, to two nodes in parallel).
+func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error) {
+	b, err := sagastore.Encode(rec)
+	if err != nil {
+		return 0, fmt.Errorf("catga: redis saga store: %w", err)
+	}
+	// Index first: an index entry without a record is harmless (Due
+	// callers re-read), a record without an index entry could be orphaned.
+	pipe := s.c.Pipeline()
+	z := pipe.ZAdd(ctx, s.shardOf(rec.ID), redis.Z{Score: float64(rec.LeaseUntil.UnixMilli()), Member: rec.ID})
+	created := createScript.EvalSha(ctx, pipe, []string{s.Key(rec.ID)}, b)
+	_, _ = pipe.Exec(ctx)
+	if err := created.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		created = createScript.Eval(ctx, s.c, []string{s.Key(rec.ID)}, b)
+	}
+	n, err := created.Int()
+	if err != nil {
+		return 0, s.checkErr(ctx, "create", err)
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
+	}
+	if err := z.Err(); err != nil {
+		// The record exists; its index entry must too.
+		if err := s.Index(ctx, rec.ID, rec.LeaseUntil); err != nil {
+			return 0, err
+		}
+	}
+	return 1, nil
+}
+
+// Get implements sagastore.Store.
+func (s *Store) Get(ctx context.Context, id string) (sagastore.Record, error) {
+	vals, err := s.c.HMGet(ctx, s.Key(id), "v", "d").Result()
+	if err != nil {
+		return sagastore.Record{}, s.checkErr(ctx, "get", err)
+	}
+	return decode(id, vals)
+}
+
+func decode(id string, vals []any) (sagastore.Record, error) {
+	if len(vals) != 2 || vals[0] == nil {
+		return sagastore.Record{}, fmt.Errorf("%w: %s", sagastore.ErrNotFound, id)
+	}
+	vs, _ := vals[0].(string)
+	ds, _ := vals[1].(string)
+	v, err := strconv.ParseUint(vs, 10, 64)
+	if err != nil {
+		return sagastore.Record{}, &sagastore.CorruptError{ID: id, Err: fmt.Errorf("version %q: %w", vs, err)}
+	}
+	rec, err := sagastore.Decode(id, []byte(ds))
+	if err != nil {
+		return sagastore.Record{}, err
+	}
+	rec.Version = v
+	return rec, nil
+}
+
+// Update implements sagastore.Store in one round trip.
+func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error) {
+	b, err := sagastore.Encode(rec)
+	if err != nil {
+		return 0, fmt.Errorf("catga: redis saga store: %w", err)
+	}
+	ttl := "0"
+	if rec.State.Final() && s.retention > 0 {
+		ttl = strconv.FormatInt(s.retention.Milliseconds(), 10)
+	}
+	n, err := updateScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, strconv.FormatUint(rec.Version, 10), b, ttl).Int64()
+	if err != nil {
+		return 0, s.checkErr(ctx, "update", err)
+	}
+	switch n {
+	case -1:
+		return 0, fmt.Errorf("%w: %s", sagastore.ErrNotFound, rec.ID)
+	case -2:
+		return 0, fmt.Errorf("%w: %s (expected version %d)", sagastore.ErrConflict, rec.ID, rec.Version)
+	}
+	return uint64(n), nil
+}
+
+// Due implements sagastore.Store: one ZRANGEBYSCORE per shard, pipelined.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	max := strconv.FormatInt(now.UnixMilli(), 10)
+	pipe := s.c.Pipeline()
+	cmds := make([]*redis.ZSliceCmd, s.shards)
+	for i := range cmds {
+		r := &redis.ZRangeBy{Min: "-inf", Max: max}
+		if limit > 0 {
+			r.Count = int64(limit)
+		}
+		cmds[i] = pipe.ZRangeByScoreWithScores(ctx, s.shardKey(i), r)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.checkErr(ctx, "due", err)
+	}
+	var all []redis.Z
+	for _, c := range cmds {
+		all = append(all, c.Val()...)
+	}
+	slices.SortFunc(all, func(a, b redis.Z) int {
+		switch {
+		case a.Score < b.Score:
+			return -1
+		case a.Score > b.Score:
+			return 1
+		}
+		return 0
+	})
+	if limit > 0 && len(all) > limit {
+		all = all[:limit]
+	}
+	ids := make([]string, 0, len(all))
+	for _, z := range all {
+		if id, ok := z.Member.(string); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// Index implements sagastore.Store.
+func (s *Store) Index(ctx context.Context, id string, at time.Time) error {
+	err := s.c.ZAdd(ctx, s.shardOf(id), redis.Z{Score: float64(at.UnixMilli()), Member: id}).Err()
+	return s.checkErr(ctx, "index", err)
+}
+
+// Unindex implements sagastore.Store: one ZREM per shard touched, pipelined.
+func (s *Store) Unindex(ctx context.Context, ids ...string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	byShard := map[string][]any{}
+	for _, id := range ids {
+		k := s.shardOf(id)
+		byShard[k] = append(byShard[k], id)
+	}
+	pipe := s.c.Pipeline()
+	for k, m := range byShard {
+		pipe.ZRem(ctx, k, m...)
+	}
+	_, err := pipe.Exec(ctx)
+	return s.checkErr(ctx, "unindex", err)
+}
+
+// List implements sagastore.Store by scanning every master: an operator
+// query, not a hot path.
+func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	var mu sync.Mutex
+	var out []sagastore.Record
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, s.prefix+":saga:{*", 500).Iterator()
+		for iter.Next(ctx) {
+			key := iter.Val()
+			id := strings.TrimSuffix(strings.TrimPrefix(key, s.prefix+":saga:{"), "}")
+			vals, err := c.HMGet(ctx, key, "v", "d").Result()
+			if err != nil {
+				return err
+			}
+			rec, err := decode(id, vals)
+			if err != nil || rec.State != state {
+				continue // corrupt or vanished records are not listed
+			}
+			mu.Lock()
+			out = append(out, rec)
+			mu.Unlock()
+		}
+		return iter.Err()
+	}
+	var err error
+	if s.cluster != nil {
+		err = s.cluster.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.c)
+	}
+	if err != nil {
+		return nil, s.checkErr(ctx, "list", err)
+	}
+	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}

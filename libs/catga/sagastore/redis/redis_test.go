@@ -1,0 +1,183 @@
+package redis_test
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/libs/catga/internal/rediscluster"
+	"github.com/catga-go/catga/libs/catga/sagastore"
+	sredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
+	"github.com/catga-go/catga/libs/catga/sagastore/storetest"
+)
+
+// cluster is shared by the tests that do not kill nodes.
+var cluster *rediscluster.Cluster
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	goredis.SetLogger(quiet{}) // dial errors during the failover test are expected
+	if !testing.Short() {
+		c, err := rediscluster.New(rediscluster.Config{})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "redis cluster:", err)
+			os.Exit(1)
+		}
+		cluster = c
+	}
+	code := m.Run()
+	if cluster != nil {
+		cluster.Close()
+	}
+	os.Exit(code)
+}
+
+func needCluster(t *testing.T) {
+	if cluster == nil {
+		t.Skip("needs redis-server (a 6-node Redis Cluster): skipped under -short")
+	}
+}
+
+func clusterOptions() *goredis.ClusterOptions {
+	return &goredis.ClusterOptions{
+		DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond, MaxRetries: 2,
+		MinRetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
+	}
+}
+
+func TestConformanceCluster(t *testing.T) {
+	needCluster(t)
+	client := cluster.Client(clusterOptions())
+	t.Cleanup(func() { _ = client.Close() })
+	storetest.Run(t, storetest.Harness{
+		New: func(t *testing.T) sagastore.Store {
+			s := sredis.New(client, sredis.WithPrefix("t-"+uuid.NewString()[:8]), sredis.WithShards(8))
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		},
+		Corrupt: func(t *testing.T, s sagastore.Store, id string) {
+			if err := client.HSet(context.Background(), s.(*sredis.Store).Key(id), "v", "1", "d", "{oops").Err(); err != nil {
+				t.Fatal(err)
+			}
+		},
+	})
+}
+
+// TestRetentionSurvivesUpdates: a final record gets the retention TTL and
+// later updates keep it.
+func TestRetentionSurvivesUpdates(t *testing.T) {
+	needCluster(t)
+	ctx := context.Background()
+	client := cluster.Client(clusterOptions())
+	defer client.Close()
+	s := sredis.New(client, sredis.WithPrefix("ttl-"+uuid.NewString()[:8]), sredis.WithRetention(time.Hour))
+	defer s.Close()
+	rec := sagastore.Record{ID: uuid.NewString(), Name: "ttl", State: sagastore.StateRunning, LeaseUntil: time.Now()}
+	v, err := s.Create(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := client.PTTL(ctx, s.Key(rec.ID)).Val(); ttl != -1*time.Nanosecond && ttl >= 0 {
+		t.Fatalf("running saga has TTL %v", ttl)
+	}
+	rec.Version, rec.State = v, sagastore.StateCompleted
+	if v, err = s.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	// A later update (an operator note) must keep the expiry.
+	rec.Version, rec.Error = v, "annotated"
+	rec.State = sagastore.StateStuck // not final: the script sets no new TTL
+	if _, err = s.Update(ctx, rec); err != nil {
+		t.Fatal(err)
+	}
+	ttl := client.PTTL(ctx, s.Key(rec.ID)).Val()
+	if ttl <= 59*time.Minute || ttl > time.Hour {
+		t.Fatalf("TTL after updates = %v, want about 1h", ttl)
+	}
+}
+
+// TestFailoverWriteOutage kills the master of a saga's slot while a writer
+// keeps updating the saga, and checks that writes resume within about
+// cluster-node-timeout + 2.5 s (go-redis#3979: without reloading the slot
+// map the client keeps dialling the dead master).
+func TestFailoverWriteOutage(t *testing.T) {
+	c := rediscluster.Start(t, rediscluster.Config{}) // its own cluster: this test kills a node
+	client := c.Client(clusterOptions())
+	defer client.Close()
+	s := sredis.New(client, sredis.WithPrefix("fo"), sredis.WithReloadInterval(time.Second))
+	defer s.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	rec := sagastore.Record{ID: uuid.NewString(), Name: "failover", State: sagastore.StateRunning, LeaseUntil: time.Now()}
+	v, err := s.Create(ctx, rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec.Version = v
+	write := func() error {
+		wctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		defer cancel()
+		rec.UpdatedAt = time.Now()
+		nv, err := s.Update(wctx, rec)
+		if errors.Is(err, sagastore.ErrConflict) {
+			// An earlier write whose reply was lost did apply: re-read.
+			cur, gerr := s.Get(wctx, rec.ID)
+			if gerr != nil {
+				return gerr
+			}
+			rec.Version = cur.Version
+			return err
+		}
+		if err == nil {
+			rec.Version = nv
+		}
+		return err
+	}
+	for range 20 {
+		if err := write(); err != nil {
+			t.Fatalf("write before the kill: %v", err)
+		}
+	}
+	if _, err := c.KillMaster(ctx, s.Key(rec.ID)); err != nil {
+		t.Fatal(err)
+	}
+	killed := time.Now()
+	var outage time.Duration
+	failures := 0
+	for i := 0; ; i++ {
+		if ctx.Err() != nil || i > 10000 {
+			t.Fatalf("writes did not resume: %d failures in %v\n%s", failures, time.Since(killed), c.Logs())
+		}
+		if err := write(); err != nil {
+			t.Logf("%v: %v", time.Since(killed).Round(time.Millisecond), err)
+			failures++
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		outage = time.Since(killed)
+		break
+	}
+	limit := c.NodeTimeout + 2500*time.Millisecond
+	t.Logf("write outage after master kill: %v (%d failed writes), limit %v", outage, failures, limit)
+	if outage > limit {
+		t.Fatalf("write outage %v exceeds node-timeout + 2.5s = %v", outage, limit)
+	}
+	for range 20 {
+		if err := write(); err != nil {
+			t.Fatalf("write after recovery: %v", err)
+		}
+	}
+}

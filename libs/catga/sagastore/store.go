@@ -1,0 +1,174 @@
+package sagastore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Sentinel errors. Implementations wrap them with %w.
+var (
+	// ErrNotFound: no record with that id.
+	ErrNotFound = errors.New("catga: saga not found")
+	// ErrExists: Create found a record with that id already.
+	ErrExists = errors.New("catga: saga already exists")
+	// ErrConflict: Update's expected version is not the stored one. The
+	// caller lost ownership (another peer claimed the saga or wrote first);
+	// it must re-read before deciding anything.
+	ErrConflict = errors.New("catga: saga version conflict")
+	// ErrCorrupt: the stored bytes do not decode into a Record.
+	ErrCorrupt = errors.New("catga: corrupt saga record")
+)
+
+// CorruptError says which record could not be decoded and why.
+type CorruptError struct {
+	ID  string
+	Err error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("catga: corrupt saga record %q: %v", e.ID, e.Err)
+}
+
+// Unwrap returns the decoding error; errors.Is(err, ErrCorrupt) also holds.
+func (e *CorruptError) Unwrap() []error { return []error{ErrCorrupt, e.Err} }
+
+// State is where a saga is in its life.
+type State string
+
+// Saga states. Completed and Compensated are final; Stuck waits for an
+// operator (a compensation kept failing past its retry policy).
+const (
+	StateRunning      State = "running"
+	StateCompensating State = "compensating"
+	StateCompleted    State = "completed"
+	StateCompensated  State = "compensated"
+	StateStuck        State = "stuck"
+)
+
+// Final reports whether nothing will ever happen to a saga in state s.
+func (s State) Final() bool { return s == StateCompleted || s == StateCompensated }
+
+// Active reports whether a peer should be executing a saga in state s (and
+// so whether it belongs in the due index).
+func (s State) Active() bool { return s == StateRunning || s == StateCompensating }
+
+// StepStatus is the persisted status of one step.
+type StepStatus string
+
+// Step statuses.
+const (
+	StepPending      StepStatus = ""
+	StepStarted      StepStatus = "started"
+	StepSucceeded    StepStatus = "succeeded"
+	StepFailed       StepStatus = "failed"
+	StepCompensating StepStatus = "compensating"
+	StepCompensated  StepStatus = "compensated"
+)
+
+// StepState is the persisted state of one step.
+type StepState struct {
+	Status StepStatus `json:"s,omitempty"`
+	// KeyEpoch is the owner epoch when the step was first started; it is
+	// part of the step's idempotency key, so a resumed step keeps its key.
+	KeyEpoch uint64 `json:"k,omitempty"`
+	Attempts int    `json:"a,omitempty"`
+	// Rejected: the action was refused by the participant, so it certainly
+	// did not apply and needs no compensation.
+	Rejected bool   `json:"r,omitempty"`
+	Error    string `json:"e,omitempty"`
+}
+
+// Event is one entry of a saga's history.
+type Event struct {
+	At    time.Time `json:"t"`
+	Step  int       `json:"i"`
+	What  string    `json:"w"`
+	Epoch uint64    `json:"p,omitempty"`
+	Owner string    `json:"o,omitempty"`
+	Error string    `json:"e,omitempty"`
+}
+
+// Record is the persisted state of one saga.
+type Record struct {
+	ID   string `json:"id"`
+	Name string `json:"name"` // saga definition name
+	// State and Step: Running executes Steps[Step]; Compensating undoes
+	// Steps[Step] and then the ones before it.
+	State State       `json:"state"`
+	Step  int         `json:"step"`
+	Steps []StepState `json:"steps"`
+	// Data is the saga's typed data, as JSON.
+	Data json.RawMessage `json:"data,omitempty"`
+	// Owner, Epoch and LeaseUntil make up the lease. A peer may claim the
+	// saga when LeaseUntil has passed; claiming bumps Epoch (the fencing
+	// epoch carried by every step call).
+	Owner      string    `json:"owner,omitempty"`
+	Epoch      uint64    `json:"epoch"`
+	LeaseUntil time.Time `json:"lease"`
+	Deadline   time.Time `json:"deadline,omitzero"`
+	Error      string    `json:"error,omitempty"`
+	History    []Event   `json:"history,omitempty"`
+	CreatedAt  time.Time `json:"created"`
+	UpdatedAt  time.Time `json:"updated"`
+
+	// Version is the store's compare-and-set token: set by Create, Get and
+	// Update, never interpreted by callers beyond passing it back.
+	Version uint64 `json:"-"`
+}
+
+// Clone returns a deep copy, so a caller can modify it without touching a
+// record shared with a store or another goroutine.
+func (r Record) Clone() Record {
+	c := r
+	c.Steps = append([]StepState(nil), r.Steps...)
+	c.History = append([]Event(nil), r.History...)
+	c.Data = append(json.RawMessage(nil), r.Data...)
+	return c
+}
+
+// Encode and Decode are the JSON form every store keeps.
+func Encode(r Record) ([]byte, error) { return json.Marshal(r) }
+
+// Decode decodes a record stored under id; failures are a [*CorruptError].
+func Decode(id string, b []byte) (Record, error) {
+	var r Record
+	if err := json.Unmarshal(b, &r); err != nil {
+		return Record{}, &CorruptError{ID: id, Err: err}
+	}
+	if r.ID != id {
+		return Record{}, &CorruptError{ID: id, Err: fmt.Errorf("record id %q", r.ID)}
+	}
+	return r, nil
+}
+
+// Store keeps saga records. It must be safe for concurrent use by many
+// goroutines and, for shared implementations, many processes.
+//
+// Contract:
+//   - Create stores rec with a fresh Version and adds rec.ID to the due index
+//     at rec.LeaseUntil; ErrExists if the id is taken.
+//   - Get returns the record with its Version; ErrNotFound, or a
+//     [*CorruptError] (matching ErrCorrupt) when the bytes do not decode.
+//   - Update replaces the record if the stored Version equals rec.Version,
+//     in one atomic step, and returns the new Version; ErrConflict when the
+//     versions differ, ErrNotFound when there is no record. Update does not
+//     touch the due index (that is what keeps a transition one round trip).
+//   - The due index holds ids with a time. Invariant kept by the engine:
+//     every Active saga is indexed at or before its LeaseUntil. Due returns
+//     up to limit ids indexed at or before now (possibly ids whose record
+//     has since moved on: callers re-read). Index (re)sets an id's time;
+//     Unindex removes ids.
+//   - List returns up to limit records in the given state (an operator
+//     query; it may scan).
+type Store interface {
+	Create(ctx context.Context, rec Record) (version uint64, err error)
+	Get(ctx context.Context, id string) (Record, error)
+	Update(ctx context.Context, rec Record) (version uint64, err error)
+	Due(ctx context.Context, now time.Time, limit int) ([]string, error)
+	Index(ctx context.Context, id string, at time.Time) error
+	Unindex(ctx context.Context, ids ...string) error
+	List(ctx context.Context, state State, limit int) ([]Record, error)
+}
