@@ -43,6 +43,7 @@ func (c Carrier) Keys() []string {
 type Tracer struct {
 	tracer     trace.Tracer
 	propagator propagation.TextMapPropagator
+	kinds      map[trace.SpanKind][]trace.SpanStartOption // built once: options allocate
 }
 
 // Option configures a Tracer.
@@ -71,7 +72,11 @@ func New(opts ...Option) *Tracer {
 	if c.tp == nil {
 		c.tp = otel.GetTracerProvider()
 	}
-	t := &Tracer{tracer: c.tp.Tracer("github.com/catga-go/catga/libs/catga/transport"), propagator: c.prop}
+	t := &Tracer{tracer: c.tp.Tracer("github.com/catga-go/catga/libs/catga/transport"), propagator: c.prop,
+		kinds: map[trace.SpanKind][]trace.SpanStartOption{}}
+	for _, k := range []trace.SpanKind{trace.SpanKindClient, trace.SpanKindServer, trace.SpanKindProducer, trace.SpanKindConsumer} {
+		t.kinds[k] = []trace.SpanStartOption{trace.WithSpanKind(k)}
+	}
 	return t
 }
 
@@ -95,7 +100,7 @@ func (t *Tracer) Extract(ctx context.Context, h map[string][]string) context.Con
 // StartSend starts the span of an outgoing message (kind Client for a
 // request, Producer for an event) and injects its context into h.
 func (t *Tracer) StartSend(ctx context.Context, kind trace.SpanKind, subject, msgID string, h map[string][]string) (context.Context, trace.Span) {
-	ctx, span := t.tracer.Start(ctx, "send "+subject, trace.WithSpanKind(kind))
+	ctx, span := t.tracer.Start(ctx, "send "+subject, t.kind(kind)...)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", subject),
@@ -109,7 +114,7 @@ func (t *Tracer) StartSend(ctx context.Context, kind trace.SpanKind, subject, ms
 // handling the message (kind Server for a request, Consumer for an event).
 func (t *Tracer) StartReceive(ctx context.Context, kind trace.SpanKind, subject, msgID string, h map[string][]string) (context.Context, trace.Span) {
 	ctx = t.Extract(ctx, h)
-	ctx, span := t.tracer.Start(ctx, "process "+subject, trace.WithSpanKind(kind))
+	ctx, span := t.tracer.Start(ctx, "process "+subject, t.kind(kind)...)
 	if span.IsRecording() {
 		span.SetAttributes(attribute.String("messaging.system", "nats"),
 			attribute.String("messaging.destination.name", subject),
@@ -125,4 +130,11 @@ func End(span trace.Span, err error) {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.End()
+}
+
+func (t *Tracer) kind(k trace.SpanKind) []trace.SpanStartOption {
+	if o, ok := t.kinds[k]; ok {
+		return o
+	}
+	return []trace.SpanStartOption{trace.WithSpanKind(k)}
 }

@@ -102,8 +102,14 @@ func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body
 	WriteMetadata(ctx, h, md)
 	ctx, span := c.o.tracer.StartSend(ctx, trace.SpanKindClient, c.subject, md.MessageID, h)
 	defer func() { tracing.End(span, err) }()
-	actx, cancel := context.WithTimeout(ctx, c.o.attemptTimeout)
-	defer cancel()
+	actx := ctx
+	// A timer per attempt only when the attempt ends before the caller's
+	// deadline would.
+	if d, ok := ctx.Deadline(); !ok || time.Until(d) > c.o.attemptTimeout {
+		var cancel context.CancelFunc
+		actx, cancel = context.WithTimeout(ctx, c.o.attemptTimeout)
+		defer cancel()
+	}
 	msg, err := c.t.Request(actx, &Msg{Subject: c.subject, Header: h, Data: body})
 	if err != nil {
 		return nil, err

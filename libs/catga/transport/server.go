@@ -52,9 +52,9 @@ func (s *server[Req, Resp]) handle(ctx context.Context, msg *Msg) *Msg {
 		return rep.Msg()
 	}
 	if !deadline.IsZero() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline)
-		defer cancel()
+		dc := withDeadline(ctx, deadline)
+		defer dc.release()
+		ctx = dc
 	}
 	ctx = inboundContext(ctx, md)
 	ctx, span := s.o.tracer.StartReceive(ctx, trace.SpanKindServer, s.subject, md.MessageID, msg.Header)
@@ -106,10 +106,10 @@ func (s *server[Req, Resp]) run(ctx context.Context, key string, req Req) Reply 
 		return r
 	}
 	r := s.dispatch(ctx, req)
-	// A fresh context: the reply must be recorded even if the caller's
-	// deadline just passed, or a retry would run the handler again.
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
+	// Uncancelable: the reply must be recorded even if the caller's
+	// deadline just passed, or a retry would run the handler again. Store
+	// clients bound their own calls (go-redis has read/write timeouts).
+	sctx := context.WithoutCancel(ctx)
 	if r.Status == StatusError || r.Status == StatusBusy {
 		if err := s.store.Release(sctx, key); err != nil {
 			s.o.logger.WarnContext(ctx, "catga: release idempotency claim", "key", key, "error", err)

@@ -134,8 +134,16 @@ func ReplyFromError(err error) Reply {
 	}
 }
 
-// Msg turns the reply into a wire message.
+// okHeader is shared by every plain OK reply; transports only read reply
+// headers.
+var okHeader = Header{HeaderStatus: {"ok"}}
+
+// Msg turns the reply into a wire message. Its headers must not be
+// modified: an OK reply shares them.
 func (r Reply) Msg() *Msg {
+	if r.Status == StatusOK && r.Code == "" && r.Reason == "" {
+		return &Msg{Header: okHeader, Data: r.Data}
+	}
 	h := Header{HeaderStatus: {r.Status.String()}}
 	if r.Code != "" {
 		h[HeaderErrorCode] = []string{r.Code}

@@ -16,7 +16,8 @@ import (
 //     a completed key it returns claimed=false and the stored reply (never
 //     nil, possibly empty). While another holder's lease runs it returns
 //     claimed=false, cached=nil: the caller should wait and claim again.
-//   - Complete stores reply for ttl and ends the claim.
+//   - Complete stores reply for ttl and ends the claim. The store may keep
+//     reply: the caller must not modify it afterwards.
 //   - Release drops an unfinished claim, so the next Claim succeeds; it
 //     does not remove a completed key.
 type Store interface {
@@ -76,7 +77,7 @@ func (s *Memory) Complete(_ context.Context, key string, reply []byte, ttl time.
 		reply = []byte{}
 	}
 	s.mu.Lock()
-	s.entries[key] = memEntry{done: true, reply: append([]byte(nil), reply...), expires: s.now().Add(ttl)}
+	s.entries[key] = memEntry{done: true, reply: reply, expires: s.now().Add(ttl)}
 	s.mu.Unlock()
 	return nil
 }

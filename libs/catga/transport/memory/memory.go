@@ -169,7 +169,7 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		if r == nil {
 			r = &transport.Msg{}
 		}
-		j.reply <- r
+		j.reply <- copyMsg(r)
 	})
 	b := t.bus
 	w.onStop = func() {

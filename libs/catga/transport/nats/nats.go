@@ -29,6 +29,9 @@ type Config struct {
 	URLs []string
 	// Name of the connection, shown by the server.
 	Name string
+	// NoRandomize tries URLs in the order given (say, the local node
+	// first) instead of shuffling them.
+	NoRandomize bool
 	// ReconnectWait between reconnect attempts to one server. Default 150ms.
 	ReconnectWait time.Duration
 	// PingInterval and MaxPingsOut detect a dead server: after MaxPingsOut
@@ -125,7 +128,7 @@ func Connect(cfg Config) (*Transport, error) {
 		services: map[micro.Service]struct{}{}, consumers: map[*consumerSub]struct{}{},
 	}
 	log := cfg.Logger
-	nc, err := nats.Connect(joinURLs(cfg.URLs),
+	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.ReconnectWait(cfg.ReconnectWait),
 		nats.ReconnectJitter(cfg.ReconnectWait/4, cfg.ReconnectWait/4),
@@ -138,7 +141,11 @@ func Connect(cfg Config) (*Transport, error) {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("catga: nats disconnected", "error", err) }),
 		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("catga: nats reconnected", "url", c.ConnectedUrlRedacted()) }),
 		nats.ClosedHandler(func(*nats.Conn) { close(t.closed) }),
-	)
+	}
+	if cfg.NoRandomize {
+		opts = append(opts, nats.DontRandomize())
+	}
+	nc, err := nats.Connect(joinURLs(cfg.URLs), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("catga: nats connect: %w", err)
 	}

@@ -1,0 +1,231 @@
+// Command transport measures request-reply over NATS: raw nc.Request against
+// catga's mediator.Send routed over the NATS transport, same payload, same
+// embedded server, serial and with concurrent callers. Raw and ours run in
+// alternating slices so that noise from other processes hits both alike.
+// The last line is the summary `make bench-transport` reports:
+//
+//	p50_ratio=… p99_ratio=… throughput_ratio=…
+//
+// (serial p50 and p99 ours/raw, concurrent throughput ours/raw).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/natsembed"
+	"github.com/catga-go/catga/libs/catga/transport"
+	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+)
+
+// Echo is the benchmark request and response.
+type Echo struct {
+	ID   int    `json:"id"`
+	Body string `json:"body"`
+}
+
+func main() {
+	dur := flag.Duration("duration", 2*time.Second, "measuring time per mode and side")
+	slices_ := flag.Int("slices", 4, "alternating slices per mode")
+	conc := flag.Int("concurrency", 64, "concurrent callers")
+	size := flag.Int("payload", 256, "payload body bytes")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
+	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*dur, *slices_, *conc, *size); err != nil {
+		log.Print(err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+type result struct {
+	lat []time.Duration
+	n   int
+	dur time.Duration
+}
+
+func (r *result) add(o result) {
+	r.lat = append(r.lat, o.lat...)
+	r.n += o.n
+	r.dur += o.dur
+}
+
+func (r *result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	slices.Sort(r.lat)
+	return r.lat[min(len(r.lat)-1, int(p*float64(len(r.lat))))]
+}
+
+func (r *result) tput() float64 { return float64(r.n) / r.dur.Seconds() }
+
+func run(dur time.Duration, nslices, conc, size int) error {
+	srv, err := natsembed.Start(natsembed.Config{NoJetStream: true})
+	if err != nil {
+		return err
+	}
+	defer srv.Shutdown()
+	url := srv.ClientURL()
+
+	payload, _ := json.Marshal(Echo{ID: 1, Body: strings.Repeat("x", size)})
+
+	// Raw: a plain responder echoing the bytes, a plain requester.
+	rawSrv, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer rawSrv.Close()
+	if _, err := rawSrv.Subscribe("bench.raw", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		return err
+	}
+	_ = rawSrv.Flush()
+	rawCli, err := nats.Connect(url)
+	if err != nil {
+		return err
+	}
+	defer rawCli.Close()
+	raw := func(ctx context.Context) error {
+		_, err := rawCli.RequestWithContext(ctx, "bench.raw", payload)
+		return err
+	}
+
+	// Ours: Serve on one peer, Route + mediator.Send on another, defaults.
+	server, err := catganats.Connect(catganats.Config{URLs: []string{url}, Name: "bench-server"})
+	if err != nil {
+		return err
+	}
+	defer server.Close()
+	sm := mediator.New()
+	_ = mediator.Handle(sm, func(_ context.Context, e Echo) (Echo, error) { return e, nil })
+	if _, err := transport.Serve[Echo, Echo](server, sm, "bench"); err != nil {
+		return err
+	}
+	_ = server.Conn().Flush()
+	client, err := catganats.Connect(catganats.Config{URLs: []string{url}, Name: "bench-client"})
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	cm := mediator.New()
+	if err := transport.Route[Echo, Echo](cm, client); err != nil {
+		return err
+	}
+	req := Echo{ID: 1, Body: strings.Repeat("x", size)}
+	ours := func(ctx context.Context) error {
+		_, err := mediator.Send[Echo](ctx, cm, req)
+		return err
+	}
+
+	// Warm up both paths (connections, pools, JIT-free but cache-warm).
+	for _, f := range []func(context.Context) error{raw, ours} {
+		if _, err := measure(f, 1, 300*time.Millisecond); err != nil {
+			return err
+		}
+	}
+
+	type row struct {
+		mode      string
+		raw, ours result
+	}
+	var rows []row
+	for _, workers := range []int{1, conc} {
+		r := row{mode: fmt.Sprintf("serial"), raw: result{}, ours: result{}}
+		if workers > 1 {
+			r.mode = fmt.Sprintf("concurrent(%d)", workers)
+		}
+		slice := dur / time.Duration(nslices)
+		for range nslices {
+			a, err := measure(raw, workers, slice)
+			if err != nil {
+				return fmt.Errorf("raw: %w", err)
+			}
+			b, err := measure(ours, workers, slice)
+			if err != nil {
+				return fmt.Errorf("ours: %w", err)
+			}
+			r.raw.add(a)
+			r.ours.add(b)
+		}
+		rows = append(rows, r)
+	}
+
+	w := os.Stdout
+	fmt.Fprintf(w, "payload %d bytes, %s per side and mode, %d alternating slices, nats-server embedded on loopback\n", len(payload), dur, nslices)
+	fmt.Fprintf(w, "%-16s %-5s %10s %10s %12s\n", "mode", "side", "p50", "p99", "req/s")
+	for _, r := range rows {
+		for _, s := range []struct {
+			name string
+			res  *result
+		}{{"raw", &r.raw}, {"ours", &r.ours}} {
+			fmt.Fprintf(w, "%-16s %-5s %10s %10s %12.0f\n", r.mode, s.name, s.res.pct(0.50), s.res.pct(0.99), s.res.tput())
+		}
+		fmt.Fprintf(w, "%-16s %-5s %10.3f %10.3f %12.3f\n", r.mode, "ratio",
+			ratio(r.ours.pct(0.50), r.raw.pct(0.50)), ratio(r.ours.pct(0.99), r.raw.pct(0.99)), r.ours.tput()/r.raw.tput())
+	}
+	serial, concurrent := rows[0], rows[1]
+	fmt.Fprintf(w, "p50_ratio=%.3f p99_ratio=%.3f throughput_ratio=%.3f\n",
+		ratio(serial.ours.pct(0.50), serial.raw.pct(0.50)),
+		ratio(serial.ours.pct(0.99), serial.raw.pct(0.99)),
+		concurrent.ours.tput()/concurrent.raw.tput())
+	return nil
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+// measure runs f from workers goroutines for d and returns every latency.
+func measure(f func(context.Context) error, workers int, d time.Duration) (result, error) {
+	var (
+		mu       sync.Mutex
+		all      []time.Duration
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	start := time.Now()
+	stop := start.Add(d)
+	for range workers {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 4096)
+			for time.Now().Before(stop) {
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				t0 := time.Now()
+				err := f(ctx)
+				lat = append(lat, time.Since(t0))
+				cancel()
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return result{lat: all, n: len(all), dur: time.Since(start)}, firstErr
+}
