@@ -1,0 +1,34 @@
+// Package saga runs distributed transactions as sagas: ordered steps, each an
+// action with an optional compensation, whose state is persisted in a
+// sagastore.Store at every transition so that any peer can finish a saga
+// another peer started.
+//
+// # Execution
+//
+// A saga moves step by step while Running. When a step fails (a domain
+// rejection, a non-retryable error, retries exhausted or the saga deadline
+// passed) the saga turns Compensating and undoes the completed steps in
+// reverse order; compensations are retried per their policy, and one that
+// keeps failing moves the saga to Stuck, where an operator sees it ([Engine.List])
+// and acts ([Engine.Retry], [Engine.ForceCompensate]). Completed and
+// Compensated are final.
+//
+// # Ownership and fencing
+//
+// The peer executing a saga holds a lease (owner, epoch, lease expiry) in
+// the record. Every write is a compare-and-set on the record version, so a
+// peer that lost the lease can no longer write. Each peer's recovery loop
+// claims sagas whose lease expired, bumping the epoch, and resumes them from
+// the persisted state; Close releases the leases a peer holds so others take
+// over at once.
+//
+// # Participants
+//
+// Every step call carries catga.Metadata: IdempotencyKey is
+// "<saga id>/<step>/<epoch the step was first started in>" (plus "/undo" for
+// the compensation), stable across owners so a resumed step is recognised as
+// a repeat, and Epoch is the current owner's fencing epoch. Participants use
+// [GuardAction] and [GuardCompensation] over a [Fence] ([MemoryFence],
+// [RedisFence]) to apply each key once, refuse stale epochs, and refuse an
+// action that arrives after (or instead of) its compensation.
+package saga

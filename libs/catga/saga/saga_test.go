@@ -1,0 +1,543 @@
+package saga_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/saga"
+	"github.com/catga-go/catga/libs/catga/sagastore"
+	"github.com/catga-go/catga/libs/catga/sagastore/memory"
+)
+
+// order is the saga data of the tests.
+type order struct {
+	ID      string
+	Reserve string // set by step 0
+	Charged bool   // set by step 1
+}
+
+// ledger is a participant: it records effects per idempotency key through a
+// fence, so a test can check each was applied once.
+type ledger struct {
+	fence   saga.Fence
+	mu      sync.Mutex
+	applied map[string]int // key -> times applied (actions +1, compensations recorded separately)
+	undone  map[string]int
+}
+
+func newLedger() *ledger {
+	return &ledger{fence: saga.NewMemoryFence(), applied: map[string]int{}, undone: map[string]int{}}
+}
+
+func (l *ledger) do(ctx context.Context) error {
+	h := saga.GuardAction(l.fence, func(ctx context.Context, _ struct{}) (struct{}, error) {
+		md, _ := catga.MetadataFrom(ctx)
+		l.mu.Lock()
+		l.applied[md.Key()]++
+		l.mu.Unlock()
+		return struct{}{}, nil
+	})
+	_, err := h(ctx, struct{}{})
+	return err
+}
+
+func (l *ledger) undo(ctx context.Context) error {
+	h := saga.GuardCompensation(l.fence, func(ctx context.Context, _ struct{}) (struct{}, error) {
+		md, _ := catga.MetadataFrom(ctx)
+		l.mu.Lock()
+		l.undone[md.Key()]++
+		l.mu.Unlock()
+		return struct{}{}, nil
+	})
+	_, err := h(ctx, struct{}{})
+	return err
+}
+
+func (l *ledger) counts() (applied, undone int, twice bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, n := range l.applied {
+		applied += n
+		twice = twice || n > 1
+	}
+	for _, n := range l.undone {
+		undone += n
+		twice = twice || n > 1
+	}
+	return applied, undone, twice
+}
+
+func ctxT(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newEngine(t *testing.T, s sagastore.Store, opts ...saga.Option) *saga.Engine {
+	e := saga.New(s, opts...)
+	t.Cleanup(func() { _ = e.Close(context.Background()) })
+	return e
+}
+
+func threeSteps(l *ledger, fail func(step int) error) saga.Definition[order] {
+	step := func(i int) saga.Step[order] {
+		return saga.Step[order]{
+			Name: fmt.Sprintf("s%d", i),
+			Action: func(ctx context.Context, o *order) error {
+				if err := fail(i); err != nil {
+					return err
+				}
+				if i == 0 {
+					o.Reserve = "r-" + o.ID
+				}
+				if i == 1 {
+					o.Charged = true
+				}
+				return l.do(ctx)
+			},
+			Compensate: func(ctx context.Context, o *order) error { return l.undo(ctx) },
+			Retry:      saga.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond},
+		}
+	}
+	return saga.Definition[order]{Name: "order", Steps: []saga.Step[order]{step(0), step(1), step(2)}}
+}
+
+func TestOutcomes(t *testing.T) {
+	flaky := errors.New("flaky")
+	cases := []struct {
+		name           string
+		fail           func(calls map[int]int, step int) error
+		want           sagastore.State
+		applied, undid int
+		stepStatus     []sagastore.StepStatus
+	}{
+		{
+			name: "completes", fail: func(map[int]int, int) error { return nil },
+			want: sagastore.StateCompleted, applied: 3,
+			stepStatus: []sagastore.StepStatus{sagastore.StepSucceeded, sagastore.StepSucceeded, sagastore.StepSucceeded},
+		},
+		{
+			name: "retryable error is retried",
+			fail: func(calls map[int]int, step int) error {
+				if step == 1 && calls[1] < 3 {
+					return flaky
+				}
+				return nil
+			},
+			want: sagastore.StateCompleted, applied: 3,
+			stepStatus: []sagastore.StepStatus{sagastore.StepSucceeded, sagastore.StepSucceeded, sagastore.StepSucceeded},
+		},
+		{
+			name: "rejection compensates earlier steps in reverse",
+			fail: func(_ map[int]int, step int) error {
+				if step == 2 {
+					return catga.Reject("out_of_stock", "no")
+				}
+				return nil
+			},
+			want: sagastore.StateCompensated, applied: 2, undid: 2,
+			stepStatus: []sagastore.StepStatus{sagastore.StepCompensated, sagastore.StepCompensated, sagastore.StepFailed},
+		},
+		{
+			name: "retries exhausted compensates the ambiguous step too",
+			fail: func(_ map[int]int, step int) error {
+				if step == 1 {
+					return flaky
+				}
+				return nil
+			},
+			// Step 1 never applied: its compensation finds nothing to undo.
+			want: sagastore.StateCompensated, applied: 1, undid: 1,
+			stepStatus: []sagastore.StepStatus{sagastore.StepCompensated, sagastore.StepCompensated, sagastore.StepPending},
+		},
+		{
+			name: "permanent error is not retried",
+			fail: func(calls map[int]int, step int) error {
+				if step == 0 {
+					if calls[0] > 1 {
+						panic("retried a permanent error")
+					}
+					return catga.Permanent(errors.New("bad input"))
+				}
+				return nil
+			},
+			want: sagastore.StateCompensated, applied: 0, undid: 0,
+			stepStatus: []sagastore.StepStatus{sagastore.StepCompensated, sagastore.StepPending, sagastore.StepPending},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := ctxT(t, 10*time.Second)
+			l := newLedger()
+			var mu sync.Mutex
+			calls := map[int]int{}
+			e := newEngine(t, memory.New())
+			s, err := saga.Register(e, threeSteps(l, func(step int) error {
+				mu.Lock()
+				calls[step]++
+				defer mu.Unlock()
+				return c.fail(calls, step)
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := s.Run(ctx, "", order{ID: "o1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rec.State != c.want {
+				t.Fatalf("state %s, want %s (error %q)", rec.State, c.want, rec.Error)
+			}
+			applied, undid, twice := l.counts()
+			if applied != c.applied || undid != c.undid || twice {
+				t.Fatalf("applied %d undone %d (twice %v), want %d and %d", applied, undid, twice, c.applied, c.undid)
+			}
+			for i, st := range rec.Steps {
+				if st.Status != c.stepStatus[i] {
+					t.Fatalf("step %d status %q, want %q (steps %+v)", i, st.Status, c.stepStatus[i], rec.Steps)
+				}
+			}
+			stored, err := e.Get(ctx, rec.ID)
+			if err != nil || stored.State != c.want || len(stored.History) < 3 {
+				t.Fatalf("stored %+v, %v", stored, err)
+			}
+		})
+	}
+}
+
+func TestDataFlowsBetweenSteps(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	e := newEngine(t, memory.New())
+	var seen string
+	s, err := saga.Register(e, saga.Definition[order]{Name: "flow", Steps: []saga.Step[order]{
+		{Name: "a", Action: func(_ context.Context, o *order) error { o.Reserve = "R1"; return nil }},
+		{Name: "b", Action: func(_ context.Context, o *order) error { seen = o.Reserve; return nil }},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Run(ctx, "flow-1", order{ID: "o"})
+	if err != nil || rec.State != sagastore.StateCompleted || seen != "R1" || string(rec.Data) != `{"ID":"o","Reserve":"R1","Charged":false}` {
+		t.Fatalf("rec %+v data %s seen %q err %v", rec.State, rec.Data, seen, err)
+	}
+	if _, err := s.Run(ctx, "flow-1", order{}); !errors.Is(err, sagastore.ErrExists) {
+		t.Fatalf("second start of the same id: %v", err)
+	}
+}
+
+func TestDeadlineCompensates(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	e := newEngine(t, memory.New())
+	l := newLedger()
+	def := threeSteps(l, func(step int) error {
+		if step == 1 {
+			time.Sleep(60 * time.Millisecond)
+			return errors.New("slow and failing")
+		}
+		return nil
+	})
+	def.Deadline = 50 * time.Millisecond
+	def.Steps[1].Retry = saga.RetryPolicy{MaxAttempts: 100, InitialBackoff: time.Millisecond}
+	s, err := saga.Register(e, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Run(ctx, "", order{ID: "d"})
+	if err != nil || rec.State != sagastore.StateCompensated {
+		t.Fatalf("%s %q %v", rec.State, rec.Error, err)
+	}
+	if rec.Steps[0].Status != sagastore.StepCompensated || rec.Steps[1].Status != sagastore.StepCompensated {
+		t.Fatalf("steps %+v", rec.Steps)
+	}
+	if want := saga.ErrDeadline.Error(); !contains(rec.Error, want) {
+		t.Fatalf("error %q does not mention %q", rec.Error, want)
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+func TestStuckThenOperatorRetry(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	e := newEngine(t, memory.New())
+	l := newLedger()
+	var broken atomic.Bool
+	broken.Store(true)
+	def := threeSteps(l, func(step int) error {
+		if step == 2 {
+			return catga.Reject("declined", "no")
+		}
+		return nil
+	})
+	undo0 := def.Steps[0].Compensate
+	def.Steps[0].Compensate = func(ctx context.Context, o *order) error {
+		if broken.Load() {
+			return errors.New("compensation down")
+		}
+		return undo0(ctx, o)
+	}
+	def.Steps[0].CompensationRetry = saga.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}
+	s, err := saga.Register(e, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Run(ctx, "", order{ID: "s"})
+	if err != nil || rec.State != sagastore.StateStuck {
+		t.Fatalf("state %s, err %v; want stuck", rec.State, err)
+	}
+	stuck, err := e.List(ctx, sagastore.StateStuck, 10)
+	if err != nil || len(stuck) != 1 || stuck[0].ID != rec.ID {
+		t.Fatalf("List(stuck) = %d records, %v", len(stuck), err)
+	}
+	if err := e.ForceCompensate(ctx, "missing"); !errors.Is(err, sagastore.ErrNotFound) {
+		t.Fatalf("ForceCompensate(missing) = %v", err)
+	}
+	broken.Store(false)
+	if err := e.Retry(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	final, err := e.Await(ctx, rec.ID)
+	if err != nil || final.State != sagastore.StateCompensated || final.Epoch != 2 {
+		t.Fatalf("after retry: %s epoch %d, %v", final.State, final.Epoch, err)
+	}
+	if err := e.Retry(ctx, rec.ID); !errors.Is(err, saga.ErrInvalidState) {
+		t.Fatalf("Retry of a compensated saga = %v, want ErrInvalidState", err)
+	}
+	if _, undid, twice := l.counts(); undid != 2 || twice {
+		t.Fatalf("undone %d twice %v", undid, twice)
+	}
+}
+
+// blockingDef returns a definition whose step 1 waits for release before
+// calling the ledger, so tests can act while a peer is mid-step.
+func blockingDef(l *ledger, entered chan<- struct{}, release <-chan struct{}) saga.Definition[order] {
+	def := threeSteps(l, func(int) error { return nil })
+	do1 := def.Steps[1].Action
+	def.Steps[1].Action = func(ctx context.Context, o *order) error {
+		if entered != nil {
+			entered <- struct{}{}
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return do1(ctx, o)
+	}
+	return def
+}
+
+func TestForceCompensateRunningSaga(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	store, l := memory.New(), newLedger()
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	a := newEngine(t, store, saga.WithOwner("a"))
+	sa, err := saga.Register(a, blockingDef(l, entered, release))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := sa.Start(ctx, "", order{ID: "f"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	op := newEngine(t, store, saga.WithOwner("operator"))
+	if _, err := saga.Register(op, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.ForceCompensate(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	final, err := op.Await(ctx, id)
+	if err != nil || final.State != sagastore.StateCompensated {
+		t.Fatalf("%s %v", final.State, err)
+	}
+	close(release) // the old owner's step 1 now reaches the participant: fenced
+	time.Sleep(50 * time.Millisecond)
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	applied, undid, twice := l.counts()
+	if applied != 1 || undid != 1 || twice {
+		t.Fatalf("applied %d undone %d twice %v; want step 0 applied and undone, step 1 refused", applied, undid, twice)
+	}
+	if again, _ := store.Get(ctx, id); again.State != sagastore.StateCompensated || again.Owner != "operator" {
+		t.Fatalf("old owner changed the record: %s owner %s", again.State, again.Owner)
+	}
+}
+
+// TestStaleOwnerRejected: owner A stalls inside step 1 past its lease; B
+// claims the saga (epoch 2) and finishes it. When A wakes up, its step call
+// carries epoch 1 and the participant rejects it, and its write is fenced.
+func TestStaleOwnerRejected(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	store, l := memory.New(), newLedger()
+	entered, release := make(chan struct{}, 1), make(chan struct{})
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(300*time.Millisecond))
+	sa, err := saga.Register(a, blockingDef(l, entered, release))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A never starts its recovery loop, so its lease is not renewed: it
+	// behaves like a paused process.
+	done := make(chan error, 1)
+	var aRec saga.Record
+	go func() {
+		var err error
+		aRec, err = sa.Run(ctx, "stale-1", order{ID: "x"})
+		done <- err
+	}()
+	<-entered
+	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(300*time.Millisecond), saga.WithRecoveryInterval(20*time.Millisecond))
+	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(); err != nil {
+		t.Fatal(err)
+	}
+	final, err := b.Await(ctx, "stale-1")
+	if err != nil || final.State != sagastore.StateCompleted || final.Epoch != 2 || final.Owner != "b" {
+		t.Fatalf("B: %s epoch %d owner %s, %v", final.State, final.Epoch, final.Owner, err)
+	}
+	close(release)
+	err = <-done
+	if !errors.Is(err, saga.ErrLostOwnership) {
+		t.Fatalf("A's run ended with %v, want ErrLostOwnership", err)
+	}
+	if aRec.Steps[1].Status != sagastore.StepFailed || !contains(aRec.Steps[1].Error, saga.CodeStaleEpoch) {
+		t.Fatalf("A's step 1: %+v, want a stale_epoch rejection", aRec.Steps[1])
+	}
+	applied, _, twice := l.counts()
+	if applied != 3 || twice {
+		t.Fatalf("applied %d twice %v", applied, twice)
+	}
+	if got, _ := store.Get(ctx, "stale-1"); got.State != sagastore.StateCompleted {
+		t.Fatalf("stale owner overwrote the record: %s", got.State)
+	}
+}
+
+// TestCloseReleasesLeases: a peer shutting down mid-step releases the saga
+// and another peer finishes it well before the lease would have expired.
+func TestCloseReleasesLeases(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	store, l := memory.New(), newLedger()
+	entered := make(chan struct{}, 1)
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(time.Hour))
+	sa, err := saga.Register(a, blockingDef(l, entered, make(chan struct{})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := sa.Start(ctx, "", order{ID: "c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, _ := store.Get(ctx, id)
+	if rec.LeaseUntil.After(time.Now()) {
+		t.Fatalf("lease not released: until %v", rec.LeaseUntil)
+	}
+	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(time.Hour))
+	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	b.RecoverNow(ctx)
+	final, err := b.Await(ctx, id)
+	if err != nil || final.State != sagastore.StateCompleted || final.Owner != "b" {
+		t.Fatalf("%s owner %s %v", final.State, final.Owner, err)
+	}
+	if applied, _, twice := l.counts(); applied != 3 || twice {
+		t.Fatalf("applied %d twice %v", applied, twice)
+	}
+}
+
+// TestManyConcurrentSagasWithRandomFailures: sagas over two peers with
+// random participant failures all end Completed or Compensated, none lost,
+// and every effect is applied at most once and undone only if applied.
+func TestManyConcurrentSagasWithRandomFailures(t *testing.T) {
+	ctx := ctxT(t, 30*time.Second)
+	store, l := memory.New(), newLedger()
+	fail := func(step int) error {
+		switch r := rand.IntN(20); {
+		case r == 0:
+			return catga.Reject("declined", "random rejection at step %d", step)
+		case r < 3:
+			return errors.New("random transient failure")
+		}
+		return nil
+	}
+	var sagas []*saga.Saga[order]
+	for _, name := range []string{"p1", "p2"} {
+		e := newEngine(t, store, saga.WithOwner(name))
+		s, err := saga.Register(e, threeSteps(l, fail))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sagas = append(sagas, s)
+	}
+	const n = 200
+	var wg sync.WaitGroup
+	results := make(chan saga.Record, n)
+	for i := range n {
+		wg.Go(func() {
+			rec, err := sagas[i%2].Run(ctx, "", order{ID: fmt.Sprint(i)})
+			if err != nil {
+				t.Error(err)
+			}
+			results <- rec
+		})
+	}
+	wg.Wait()
+	close(results)
+	counts := map[sagastore.State]int{}
+	for rec := range results {
+		counts[rec.State]++
+	}
+	if counts[sagastore.StateCompleted]+counts[sagastore.StateCompensated] != n {
+		t.Fatalf("outcomes %v, want all %d completed or compensated", counts, n)
+	}
+	if _, _, twice := l.counts(); twice {
+		t.Fatal("an effect was applied twice")
+	}
+	t.Logf("outcomes: %v", counts)
+}
+
+func TestDefinitionValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		def  saga.Definition[order]
+		ok   bool
+	}{
+		{"valid", saga.Definition[order]{Name: "x", Steps: []saga.Step[order]{{Action: func(context.Context, *order) error { return nil }}}}, true},
+		{"no name", saga.Definition[order]{Steps: []saga.Step[order]{{Action: func(context.Context, *order) error { return nil }}}}, false},
+		{"no steps", saga.Definition[order]{Name: "x"}, false},
+		{"no action", saga.Definition[order]{Name: "x", Steps: []saga.Step[order]{{Name: "a"}}}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			err := c.def.Validate()
+			if (err == nil) != c.ok || (err != nil && !errors.Is(err, saga.ErrInvalidDefinition)) {
+				t.Fatalf("Validate() = %v", err)
+			}
+		})
+	}
+}
+
+// The mediator is how steps usually reach participants.
+var _ = mediator.Send[struct{}, struct{}]
