@@ -1,0 +1,253 @@
+// Package natskv is a [sagastore.Store] over NATS JetStream key-value
+// buckets: the embedded default, shared by peers in separate processes
+// through one (embedded) nats-server.
+//
+// Records live in one bucket, keyed by saga id, with compare-and-set on the
+// key's revision (KeyValue.Update); the revision is the record Version. The
+// due index is a second bucket mapping saga id to the lease expiry in Unix
+// milliseconds. Due lists that bucket, which holds active sagas only, so it
+// stays small.
+package natskv
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/catga-go/catga/libs/catga/sagastore"
+)
+
+// Config names the buckets.
+type Config struct {
+	Bucket   string // records bucket, default "catga_sagas"
+	Replicas int    // default 1
+}
+
+// Validate reports configuration errors.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Replicas < 0 {
+		errs = append(errs, errors.New("catga: natskv: negative Replicas"))
+	}
+	if strings.ContainsAny(c.Bucket, " .*>") {
+		errs = append(errs, fmt.Errorf("catga: natskv: invalid bucket name %q", c.Bucket))
+	}
+	return errors.Join(errs...)
+}
+
+// Store is a JetStream KV sagastore.Store.
+type Store struct {
+	recs jetstream.KeyValue
+	due  jetstream.KeyValue
+}
+
+var _ sagastore.Store = (*Store)(nil)
+
+// New creates (or opens) the buckets and returns a store over them.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Bucket == "" {
+		cfg.Bucket = "catga_sagas"
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = 1
+	}
+	recs, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1, Replicas: cfg.Replicas})
+	if err != nil {
+		return nil, fmt.Errorf("catga: natskv: bucket %s: %w", cfg.Bucket, err)
+	}
+	due, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_due", History: 1, Replicas: cfg.Replicas})
+	if err != nil {
+		return nil, fmt.Errorf("catga: natskv: bucket %s_due: %w", cfg.Bucket, err)
+	}
+	return &Store{recs: recs, due: due}, nil
+}
+
+// Key maps a saga id to a valid KV key: ids made of KV-safe characters are
+// used as they are, others are hex-encoded behind "x.".
+func Key(id string) string {
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '=') {
+			return "x." + hex.EncodeToString([]byte(id))
+		}
+	}
+	if id == "" {
+		return "x."
+	}
+	return id
+}
+
+func idOf(key string) string {
+	if h, ok := strings.CutPrefix(key, "x."); ok {
+		b, err := hex.DecodeString(h)
+		if err == nil {
+			return string(b)
+		}
+	}
+	return key
+}
+
+// PutRaw stores raw bytes as saga id's record; tests use it to plant corrupt
+// records.
+func (s *Store) PutRaw(ctx context.Context, id string, raw []byte) error {
+	_, err := s.recs.Put(ctx, Key(id), raw)
+	return err
+}
+
+// Create implements sagastore.Store.
+func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error) {
+	b, err := sagastore.Encode(rec)
+	if err != nil {
+		return 0, fmt.Errorf("catga: natskv: %w", err)
+	}
+	// Index first: an index entry without a record is harmless.
+	if err := s.Index(ctx, rec.ID, rec.LeaseUntil); err != nil {
+		return 0, err
+	}
+	rev, err := s.recs.Create(ctx, Key(rec.ID), b)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catga: natskv: create %s: %w", rec.ID, err)
+	}
+	return rev, nil
+}
+
+// Get implements sagastore.Store.
+func (s *Store) Get(ctx context.Context, id string) (sagastore.Record, error) {
+	e, err := s.recs.Get(ctx, Key(id))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return sagastore.Record{}, fmt.Errorf("%w: %s", sagastore.ErrNotFound, id)
+	}
+	if err != nil {
+		return sagastore.Record{}, fmt.Errorf("catga: natskv: get %s: %w", id, err)
+	}
+	rec, err := sagastore.Decode(id, e.Value())
+	if err != nil {
+		return sagastore.Record{}, err
+	}
+	rec.Version = e.Revision()
+	return rec, nil
+}
+
+// Update implements sagastore.Store.
+func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error) {
+	b, err := sagastore.Encode(rec)
+	if err != nil {
+		return 0, fmt.Errorf("catga: natskv: %w", err)
+	}
+	rev, err := s.recs.Update(ctx, Key(rec.ID), b, rec.Version)
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		if _, gerr := s.recs.Get(ctx, Key(rec.ID)); errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			return 0, fmt.Errorf("%w: %s", sagastore.ErrNotFound, rec.ID)
+		}
+		return 0, fmt.Errorf("%w: %s (expected revision %d)", sagastore.ErrConflict, rec.ID, rec.Version)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("catga: natskv: update %s: %w", rec.ID, err)
+	}
+	return rev, nil
+}
+
+// Due implements sagastore.Store.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
+	type item struct {
+		id string
+		at int64
+	}
+	var items []item
+	err := s.each(ctx, s.due, func(key string, val []byte) {
+		at, err := strconv.ParseInt(string(val), 10, 64)
+		if err == nil && at <= now.UnixMilli() {
+			items = append(items, item{idOf(key), at})
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(items, func(a, b item) int { return int(a.at - b.at) })
+	if limit > 0 && len(items) > limit {
+		items = items[:limit]
+	}
+	ids := make([]string, len(items))
+	for i, it := range items {
+		ids[i] = it.id
+	}
+	return ids, nil
+}
+
+// each calls fn for every live key of kv.
+func (s *Store) each(ctx context.Context, kv jetstream.KeyValue, fn func(key string, val []byte)) error {
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		return fmt.Errorf("catga: natskv: list: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	for key := range lister.Keys() {
+		e, err := kv.Get(ctx, key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return fmt.Errorf("catga: natskv: get %s: %w", key, err)
+		}
+		fn(key, e.Value())
+	}
+	return nil
+}
+
+// Index implements sagastore.Store.
+func (s *Store) Index(ctx context.Context, id string, at time.Time) error {
+	if _, err := s.due.Put(ctx, Key(id), []byte(strconv.FormatInt(at.UnixMilli(), 10))); err != nil {
+		return fmt.Errorf("catga: natskv: index %s: %w", id, err)
+	}
+	return nil
+}
+
+// Unindex implements sagastore.Store.
+func (s *Store) Unindex(ctx context.Context, ids ...string) error {
+	for _, id := range ids {
+		if err := s.due.Purge(ctx, Key(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("catga: natskv: unindex %s: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// List implements sagastore.Store by reading every record.
+func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	var out []sagastore.Record
+	lister, err := s.recs.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("catga: natskv: list: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	for key := range lister.Keys() {
+		rec, err := s.Get(ctx, idOf(key))
+		if err != nil || rec.State != state {
+			continue // deleted or corrupt records are not listed
+		}
+		out = append(out, rec)
+	}
+	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
