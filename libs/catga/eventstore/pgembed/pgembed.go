@@ -93,6 +93,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
+	if !isExec(filepath.Join(bin, "initdb")) || !isExec(filepath.Join(bin, "postgres")) {
+		return nil, fmt.Errorf("%w (in %s)", ErrNoBinaries, bin)
+	}
 	cred, err := credential()
 	if err != nil {
 		return nil, err
