@@ -1,0 +1,373 @@
+package saga_test
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/internal/rediscluster"
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/saga"
+	"github.com/catga-go/catga/libs/catga/sagastore"
+	sredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
+)
+
+// Environment of a peer process (the test binary re-executed).
+const (
+	peerEnv    = "CATGA_SAGA_PEER" // kill point: sent | replied | compensating
+	peerRedis  = "CATGA_SAGA_PEER_REDIS"
+	peerPrefix = "CATGA_SAGA_PEER_PREFIX"
+	peerSaga   = "CATGA_SAGA_PEER_ID"
+	peerReject = "CATGA_SAGA_PEER_REJECT_AT"
+)
+
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
+
+func TestMain(m *testing.M) {
+	redis.SetLogger(quietRedis{}) // dial errors to killed nodes are expected
+	if point := os.Getenv(peerEnv); point != "" {
+		os.Exit(runPeer(point))
+	}
+	flag.Parse()
+	code := m.Run()
+	if shared != nil {
+		shared.Close()
+	}
+	os.Exit(code)
+}
+
+var (
+	sharedOnce sync.Once
+	shared     *rediscluster.Cluster
+	sharedErr  error
+)
+
+// sharedCluster returns the package's Redis Cluster for tests that do not
+// kill nodes, starting it on first use.
+func sharedCluster(t *testing.T) *rediscluster.Cluster {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs redis-server (a 6-node Redis Cluster): skipped under -short")
+	}
+	sharedOnce.Do(func() { shared, sharedErr = rediscluster.New(rediscluster.Config{}) })
+	if sharedErr != nil {
+		t.Fatalf("redis cluster: %v", sharedErr)
+	}
+	return shared
+}
+
+func clusterClient(addrs []string) *redis.ClusterClient {
+	return redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: addrs, DialTimeout: 300 * time.Millisecond, ReadTimeout: 500 * time.Millisecond,
+		WriteTimeout: 500 * time.Millisecond, MaxRetries: 2,
+		MinRetryBackoff: 20 * time.Millisecond, MaxRetryBackoff: 200 * time.Millisecond,
+	})
+}
+
+// Participant messages.
+type (
+	doStep struct {
+		Step   int
+		Reject bool
+	}
+	undoStep struct{ Step int }
+	ack      struct{}
+)
+
+type peerData struct{ RejectAt int }
+
+func effectsKey(prefix, sagaID string) string { return prefix + ":effects:{" + sagaID + "}" }
+
+// participants registers the step participants on a mediator. Each records
+// its effect in Redis under the message's idempotency key, behind a
+// RedisFence. after runs once an action or compensation is applied and
+// committed, before the reply goes back.
+func participants(rdb redis.UniversalClient, prefix string, after func(step int, undo bool)) *mediator.Mediator {
+	fence := saga.NewRedisFence(rdb, prefix, time.Hour)
+	effect := func(ctx context.Context) error {
+		md, _ := catga.MetadataFrom(ctx)
+		return rdb.HIncrBy(ctx, effectsKey(prefix, md.CorrelationID), md.Key(), 1).Err()
+	}
+	m := mediator.New()
+	do := saga.GuardAction(fence, func(ctx context.Context, req doStep) (ack, error) {
+		if req.Reject {
+			return ack{}, catga.Reject("declined", "step %d declines", req.Step)
+		}
+		return ack{}, effect(ctx)
+	})
+	undo := saga.GuardCompensation(fence, func(ctx context.Context, req undoStep) (ack, error) {
+		return ack{}, effect(ctx)
+	})
+	_ = mediator.Handle(m, func(ctx context.Context, req doStep) (ack, error) {
+		resp, err := do(ctx, req)
+		if err == nil && after != nil {
+			after(req.Step, false)
+		}
+		return resp, err
+	})
+	_ = mediator.Handle(m, func(ctx context.Context, req undoStep) (ack, error) {
+		resp, err := undo(ctx, req)
+		if err == nil && after != nil {
+			after(req.Step, true)
+		}
+		return resp, err
+	})
+	return m
+}
+
+// peerDefinition: three steps that call the participants through the
+// mediator, retrying long enough to ride out a Redis failover.
+func peerDefinition(m *mediator.Mediator) saga.Definition[peerData] {
+	retry := saga.RetryPolicy{MaxAttempts: 40, InitialBackoff: 20 * time.Millisecond, MaxBackoff: 300 * time.Millisecond}
+	var steps []saga.Step[peerData]
+	for i := range 3 {
+		steps = append(steps, saga.Step[peerData]{
+			Name: "s" + strconv.Itoa(i),
+			Action: func(ctx context.Context, d *peerData) error {
+				_, err := mediator.Send[ack](ctx, m, doStep{Step: i, Reject: d.RejectAt == i})
+				return err
+			},
+			Compensate: func(ctx context.Context, d *peerData) error {
+				_, err := mediator.Send[ack](ctx, m, undoStep{Step: i})
+				return err
+			},
+			Timeout: 2 * time.Second, Retry: retry, CompensationRetry: retry,
+		})
+	}
+	return saga.Definition[peerData]{Name: "peer-saga", Steps: steps}
+}
+
+// runPeer is the body of a peer process: it runs one saga and, at its kill
+// point, reports through Redis and waits to be SIGKILLed.
+func runPeer(point string) int {
+	rdb := clusterClient(strings.Split(os.Getenv(peerRedis), ","))
+	prefix, id := os.Getenv(peerPrefix), os.Getenv(peerSaga)
+	rejectAt, _ := strconv.Atoi(os.Getenv(peerReject))
+	reached := func() {
+		_ = rdb.Set(context.Background(), prefix+":reached:{"+id+"}", point, time.Minute).Err()
+		time.Sleep(30 * time.Second) // bounded: the test kills us long before
+		fmt.Fprintln(os.Stderr, "peer: not killed")
+		os.Exit(3)
+	}
+	m := participants(rdb, prefix, func(step int, undo bool) {
+		if point == "sent" && step == 1 && !undo {
+			reached() // the participant applied step 1; its reply never arrives
+		}
+	})
+	store := sredis.New(rdb, sredis.WithPrefix(prefix))
+	e := saga.New(store, saga.WithOwner("peer-"+point), saga.WithLeaseTTL(time.Second),
+		saga.WithHook(func(_ context.Context, p saga.Point, rec *saga.Record) {
+			switch {
+			case point == "replied" && p == saga.AfterActionReply && rec.Step == 1:
+				reached() // step 1 replied, outcome not persisted
+			case point == "compensating" && p == saga.AfterCompensationReply && rec.Step == 1:
+				reached() // step 1 compensated, not persisted
+			}
+		}))
+	s, err := saga.Register(e, peerDefinition(m))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := s.Run(ctx, id, peerData{RejectAt: rejectAt}); err != nil {
+		fmt.Fprintln(os.Stderr, "peer:", err)
+		return 2
+	}
+	fmt.Fprintln(os.Stderr, "peer: finished without reaching", point)
+	return 4
+}
+
+// TestKilledPeerIsFinishedByAnother re-executes the test binary as a peer,
+// SIGKILLs it at a step boundary, and checks that a peer in this process
+// finishes the saga with every participant effect applied exactly once.
+func TestKilledPeerIsFinishedByAnother(t *testing.T) {
+	c := sharedCluster(t)
+	cases := []struct {
+		name, point string
+		rejectAt    int
+		want        sagastore.State
+		effects     []string // idempotency keys, each applied once
+	}{
+		{"after sending step 1", "sent", -1, sagastore.StateCompleted,
+			[]string{"/0/1", "/1/1", "/2/2"}},
+		{"after step 1 replied before persisting", "replied", -1, sagastore.StateCompleted,
+			[]string{"/0/1", "/1/1", "/2/2"}},
+		{"during compensation", "compensating", 2, sagastore.StateCompensated,
+			[]string{"/0/1", "/1/1", "/1/1/undo", "/0/1/undo"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
+			defer cancel()
+			rdb := clusterClient(c.Addrs())
+			defer rdb.Close()
+			prefix, id := "kill-"+tc.point, uuid.NewString()
+
+			cmd := exec.Command(os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), peerEnv+"="+tc.point, peerRedis+"="+strings.Join(c.Addrs(), ","),
+				peerPrefix+"="+prefix, peerSaga+"="+id, peerReject+"="+strconv.Itoa(tc.rejectAt))
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- cmd.Wait() }() // owned by this test: drained below
+			reached := false
+			for i := 0; i < 400 && !reached; i++ {
+				select {
+				case err := <-exited:
+					t.Fatalf("peer exited early: %v\n%s", err, stderr.String())
+				case <-time.After(25 * time.Millisecond):
+				}
+				v, _ := rdb.Get(ctx, prefix+":reached:{"+id+"}").Result()
+				reached = v == tc.point
+			}
+			if !reached {
+				_ = cmd.Process.Kill()
+				<-exited
+				t.Fatalf("peer never reached %s\n%s", tc.point, stderr.String())
+			}
+			_ = cmd.Process.Kill() // SIGKILL
+			<-exited
+
+			store := sredis.New(rdb, sredis.WithPrefix(prefix))
+			defer store.Close()
+			before, err := store.Get(ctx, id)
+			if err != nil || before.Owner != "peer-"+tc.point || !before.State.Active() {
+				t.Fatalf("after the kill: %+v, %v", before, err)
+			}
+			b := saga.New(store, saga.WithOwner("survivor"), saga.WithLeaseTTL(time.Second),
+				saga.WithRecoveryInterval(100*time.Millisecond))
+			defer b.Close(context.Background())
+			if _, err := saga.Register(b, peerDefinition(participants(rdb, prefix, nil))); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Start(); err != nil {
+				t.Fatal(err)
+			}
+			final, err := b.Await(ctx, id)
+			if err != nil || final.State != tc.want || final.Owner != "survivor" || final.Epoch != 2 {
+				t.Fatalf("final %s owner %s epoch %d (%v), want %s by survivor at epoch 2", final.State, final.Owner, final.Epoch, err, tc.want)
+			}
+			got, err := rdb.HGetAll(ctx, effectsKey(prefix, id)).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{}
+			for _, k := range tc.effects {
+				want[id+k] = "1"
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("effects %v, want each of %v once", got, want)
+			}
+		})
+	}
+}
+
+// TestMasterKillDuringSagas kills the Redis master holding a share of the
+// sagas while many run on two peers; every saga still ends Completed or
+// Compensated with each effect applied once.
+func TestMasterKillDuringSagas(t *testing.T) {
+	c := rediscluster.Start(t, rediscluster.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	rdb := clusterClient(c.Addrs())
+	defer rdb.Close()
+	const prefix, n = "mk", 120
+	var engines []*saga.Engine
+	var sagas []*saga.Saga[peerData]
+	for _, name := range []string{"p1", "p2"} {
+		store := sredis.New(rdb, sredis.WithPrefix(prefix))
+		defer store.Close()
+		e := saga.New(store, saga.WithOwner(name), saga.WithLeaseTTL(2*time.Second), saga.WithRecoveryInterval(200*time.Millisecond))
+		defer e.Close(context.Background())
+		s, err := saga.Register(e, peerDefinition(participants(rdb, prefix, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+		engines, sagas = append(engines, e), append(sagas, s)
+	}
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	killed := make(chan struct{})
+	for i := range n {
+		ids[i] = uuid.NewString()
+		if i == n/3 {
+			wg.Go(func() {
+				defer close(killed)
+				if _, err := c.KillMaster(ctx, "x:{"+ids[0]+"}"); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		reject := -1
+		if i%4 == 0 {
+			reject = 2
+		}
+		// Starts retry through the outage: the saga must exist before it can
+		// be owed completion.
+		for try := 0; ; try++ {
+			_, err := sagas[i%2].Start(ctx, ids[i], peerData{RejectAt: reject})
+			if err == nil {
+				break
+			}
+			if try > 200 || ctx.Err() != nil {
+				t.Fatalf("start %d: %v", i, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	<-killed
+	wg.Wait()
+	counts := map[sagastore.State]int{}
+	for i, id := range ids {
+		final, err := engines[i%2].Await(ctx, id)
+		if err != nil {
+			t.Fatalf("saga %d: %v", i, err)
+		}
+		counts[final.State]++
+		// Keys carry the epoch the step was first started in.
+		want := map[string]string{}
+		for s := range 3 {
+			st := final.Steps[s]
+			key := saga.ActionKey(id, s, st.KeyEpoch)
+			if st.Status == sagastore.StepSucceeded || st.Status == sagastore.StepCompensated {
+				want[key] = "1"
+			}
+			if st.Status == sagastore.StepCompensated {
+				want[key+saga.UndoSuffix] = "1"
+			}
+		}
+		got, err := rdb.HGetAll(ctx, effectsKey(prefix, id)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("saga %d (%s, steps %+v): effects %v, want %v", i, final.State, final.Steps, got, want)
+		}
+	}
+	if counts[sagastore.StateCompleted]+counts[sagastore.StateCompensated] != n {
+		t.Fatalf("outcomes %v", counts)
+	}
+	t.Logf("outcomes after a master kill: %v", counts)
+}
