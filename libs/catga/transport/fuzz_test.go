@@ -1,0 +1,61 @@
+package transport
+
+import (
+	"context"
+	"testing"
+
+	"github.com/catga-go/catga/libs/catga/mediator"
+)
+
+type fuzzReq struct {
+	A string            `json:"a"`
+	B []int             `json:"b"`
+	C map[string]string `json:"c"`
+}
+
+// FuzzDecodeRequest feeds arbitrary headers and bodies to the serving side:
+// it must answer every one with a reply (bad-request for garbage) and never
+// panic.
+func FuzzDecodeRequest(f *testing.F) {
+	f.Add("", "", "", []byte(`{"a":"x","b":[1],"c":{"k":"v"}}`))
+	f.Add("7", "1700000000000000000", "application/json", []byte(`{"a":`))
+	f.Add("-1", "x", "text/plain", []byte{0xff, 0xfe})
+	f.Add("18446744073709551616", "9223372036854775807", "", []byte(`null`))
+	m := mediator.New()
+	_ = mediator.Handle(m, func(_ context.Context, r fuzzReq) (fuzzReq, error) { return r, nil })
+	s := &server[fuzzReq, fuzzReq]{m: m, o: newOptions([]Option{WithMaxSize(1 << 12), WithCodec(JSON{DisallowUnknownFields: true})}), name: "fuzz", subject: "fuzz"}
+	f.Fuzz(func(t *testing.T, epoch, deadline, ct string, data []byte) {
+		h := Header{HeaderEpoch: {epoch}, HeaderDeadline: {deadline}, HeaderContentType: {ct}, HeaderMsgID: {epoch + deadline}}
+		reply := s.handle(context.Background(), &Msg{Subject: "fuzz", Header: h, Data: data})
+		if reply == nil {
+			t.Fatal("nil reply")
+		}
+		if _, err := ReplyFromMsg(reply); err != nil {
+			t.Fatalf("unreadable reply: %v", err)
+		}
+	})
+}
+
+// FuzzDecodeReply feeds arbitrary replies and cached replies to the caller's
+// decoding: errors, never panics.
+func FuzzDecodeReply(f *testing.F) {
+	ok, _ := Reply{Status: StatusRejected, Code: "c", Reason: "r", Data: []byte("d")}.MarshalBinary()
+	f.Add("ok", ok)
+	f.Add("rejected", []byte{1, 200, 1})
+	f.Add("", []byte{})
+	f.Fuzz(func(t *testing.T, status string, data []byte) {
+		r, err := ReplyFromMsg(&Msg{Header: Header{HeaderStatus: {status}}, Data: data})
+		if err == nil {
+			_ = r.Err("fuzz")
+		}
+		var c Reply
+		if err := c.UnmarshalBinary(data); err == nil {
+			_ = c.Err("fuzz")
+			b, _ := c.MarshalBinary()
+			var again Reply
+			if err := again.UnmarshalBinary(b); err != nil || again.Status != c.Status || again.Code != c.Code || again.Reason != c.Reason || string(again.Data) != string(c.Data) {
+				t.Fatalf("cached reply does not round-trip: %+v vs %+v (%v)", c, again, err)
+			}
+		}
+	})
+}

@@ -1,0 +1,40 @@
+package nats_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/natsembed"
+	"github.com/catga-go/catga/libs/catga/transport"
+	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+)
+
+func Example() {
+	srv, err := natsembed.Start(natsembed.Config{NoJetStream: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer srv.Shutdown()
+
+	// Two peers: one serves Charge for the "payment" service, one sends it.
+	server, _ := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	defer server.Close()
+	payments := mediator.New()
+	_ = mediator.Handle(payments, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N * 2}, nil })
+	_, _ = transport.Serve[Charge, Charged](server, payments, "payment")
+	_ = server.Conn().Flush()
+
+	client, _ := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	defer client.Close()
+	orders := mediator.New()
+	_ = transport.Route[Charge, Charged](orders, client)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res, err := mediator.Send[Charged](ctx, orders, Charge{N: 21})
+	fmt.Println(res.N, err)
+	// Output: 42 <nil>
+}

@@ -1,0 +1,223 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga"
+)
+
+func TestReplyRoundTrip(t *testing.T) {
+	tests := []struct {
+		name      string
+		err       error
+		status    Status
+		retryable bool
+		check     func(error) bool
+	}{
+		{"ok", nil, StatusOK, false, func(err error) bool { return err == nil }},
+		{"rejection", catga.Reject("out_of_stock", "sku %s", "a"), StatusRejected, false, func(err error) bool {
+			var r *catga.RejectionError
+			return errors.As(err, &r) && r.Code == "out_of_stock" && r.Reason == "sku a"
+		}},
+		{"wrapped rejection", fmt.Errorf("charge: %w", catga.Reject("declined", "card")), StatusRejected, false, func(err error) bool {
+			var r *catga.RejectionError
+			return errors.As(err, &r) && r.Code == "declined"
+		}},
+		{"infrastructure", errors.New("db down"), StatusError, true, func(err error) bool { return errors.Is(err, ErrRemote) }},
+		{"permanent", catga.Permanent(errors.New("bad currency")), StatusBadRequest, false, func(err error) bool { return errors.Is(err, ErrBadRequest) }},
+		{"busy", &RemoteError{Status: StatusBusy, Message: "x"}, StatusBusy, true, func(err error) bool { return errors.Is(err, ErrBusy) }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := ReplyFromError(tc.err)
+			if r.Status != tc.status {
+				t.Fatalf("status = %s, want %s", r.Status, tc.status)
+			}
+			// Through the wire form and through the cache form.
+			wire, err := ReplyFromMsg(r.Msg())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := r.MarshalBinary()
+			var cached Reply
+			if err := cached.UnmarshalBinary(b); err != nil {
+				t.Fatal(err)
+			}
+			for _, got := range []Reply{wire, cached} {
+				err := got.Err("catga.cmd.x")
+				if !tc.check(err) {
+					t.Errorf("caller error %v (%T) is not what %s should give", err, err, tc.name)
+				}
+				if catga.IsRetryable(err) != tc.retryable {
+					t.Errorf("IsRetryable(%v) = %v, want %v", err, catga.IsRetryable(err), tc.retryable)
+				}
+			}
+		})
+	}
+}
+
+func TestReplyFromMsg(t *testing.T) {
+	tests := []struct {
+		name    string
+		header  Header
+		want    Status
+		wantErr bool
+	}{
+		{"no status means ok (plain NATS responder)", nil, StatusOK, false},
+		{"ok", Header{HeaderStatus: {"ok"}}, StatusOK, false},
+		{"unknown status", Header{HeaderStatus: {"maybe"}}, 0, true},
+		{"status key is case-sensitive", Header{"catga-status": {"rejected"}}, StatusOK, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := ReplyFromMsg(&Msg{Header: tc.header, Data: []byte("d")})
+			if (err != nil) != tc.wantErr || (err == nil && r.Status != tc.want) {
+				t.Fatalf("ReplyFromMsg = %+v, %v; want status %s, error %v", r, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestMetadataRoundTrip(t *testing.T) {
+	md := catga.Metadata{MessageID: "m", CorrelationID: "c", CausationID: "k", IdempotencyKey: "i", Epoch: 42}
+	dl := time.Now().Add(time.Minute).Round(0)
+	ctx, cancel := context.WithDeadline(context.Background(), dl)
+	defer cancel()
+	h := Header{}
+	WriteMetadata(ctx, h, md)
+	got, gotDL, err := ReadMetadata(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != md || !gotDL.Equal(dl) {
+		t.Errorf("got %+v %v, want %+v %v", got, gotDL, md, dl)
+	}
+	for _, bad := range []Header{{HeaderEpoch: {"x"}}, {HeaderDeadline: {"soon"}}} {
+		if _, _, err := ReadMetadata(bad); !errors.Is(err, ErrDecode) {
+			t.Errorf("ReadMetadata(%v) err = %v, want ErrDecode", bad, err)
+		}
+	}
+}
+
+func TestOutgoingMetadata(t *testing.T) {
+	ids := 0
+	newID := func() string { ids++; return fmt.Sprintf("id%d", ids) }
+	tests := []struct {
+		name string
+		ctx  context.Context
+		want catga.Metadata
+	}{
+		{"fresh", context.Background(), catga.Metadata{MessageID: "id1", CorrelationID: "id1"}},
+		{"caller's own metadata is kept (its retries reuse the id)",
+			catga.WithMetadata(context.Background(), catga.Metadata{MessageID: "mine", CorrelationID: "c", Epoch: 3}),
+			catga.Metadata{MessageID: "mine", CorrelationID: "c", Epoch: 3}},
+		{"sent while handling a message: new id, caused by it",
+			inboundContext(context.Background(), catga.Metadata{MessageID: "in", CorrelationID: "c", IdempotencyKey: "k", Epoch: 5}),
+			catga.Metadata{MessageID: "id1", CorrelationID: "c", CausationID: "in", Epoch: 5}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ids = 0
+			if got := outgoingMetadata(tc.ctx, newID); got != tc.want {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestNameOf(t *testing.T) {
+	tests := []struct {
+		name string
+		got  string
+		want string
+	}{
+		{"package.Type", NameOf[Msg](), "transport.Msg"},
+		{"pointer", NameOf[*Msg](), "transport.Msg"},
+		{"Named wins", NameOf[named](), "payment.ChargePayment"},
+		{"generic types become subject-safe", NameOf[generic[int]](), "transport.generic_int_"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got != tc.want {
+				t.Errorf("got %q, want %q", tc.got, tc.want)
+			}
+		})
+	}
+}
+
+type named struct{}
+
+func (named) MessageName() string { return "payment.ChargePayment" }
+
+type generic[T any] struct{ V T }
+
+func TestJSONCodec(t *testing.T) {
+	type v struct {
+		A int `json:"a"`
+	}
+	tests := []struct {
+		name    string
+		codec   JSON
+		data    string
+		wantErr bool
+	}{
+		{"valid", JSON{}, `{"a":1}`, false},
+		{"unknown field allowed", JSON{}, `{"a":1,"b":2}`, false},
+		{"unknown field rejected", JSON{DisallowUnknownFields: true}, `{"a":1,"b":2}`, true},
+		{"trailing data rejected", JSON{DisallowUnknownFields: true}, `{"a":1} {}`, true},
+		{"trailing data rejected (lenient)", JSON{}, `{"a":1} {}`, true},
+		{"malformed", JSON{}, `{"a":`, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var x v
+			if err := tc.codec.Unmarshal([]byte(tc.data), &x); (err != nil) != tc.wantErr {
+				t.Errorf("err = %v, want error %v", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestDeadlineCtx(t *testing.T) {
+	d := time.Now().Add(30 * time.Millisecond)
+	c := withDeadline(context.Background(), d)
+	defer c.release()
+	if got, ok := c.Deadline(); !ok || !got.Equal(d) {
+		t.Fatalf("Deadline = %v %v", got, ok)
+	}
+	if c.Err() != nil {
+		t.Fatalf("Err before deadline = %v", c.Err())
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("Done never closed")
+	}
+	if !errors.Is(c.Err(), context.DeadlineExceeded) {
+		t.Errorf("Err = %v, want DeadlineExceeded", c.Err())
+	}
+	late := withDeadline(context.Background(), time.Now().Add(-time.Second))
+	if !errors.Is(late.Err(), context.DeadlineExceeded) {
+		t.Errorf("Err of past deadline without Done = %v", late.Err())
+	}
+	parent, cancel := context.WithCancel(context.Background())
+	child := withDeadline(parent, time.Now().Add(time.Hour))
+	defer child.release()
+	cancel()
+	if !errors.Is(child.Err(), context.Canceled) {
+		t.Errorf("parent cancel not seen: %v", child.Err())
+	}
+}
+
+func TestBackoffBounded(t *testing.T) {
+	for attempt := 1; attempt < 100; attempt++ {
+		d := backoff(20*time.Millisecond, time.Second, attempt)
+		if d < 0 || d > time.Second {
+			t.Fatalf("backoff(%d) = %s, outside [0, 1s]", attempt, d)
+		}
+	}
+}
