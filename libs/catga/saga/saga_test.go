@@ -541,3 +541,43 @@ func TestDefinitionValidate(t *testing.T) {
 
 // The mediator is how steps usually reach participants.
 var _ = mediator.Send[struct{}, struct{}]
+
+// TestLeaseRenewedDuringLongStep: a step that takes several lease TTLs does
+// not lose its saga to another peer while its owner's recovery loop renews
+// the lease.
+func TestLeaseRenewedDuringLongStep(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	store, l := memory.New(), newLedger()
+	const ttl = 200 * time.Millisecond
+	def := threeSteps(l, func(step int) error {
+		if step == 1 {
+			time.Sleep(4 * ttl)
+		}
+		return nil
+	})
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
+	sa, err := saga.Register(a, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
+	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*saga.Engine{a, b} {
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := sa.Start(ctx, "", order{ID: "long"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := a.Await(ctx, id)
+	if err != nil || final.State != sagastore.StateCompleted || final.Owner != "a" || final.Epoch != 1 {
+		t.Fatalf("%s owner %s epoch %d, %v; want completed by a at epoch 1", final.State, final.Owner, final.Epoch, err)
+	}
+	if applied, _, twice := l.counts(); applied != 3 || twice {
+		t.Fatalf("applied %d twice %v", applied, twice)
+	}
+}

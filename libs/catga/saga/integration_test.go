@@ -13,13 +13,17 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/internal/rediscluster"
 	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore"
+	"github.com/catga-go/catga/libs/catga/sagastore/natskv"
 	sredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
 )
 
@@ -30,6 +34,7 @@ const (
 	peerPrefix = "CATGA_SAGA_PEER_PREFIX"
 	peerSaga   = "CATGA_SAGA_PEER_ID"
 	peerReject = "CATGA_SAGA_PEER_REJECT_AT"
+	peerNATS   = "CATGA_SAGA_PEER_NATS" // when set, the saga store is NATS KV there
 )
 
 type quietRedis struct{}
@@ -150,6 +155,32 @@ func peerDefinition(m *mediator.Mediator) saga.Definition[peerData] {
 	return saga.Definition[peerData]{Name: "peer-saga", Steps: steps}
 }
 
+// openStore opens the saga store of a kill test: NATS KV when natsURL is
+// set, else Redis.
+func openStore(rdb redis.UniversalClient, natsURL, prefix string) (sagastore.Store, func(), error) {
+	if natsURL == "" {
+		s := sredis.New(rdb, sredis.WithPrefix(prefix))
+		return s, func() { _ = s.Close() }, nil
+	}
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := natskv.New(ctx, js, natskv.Config{Bucket: prefix})
+	if err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	return s, nc.Close, nil
+}
+
 // runPeer is the body of a peer process: it runs one saga and, at its kill
 // point, reports through Redis and waits to be SIGKILLed.
 func runPeer(point string) int {
@@ -167,7 +198,12 @@ func runPeer(point string) int {
 			reached() // the participant applied step 1; its reply never arrives
 		}
 	})
-	store := sredis.New(rdb, sredis.WithPrefix(prefix))
+	store, closeStore, err := openStore(rdb, os.Getenv(peerNATS), prefix)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "peer:", err)
+		return 2
+	}
+	defer closeStore()
 	e := saga.New(store, saga.WithOwner("peer-"+point), saga.WithLeaseTTL(time.Second),
 		saga.WithHook(func(_ context.Context, p saga.Point, rec *saga.Record) {
 			switch {
@@ -194,9 +230,22 @@ func runPeer(point string) int {
 
 // TestKilledPeerIsFinishedByAnother re-executes the test binary as a peer,
 // SIGKILLs it at a step boundary, and checks that a peer in this process
-// finishes the saga with every participant effect applied exactly once.
+// finishes the saga with every participant effect applied exactly once. The
+// saga store is the Redis Cluster, then NATS KV on an embedded nats-server
+// both processes connect to; participants keep their effects in Redis.
 func TestKilledPeerIsFinishedByAnother(t *testing.T) {
 	c := sharedCluster(t)
+	srv, err := natsembed.Start(natsembed.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	for _, store := range []struct{ name, natsURL string }{{"redis", ""}, {"natskv", srv.ClientURL()}} {
+		t.Run(store.name, func(t *testing.T) { killedPeer(t, c, store.natsURL) })
+	}
+}
+
+func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 	cases := []struct {
 		name, point string
 		rejectAt    int
@@ -217,10 +266,13 @@ func TestKilledPeerIsFinishedByAnother(t *testing.T) {
 			rdb := clusterClient(c.Addrs())
 			defer rdb.Close()
 			prefix, id := "kill-"+tc.point, uuid.NewString()
+			if natsURL != "" {
+				prefix = "kv-" + tc.point
+			}
 
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), peerEnv+"="+tc.point, peerRedis+"="+strings.Join(c.Addrs(), ","),
-				peerPrefix+"="+prefix, peerSaga+"="+id, peerReject+"="+strconv.Itoa(tc.rejectAt))
+				peerPrefix+"="+prefix, peerSaga+"="+id, peerReject+"="+strconv.Itoa(tc.rejectAt), peerNATS+"="+natsURL)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -246,8 +298,11 @@ func TestKilledPeerIsFinishedByAnother(t *testing.T) {
 			_ = cmd.Process.Kill() // SIGKILL
 			<-exited
 
-			store := sredis.New(rdb, sredis.WithPrefix(prefix))
-			defer store.Close()
+			store, closeStore, err := openStore(rdb, natsURL, prefix)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer closeStore()
 			before, err := store.Get(ctx, id)
 			if err != nil || before.Owner != "peer-"+tc.point || !before.State.Active() {
 				t.Fatalf("after the kill: %+v, %v", before, err)
