@@ -174,12 +174,21 @@ WHERE s.version <= EXCLUDED.version`),
 		loadSnapshot: r.Replace(`SELECT version, type, data::text FROM {p}snapshots WHERE stream_id = $1`),
 		// Only the oldest pending entry of a stream is eligible, and locking it
 		// (SKIP LOCKED: another relay has it) stands for locking the stream.
-		claimHeads: r.Replace(`SELECT o.stream_id FROM {p}outbox o
+		// Heads are searched among the oldest $2 entries only: a stream with
+		// any entry there has its head there too, and the search stays cheap
+		// when a few streams have long backlogs.
+		claimHeads: r.Replace(`WITH w AS (SELECT position FROM {p}outbox ORDER BY position LIMIT $2)
+SELECT o.stream_id FROM {p}outbox o JOIN w ON w.position = o.position
 WHERE NOT EXISTS (SELECT 1 FROM {p}outbox e WHERE e.stream_id = o.stream_id AND e.position < o.position)
 ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED`),
+		// The claimed streams' oldest entries; no other relay can hold them
+		// while their heads are locked by us. Each stream's rows are a prefix
+		// of it: the overall limit cuts by age.
 		claimRecords: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at
-FROM {p}outbox o JOIN {p}events e ON e.position = o.position
-WHERE o.stream_id = ANY($1) ORDER BY o.position LIMIT $2 FOR UPDATE OF o`),
+FROM unnest($1::text[]) AS s(stream_id)
+CROSS JOIN LATERAL (SELECT position FROM {p}outbox o WHERE o.stream_id = s.stream_id ORDER BY position LIMIT $2) o
+JOIN {p}events e ON e.position = o.position
+ORDER BY e.position LIMIT $2`),
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position = ANY($1)`),
 	}
 }

@@ -23,7 +23,7 @@ func (s *Store) Claim(ctx context.Context, _ string, limit int, publish func(ctx
 		return 0, wrap("claim", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	streams, err := pgx.CollectRows(must(tx.Query(ctx, s.q.claimHeads, limit)), pgx.RowTo[string])
+	streams, err := pgx.CollectRows(must(tx.Query(ctx, s.q.claimHeads, limit, 4*limit)), pgx.RowTo[string])
 	if err != nil {
 		return 0, wrap("claim", err)
 	}
