@@ -1,18 +1,3 @@
-// Package redis is a [sagastore.Store] over redis.UniversalClient, so one
-// code path serves a single Redis node and a Redis Cluster.
-//
-// Layout: a saga is one hash "<prefix>:saga:{<id>}" with fields v (version)
-// and d (the JSON record); every key of a saga carries the {<id>} hash tag.
-// A transition is one EVALSHA of a compare-and-set script on v: one round
-// trip. The due index is a sorted set per shard, "<prefix>:due:{<n>}", so
-// its writes and scans spread over several hash slots (and so nodes).
-//
-// Cluster failover: go-redis keeps sending to a dead master's address after
-// a failover until its slot map is reloaded (go-redis#3979). The store
-// reloads the map (ClusterClient.ReloadState) on every connection, MOVED,
-// CLUSTERDOWN or READONLY error and every ReloadInterval, which bounds the
-// write outage after a master kill to about cluster-node-timeout plus the
-// reload interval.
 package redis
 
 import (
@@ -67,6 +52,19 @@ type Store struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
 	once sync.Once
+
+	// Index additions of Create are group-committed: concurrent creates
+	// share one pipelined ZADD per shard, which is what keeps the cost of
+	// a saga close to one round trip per transition.
+	bmu     sync.Mutex
+	pending []indexAdd
+	kick    chan struct{}
+}
+
+type indexAdd struct {
+	key  string
+	z    redis.Z
+	done chan error
 }
 
 var _ sagastore.Store = (*Store)(nil)
@@ -74,13 +72,14 @@ var _ sagastore.Store = (*Store)(nil)
 // New returns a store over c.
 func New(c redis.UniversalClient, opts ...Option) *Store {
 	s := &Store{c: c, prefix: "catga", shards: 16, reloadEvery: time.Second,
-		log: slog.New(slog.DiscardHandler), stop: make(chan struct{})}
+		log: slog.New(slog.DiscardHandler), stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
 	}
 	if s.shards < 1 {
 		s.shards = 1
 	}
+	s.wg.Go(s.indexFlusher)
 	if cc, ok := c.(*redis.ClusterClient); ok {
 		s.cluster = cc
 		if s.reloadEvery > 0 {
@@ -90,7 +89,7 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 	return s
 }
 
-// Close stops the reload loop and waits for it.
+// Close stops the background loops and waits for them.
 func (s *Store) Close() error {
 	s.once.Do(func() { close(s.stop) })
 	s.wg.Wait()
@@ -107,6 +106,65 @@ func (s *Store) reloadLoop() {
 		case <-t.C:
 			s.cluster.ReloadState(context.Background())
 		}
+	}
+}
+
+// indexLater queues an index addition for the next group commit.
+func (s *Store) indexLater(id string, at time.Time) <-chan error {
+	done := make(chan error, 1)
+	s.bmu.Lock()
+	s.pending = append(s.pending, indexAdd{key: s.shardOf(id), z: redis.Z{Score: float64(at.UnixMilli()), Member: id}, done: done})
+	s.bmu.Unlock()
+	select {
+	case s.kick <- struct{}{}:
+	default: // a flush is already due
+	}
+	return done
+}
+
+// indexFlusher writes queued index additions: everything queued while the
+// previous flush was in flight goes in the next one, so batches grow with
+// load and a lone Create waits for no timer.
+func (s *Store) indexFlusher() {
+	for {
+		select {
+		case <-s.stop:
+			s.bmu.Lock()
+			batch := s.pending
+			s.pending = nil
+			s.bmu.Unlock()
+			for _, a := range batch {
+				a.done <- errors.New("catga: redis saga store closed")
+			}
+			return
+		case <-s.kick:
+		}
+		s.bmu.Lock()
+		batch := s.pending
+		s.pending = nil
+		s.bmu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		byShard := map[string][]redis.Z{}
+		for _, a := range batch {
+			byShard[a.key] = append(byShard[a.key], a.z)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		pipe := s.c.Pipeline()
+		cmds := map[string]*redis.IntCmd{}
+		for k, zs := range byShard {
+			cmds[k] = pipe.ZAdd(ctx, k, zs...)
+		}
+		_, _ = pipe.Exec(ctx)
+		for _, a := range batch {
+			err := cmds[a.key].Err()
+			if err != nil {
+				err = s.checkErr(ctx, "index", err)
+			}
+			a.done <- err
+		}
+		cancel()
 	}
 }
 
@@ -167,34 +225,29 @@ redis.call('HSET', KEYS[1], 'v', nv, 'd', ARGV[2])
 if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
 return nv`)
 
-// Create implements sagastore.Store: the record and its index entry go in
-// one pipeline (in a cluster, to two nodes in parallel).
+// Create implements sagastore.Store. The index entry is written first (by
+// a group commit shared with concurrent creates), then the record: an index
+// entry without a record is harmless (Due callers re-read), a record without
+// an index entry could be orphaned if its owner died.
 func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error) {
 	b, err := sagastore.Encode(rec)
 	if err != nil {
 		return 0, fmt.Errorf("catga: redis saga store: %w", err)
 	}
-	// Index first: an index entry without a record is harmless (Due
-	// callers re-read), a record without an index entry could be orphaned.
-	pipe := s.c.Pipeline()
-	z := pipe.ZAdd(ctx, s.shardOf(rec.ID), redis.Z{Score: float64(rec.LeaseUntil.UnixMilli()), Member: rec.ID})
-	created := createScript.EvalSha(ctx, pipe, []string{s.Key(rec.ID)}, b)
-	_, _ = pipe.Exec(ctx)
-	if err := created.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		created = createScript.Eval(ctx, s.c, []string{s.Key(rec.ID)}, b)
+	select {
+	case err := <-s.indexLater(rec.ID, rec.LeaseUntil):
+		if err != nil {
+			return 0, err
+		}
+	case <-ctx.Done():
+		return 0, fmt.Errorf("catga: redis saga store: create: %w", ctx.Err())
 	}
-	n, err := created.Int()
+	n, err := createScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, b).Int()
 	if err != nil {
 		return 0, s.checkErr(ctx, "create", err)
 	}
 	if n == 0 {
 		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
-	}
-	if err := z.Err(); err != nil {
-		// The record exists; its index entry must too.
-		if err := s.Index(ctx, rec.ID, rec.LeaseUntil); err != nil {
-			return 0, err
-		}
 	}
 	return 1, nil
 }
