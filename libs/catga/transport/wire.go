@@ -134,15 +134,12 @@ func ReplyFromError(err error) Reply {
 	}
 }
 
-// okHeader is shared by every plain OK reply; transports only read reply
-// headers.
-var okHeader = Header{HeaderStatus: {"ok"}}
-
-// Msg turns the reply into a wire message. Its headers must not be
-// modified: an OK reply shares them.
+// Msg turns the reply into a wire message. A plain OK reply has no
+// headers at all (ReplyFromMsg reads that as OK): the common case then
+// costs no header encoding or parsing on either side.
 func (r Reply) Msg() *Msg {
 	if r.Status == StatusOK && r.Code == "" && r.Reason == "" {
-		return &Msg{Header: okHeader, Data: r.Data}
+		return &Msg{Data: r.Data}
 	}
 	h := Header{HeaderStatus: {r.Status.String()}}
 	if r.Code != "" {

@@ -35,7 +35,7 @@ type Memory struct {
 	mu      sync.Mutex
 	entries map[string]memEntry
 	now     func() time.Time
-	ops     int
+	swept   time.Time
 }
 
 type memEntry struct {
@@ -92,12 +92,13 @@ func (s *Memory) Release(_ context.Context, key string) error {
 	return nil
 }
 
-// sweep drops expired entries every 1024 operations; the cost is amortised.
+// sweep drops expired entries at most once a second, so its O(n) cost is
+// spread over every operation of that second.
 func (s *Memory) sweep(now time.Time) {
-	s.ops++
-	if s.ops%1024 != 0 {
+	if now.Sub(s.swept) < time.Second {
 		return
 	}
+	s.swept = now
 	for k, e := range s.entries {
 		if !now.Before(e.expires) {
 			delete(s.entries, k)

@@ -42,6 +42,7 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedBadRequest", testTypedBadRequest},
 		{"TypedIdempotent", testTypedIdempotent},
 		{"TypedEvents", testTypedEvents},
+		{"TypedBroadcast", testTypedBroadcast},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
@@ -620,4 +621,40 @@ func testTypedEvents(t *testing.T, f Factory) {
 			t.Errorf("event %s handled %d times, want 2 (once per service)", k, n)
 		}
 	}
+}
+
+func testTypedBroadcast(t *testing.T, f Factory) {
+	p := f(t, 3)
+	subject := uniq("catga.bcast.ct")
+	var mu sync.Mutex
+	got := [2]map[string]int{{}, {}}
+	for i := range 2 {
+		m := mediator.New()
+		_ = mediator.Subscribe(m, func(_ context.Context, e Shipped) error {
+			mu.Lock()
+			got[i][e.OrderID]++
+			mu.Unlock()
+			return nil
+		})
+		s, err := transport.SubscribeBroadcast[Shipped](p[i], m, transport.WithSubject(subject))
+		if err != nil {
+			t.Fatalf("SubscribeBroadcast: %v", err)
+		}
+		t.Cleanup(func() { _ = s.Close() })
+	}
+	both := func(id string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got[0][id] > 0 && got[1][id] > 0
+	}
+	ctx := context.Background()
+	waitFor(t, 5*time.Second, "instances to be reachable", func() bool {
+		_ = transport.BroadcastEvent(ctx, p[2], Shipped{OrderID: "probe"}, transport.WithSubject(subject))
+		time.Sleep(20 * time.Millisecond)
+		return both("probe")
+	})
+	if err := transport.BroadcastEvent(ctx, p[2], Shipped{OrderID: "o-1"}, transport.WithSubject(subject)); err != nil {
+		t.Fatalf("BroadcastEvent: %v", err)
+	}
+	waitFor(t, 5*time.Second, "every instance to get the broadcast", func() bool { return both("o-1") })
 }
