@@ -10,11 +10,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/catga-go/catga/libs/catga"
-	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	"github.com/catga-go/catga/libs/catga/sagastore/memory"
+	sredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
 )
 
 // order is the saga data of the tests.
@@ -469,10 +471,28 @@ func TestCloseReleasesLeases(t *testing.T) {
 
 // TestManyConcurrentSagasWithRandomFailures: sagas over two peers with
 // random participant failures all end Completed or Compensated, none lost,
-// and every effect is applied at most once and undone only if applied.
+// and every effect is applied at most once, on each store.
 func TestManyConcurrentSagasWithRandomFailures(t *testing.T) {
+	stores := []struct {
+		name string
+		open func(t *testing.T) sagastore.Store
+	}{
+		{"memory", func(*testing.T) sagastore.Store { return memory.New() }},
+		{"redis-cluster", func(t *testing.T) sagastore.Store {
+			rdb := clusterClient(sharedCluster(t).Addrs())
+			s := sredis.New(rdb, sredis.WithPrefix("random-"+uuid.NewString()[:8]))
+			t.Cleanup(func() { _ = s.Close(); _ = rdb.Close() })
+			return s
+		}},
+	}
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) { manyConcurrentSagas(t, st.open(t)) })
+	}
+}
+
+func manyConcurrentSagas(t *testing.T, store sagastore.Store) {
 	ctx := ctxT(t, 30*time.Second)
-	store, l := memory.New(), newLedger()
+	l := newLedger()
 	fail := func(step int) error {
 		switch r := rand.IntN(20); {
 		case r == 0:
@@ -539,9 +559,6 @@ func TestDefinitionValidate(t *testing.T) {
 	}
 }
 
-// The mediator is how steps usually reach participants.
-var _ = mediator.Send[struct{}, struct{}]
-
 // TestLeaseRenewedDuringLongStep: a step that takes several lease TTLs does
 // not lose its saga to another peer while its owner's recovery loop renews
 // the lease.
@@ -579,5 +596,60 @@ func TestLeaseRenewedDuringLongStep(t *testing.T) {
 	}
 	if applied, _, twice := l.counts(); applied != 3 || twice {
 		t.Fatalf("applied %d twice %v", applied, twice)
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	errFatal := errors.New("card blocked")
+	cases := []struct {
+		name      string
+		step      saga.Step[order]
+		wantCalls int
+	}{
+		{
+			name: "non-retryable error stops retries",
+			step: saga.Step[order]{Retry: saga.RetryPolicy{MaxAttempts: 5, InitialBackoff: time.Millisecond,
+				NonRetryable: func(err error) bool { return errors.Is(err, errFatal) }}},
+			wantCalls: 1,
+		},
+		{
+			name:      "max attempts bound retries",
+			step:      saga.Step[order]{Retry: saga.RetryPolicy{MaxAttempts: 4, InitialBackoff: time.Millisecond}},
+			wantCalls: 4,
+		},
+		{
+			name: "per-attempt timeout is retried",
+			step: saga.Step[order]{Timeout: 20 * time.Millisecond,
+				Retry: saga.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond}},
+			wantCalls: 2,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := ctxT(t, 10*time.Second)
+			e := newEngine(t, memory.New())
+			var calls atomic.Int32
+			step := c.step
+			step.Name = "only"
+			step.Action = func(ctx context.Context, _ *order) error {
+				calls.Add(1)
+				if step.Timeout > 0 {
+					<-ctx.Done() // a participant that never answers
+					return ctx.Err()
+				}
+				return errFatal
+			}
+			s, err := saga.Register(e, saga.Definition[order]{Name: "retry", Steps: []saga.Step[order]{step}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rec, err := s.Run(ctx, "", order{})
+			if err != nil || rec.State != sagastore.StateCompensated {
+				t.Fatalf("%s %v", rec.State, err)
+			}
+			if got := int(calls.Load()); got != c.wantCalls {
+				t.Fatalf("%d calls, want %d", got, c.wantCalls)
+			}
+		})
 	}
 }
