@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"time"
 
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
 	"github.com/jackc/pgx/v5"
@@ -142,11 +143,36 @@ type queries struct {
 	insertEvents, load, readAll                                    string
 	saveSnapshot, loadSnapshot                                     string
 	claimHeads, claimRecords, markPublished                        string
+	// One-statement appends by expected-version mode: see appendFast.
+	fastNew, fastExpected, fastAny string
 }
 
 func newQueries(p string) queries {
 	r := strings.NewReplacer("{p}", p)
+	// The stream row is claimed first (its RETURNING feeds the inserts), so
+	// a refused append inserts nothing and, being one statement, commits
+	// nothing. NOTIFY is delivered at commit, and only then.
+	fast := func(stream string) string {
+		return r.Replace(`WITH st AS (` + stream + `),
+ins AS (
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id)
+	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::jsonb, $7, $8
+	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
+	ORDER BY u.ord
+	RETURNING position, version, recorded_at
+), ob AS (
+	INSERT INTO {p}outbox (position, stream_id) SELECT position, $1 FROM ins
+), n AS (
+	SELECT pg_notify($9, '') FROM st
+)
+SELECT st.version, ins.position, ins.version, ins.recorded_at
+FROM (SELECT $2::bigint AS expected) AS one LEFT JOIN st ON true LEFT JOIN ins ON true LEFT JOIN n ON true
+ORDER BY ins.version`)
+	}
 	return queries{
+		fastNew:       fast(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $3) ON CONFLICT DO NOTHING RETURNING version`),
+		fastExpected:  fast(`UPDATE {p}streams SET version = $2::bigint + $3 WHERE stream_id = $1 AND version = $2 RETURNING version`),
+		fastAny:       fast(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $3) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version RETURNING s.version`),
 		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
 		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
 		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3 WHERE stream_id = $1 AND version = $2`),
@@ -199,13 +225,68 @@ func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	o := eventstore.ResolveAppendOptions(opts)
+	if o.InboxConsumer == "" {
+		return s.appendFast(ctx, streamID, expectedVersion, recs)
+	}
 	var res eventstore.AppendResult
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var err error
-		res, err = s.appendTx(ctx, tx, streamID, expectedVersion, recs, eventstore.ResolveAppendOptions(opts))
+		res, err = s.appendTx(ctx, tx, streamID, expectedVersion, recs, o)
 		return err
 	})
 	return res, err
+}
+
+// appendFast appends in one statement, one round trip, committed on its own:
+// the common case. An inbox record must roll back with a refused append, so
+// appends with one take the transaction path.
+func (s *Store) appendFast(ctx context.Context, streamID string, expected int64, recs []eventstore.Record) (eventstore.AppendResult, error) {
+	q := s.q.fastExpected
+	switch expected {
+	case eventstore.NoStream:
+		q = s.q.fastNew
+	case eventstore.Any:
+		q = s.q.fastAny
+	}
+	n := len(recs)
+	ids, types, data := make([]string, n), make([]string, n), make([]string, n)
+	for i, r := range recs {
+		ids[i], types[i], data[i] = r.ID, r.Type, string(r.Data)
+	}
+	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel)
+	if err != nil {
+		return eventstore.AppendResult{}, wrap("append", err)
+	}
+	var version *int64
+	k := 0
+	for rows.Next() {
+		var pos, ver *int64
+		var at *time.Time
+		if err := rows.Scan(&version, &pos, &ver, &at); err != nil {
+			rows.Close()
+			return eventstore.AppendResult{}, wrap("append", err)
+		}
+		if pos != nil && k < n {
+			recs[k].Position, recs[k].Version, recs[k].RecordedAt = *pos, *ver, *at
+			k++
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return eventstore.AppendResult{}, wrap("append", err)
+	}
+	if version == nil {
+		var actual int64
+		if err := s.pool.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
+			return eventstore.AppendResult{}, wrap("append", err)
+		}
+		return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+	}
+	if k != n {
+		return eventstore.AppendResult{}, fmt.Errorf("catga: pgstore: append: %d of %d events reported", k, n)
+	}
+	return eventstore.AppendResult{Version: *version, Records: recs}, nil
 }
 
 // AppendTx is Append inside the caller's transaction, typically the one
