@@ -10,5 +10,6 @@
 //
 // The contracts live here; the implementations are pgstore (PostgreSQL via
 // pgx) and sqlitestore (embedded SQLite, pure Go). Both pass the conformance
-// suite in eventstoretest.
+// suite in eventstoretest. pgembed starts a throwaway PostgreSQL for tests and
+// benchmarks.
 package eventstore

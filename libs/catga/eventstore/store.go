@@ -35,7 +35,7 @@ type Record struct {
 	ID         string
 	StreamID   string
 	Version    int64 // 1 for the stream's first event
-	Position   int64 // global, increasing in commit-independent insert order
+	Position   int64 // global insertion order across streams; see Store.ReadAll
 	Type       string
 	Data       []byte // JSON as stored
 	Event      any    // Data decoded; nil where a method says it does not decode

@@ -87,7 +87,7 @@ func runHandler[Tx any](t *testing.T, in inbox.Inbox[Tx], store eventstore.Store
 		t.Fatal(err)
 	}
 	cons, err := js.CreateOrUpdateConsumer(ctx, "EVENTS", jetstream.ConsumerConfig{
-		Durable: "payments", AckPolicy: jetstream.AckExplicitPolicy, AckWait: 300 * time.Millisecond, MaxDeliver: 10,
+		Durable: "payments", AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Second, MaxDeliver: 10,
 	})
 	if err != nil {
 		t.Fatal(err)
