@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -62,12 +63,29 @@ type result struct {
 	lat []time.Duration
 	n   int
 	dur time.Duration
+	cpu time.Duration // process CPU time (user+system) while measuring
 }
 
 func (r *result) add(o result) {
 	r.lat = append(r.lat, o.lat...)
 	r.n += o.n
 	r.dur += o.dur
+	r.cpu += o.cpu
+}
+
+// cpuPerReq is the whole process's CPU time per request: both peers and the
+// embedded server, which all live in this process.
+func (r *result) cpuPerReq() time.Duration {
+	if r.n == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.n)
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r *result) pct(p float64) time.Duration {
@@ -150,7 +168,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	}
 	var rows []row
 	for _, workers := range []int{1, conc} {
-		r := row{mode: fmt.Sprintf("serial"), raw: result{}, ours: result{}}
+		r := row{mode: "serial", raw: result{}, ours: result{}}
 		if workers > 1 {
 			r.mode = fmt.Sprintf("concurrent(%d)", workers)
 		}
@@ -172,16 +190,17 @@ func run(dur time.Duration, nslices, conc, size int) error {
 
 	w := os.Stdout
 	fmt.Fprintf(w, "payload %d bytes, %s per side and mode, %d alternating slices, nats-server embedded on loopback\n", len(payload), dur, nslices)
-	fmt.Fprintf(w, "%-16s %-5s %10s %10s %12s\n", "mode", "side", "p50", "p99", "req/s")
+	fmt.Fprintf(w, "%-16s %-5s %10s %10s %12s %10s\n", "mode", "side", "p50", "p99", "req/s", "cpu/req")
 	for _, r := range rows {
 		for _, s := range []struct {
 			name string
 			res  *result
 		}{{"raw", &r.raw}, {"ours", &r.ours}} {
-			fmt.Fprintf(w, "%-16s %-5s %10s %10s %12.0f\n", r.mode, s.name, s.res.pct(0.50), s.res.pct(0.99), s.res.tput())
+			fmt.Fprintf(w, "%-16s %-5s %10s %10s %12.0f %10s\n", r.mode, s.name, s.res.pct(0.50), s.res.pct(0.99), s.res.tput(), s.res.cpuPerReq())
 		}
-		fmt.Fprintf(w, "%-16s %-5s %10.3f %10.3f %12.3f\n", r.mode, "ratio",
-			ratio(r.ours.pct(0.50), r.raw.pct(0.50)), ratio(r.ours.pct(0.99), r.raw.pct(0.99)), r.ours.tput()/r.raw.tput())
+		fmt.Fprintf(w, "%-16s %-5s %10.3f %10.3f %12.3f %10.3f\n", r.mode, "ratio",
+			ratio(r.ours.pct(0.50), r.raw.pct(0.50)), ratio(r.ours.pct(0.99), r.raw.pct(0.99)), r.ours.tput()/r.raw.tput(),
+			ratio(r.ours.cpuPerReq(), r.raw.cpuPerReq()))
 	}
 	serial, concurrent := rows[0], rows[1]
 	fmt.Fprintf(w, "p50_ratio=%.3f p99_ratio=%.3f throughput_ratio=%.3f\n",
@@ -201,7 +220,7 @@ func measure(f func(context.Context) error, workers int, d time.Duration) (resul
 		firstErr error
 		wg       sync.WaitGroup
 	)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	stop := start.Add(d)
 	for range workers {
 		wg.Go(func() {
@@ -227,5 +246,5 @@ func measure(f func(context.Context) error, workers int, d time.Duration) (resul
 		})
 	}
 	wg.Wait()
-	return result{lat: all, n: len(all), dur: time.Since(start)}, firstErr
+	return result{lat: all, n: len(all), dur: time.Since(start), cpu: cpuTime() - cpu0}, firstErr
 }

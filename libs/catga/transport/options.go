@@ -77,8 +77,9 @@ func WithRetry(attempts int, base time.Duration) Option {
 func WithAttemptTimeout(d time.Duration) Option { return func(o *options) { o.attemptTimeout = d } }
 
 // WithIdempotency makes Serve deduplicate by message key through s (a
-// Redis store shares this between peers). Without it Serve uses a memory
-// store of its own, which catches retries that reach the same peer only.
+// Redis store shares this between peers). Without it Serve uses a bounded
+// memory store of its own (idempotency.NewMemory), which catches retries
+// that reach the same peer only.
 func WithIdempotency(s idempotency.Store) Option { return func(o *options) { o.store = s } }
 
 // WithoutIdempotency turns deduplication off in Serve.

@@ -29,13 +29,17 @@ type Store interface {
 // ErrEmptyKey: an empty key was given.
 var ErrEmptyKey = errors.New("catga: empty idempotency key")
 
-// Memory is an in-process [Store]. Expired entries are swept lazily, so it
-// owns no goroutine.
+// Memory is an in-process [Store]. It holds at most MaxEntries keys (two
+// generations of MaxEntries/2: when the young one fills up, the old one is
+// dropped), so a busy service cannot grow it without bound; an evicted
+// completed key may run again if a duplicate comes that late. It owns no
+// goroutine.
 type Memory struct {
-	mu      sync.Mutex
-	entries map[string]memEntry
-	now     func() time.Time
-	swept   time.Time
+	mu       sync.Mutex
+	young    map[string]memEntry
+	old      map[string]memEntry
+	maxEntry int
+	now      func() time.Time
 }
 
 type memEntry struct {
@@ -44,9 +48,35 @@ type memEntry struct {
 	expires time.Time
 }
 
+// MemoryOption configures a Memory store.
+type MemoryOption func(*Memory)
+
+// WithMaxEntries bounds the keys kept (default 100_000).
+func WithMaxEntries(n int) MemoryOption { return func(m *Memory) { m.maxEntry = max(n, 2) } }
+
 // NewMemory returns an empty Memory store.
-func NewMemory() *Memory {
-	return &Memory{entries: make(map[string]memEntry), now: time.Now}
+func NewMemory(opts ...MemoryOption) *Memory {
+	m := &Memory{young: map[string]memEntry{}, maxEntry: 100_000, now: time.Now}
+	for _, o := range opts {
+		o(m)
+	}
+	return m
+}
+
+func (s *Memory) get(key string) (memEntry, bool) {
+	if e, ok := s.young[key]; ok {
+		return e, true
+	}
+	e, ok := s.old[key]
+	return e, ok
+}
+
+func (s *Memory) put(key string, e memEntry) {
+	delete(s.old, key)
+	s.young[key] = e
+	if len(s.young) >= s.maxEntry/2 {
+		s.old, s.young = s.young, make(map[string]memEntry, len(s.young))
+	}
 }
 
 // Claim implements [Store].
@@ -57,14 +87,13 @@ func (s *Memory) Claim(_ context.Context, key string, lease time.Duration) (bool
 	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sweep(now)
-	if e, ok := s.entries[key]; ok && now.Before(e.expires) {
+	if e, ok := s.get(key); ok && now.Before(e.expires) {
 		if e.done {
 			return false, e.reply, nil
 		}
 		return false, nil, nil
 	}
-	s.entries[key] = memEntry{expires: now.Add(lease)}
+	s.put(key, memEntry{expires: now.Add(lease)})
 	return true, nil, nil
 }
 
@@ -77,7 +106,7 @@ func (s *Memory) Complete(_ context.Context, key string, reply []byte, ttl time.
 		reply = []byte{}
 	}
 	s.mu.Lock()
-	s.entries[key] = memEntry{done: true, reply: reply, expires: s.now().Add(ttl)}
+	s.put(key, memEntry{done: true, reply: reply, expires: s.now().Add(ttl)})
 	s.mu.Unlock()
 	return nil
 }
@@ -85,23 +114,10 @@ func (s *Memory) Complete(_ context.Context, key string, reply []byte, ttl time.
 // Release implements [Store].
 func (s *Memory) Release(_ context.Context, key string) error {
 	s.mu.Lock()
-	if e, ok := s.entries[key]; ok && !e.done {
-		delete(s.entries, key)
+	if e, ok := s.get(key); ok && !e.done {
+		delete(s.young, key)
+		delete(s.old, key)
 	}
 	s.mu.Unlock()
 	return nil
-}
-
-// sweep drops expired entries at most once a second, so its O(n) cost is
-// spread over every operation of that second.
-func (s *Memory) sweep(now time.Time) {
-	if now.Sub(s.swept) < time.Second {
-		return
-	}
-	s.swept = now
-	for k, e := range s.entries {
-		if !now.Before(e.expires) {
-			delete(s.entries, k)
-		}
-	}
 }
