@@ -20,7 +20,7 @@ type Account struct{ Balance int }
 // concurrency.
 func ExampleHandle() {
 	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	reg := eventstore.NewRegistry()
 	eventstore.MustRegister[Deposited](reg, "account.deposited")
 	ctx := context.Background()
@@ -29,7 +29,7 @@ func ExampleHandle() {
 		fmt.Println(err)
 		return
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 
 	evolve := func(a Account, ev any) Account {
 		if d, ok := ev.(Deposited); ok {

@@ -95,7 +95,7 @@ func (r *Registry) Decode(name string, data []byte) (any, error) {
 	}
 	p := reflect.New(t)
 	if err := json.Unmarshal(data, p.Interface()); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrMalformedEvent, err)
+		return nil, fmt.Errorf("%w: %w", ErrMalformedEvent, err)
 	}
 	return p.Elem().Interface(), nil
 }

@@ -19,7 +19,7 @@ type PaymentTaken struct{ Amount int }
 // record its first one committed with the effect.
 func Example() {
 	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	reg := eventstore.NewRegistry()
 	eventstore.MustRegister[PaymentTaken](reg, "payment.taken")
 	ctx := context.Background()
@@ -28,7 +28,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 
 	var in inbox.Inbox[*sql.Tx] = store
 	effect := func(ctx context.Context, tx *sql.Tx) error {

@@ -25,7 +25,7 @@ func ExampleRelay() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	reg := eventstore.NewRegistry()
 	eventstore.MustRegister[OrderPlaced](reg, "order.placed")
 	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "orders.db"), reg)
@@ -33,7 +33,7 @@ func ExampleRelay() {
 		fmt.Println(err)
 		return
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 
 	srv, err := natsembed.Start(natsembed.Config{})
 	if err != nil {

@@ -513,7 +513,7 @@ func testOutboxListen(t *testing.T, open Opener) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	mustAppend(t, s, "w", eventstore.NoStream, Opened{})
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()

@@ -130,7 +130,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		_ = db.Close()
 		return fmt.Errorf("catga: pgstore: migrate: %w", err)
 	}
-	defer drv.Close() // closes db too
+	defer func() { _ = drv.Close() }() // closes db too
 	if err := sqlmigrate.Up(migrations, "migrations", pgx.Identifier{s.cfg.schema}.Sanitize()+".", drv, "pgx5"); err != nil {
 		return err
 	}

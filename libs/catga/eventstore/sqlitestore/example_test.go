@@ -16,7 +16,7 @@ type ItemReserved struct{ SKU string }
 // The embedded store needs nothing but a file.
 func ExampleOpen() {
 	dir, _ := os.MkdirTemp("", "example")
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	reg := eventstore.NewRegistry()
 	eventstore.MustRegister[ItemReserved](reg, "item.reserved")
 	ctx := context.Background()
@@ -25,7 +25,7 @@ func ExampleOpen() {
 		fmt.Println(err)
 		return
 	}
-	defer store.Close()
+	defer func() { _ = store.Close() }()
 	_, err = store.Append(ctx, "sku-1", eventstore.NoStream, []eventstore.Event{{Data: ItemReserved{SKU: "sku-1"}}})
 	fmt.Println(err)
 	// A second writer that also expected a new stream loses.

@@ -154,7 +154,7 @@ func (s *Store) migrate(ctx context.Context, path string) error {
 		_ = conn.Close()
 		return fmt.Errorf("catga: sqlitestore: migrate: %w", err)
 	}
-	defer drv.Close() // closes conn
+	defer func() { _ = drv.Close() }() // closes conn
 	if err := sqlmigrate.Up(migrations, "migrations", s.cfg.prefix, drv, "sqlite"); err != nil {
 		return err
 	}
@@ -318,7 +318,7 @@ func wrap(op string, err error) error {
 }
 
 func scanRecords(rows *sql.Rows, reg *eventstore.Registry, decode bool) ([]eventstore.Record, error) {
-	defer rows.Close()
+	defer func() { _ = rows.Close() }()
 	var out []eventstore.Record
 	for rows.Next() {
 		var r eventstore.Record

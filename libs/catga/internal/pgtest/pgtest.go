@@ -86,7 +86,7 @@ func URL(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("pgtest: connect %s: %v", b, err)
 	}
-	defer admin.Close(ctx)
+	defer func() { _ = admin.Close(ctx) }()
 	name := fmt.Sprintf("catga_test_%d_%d", os.Getpid(), counter.Add(1))
 	if _, err := admin.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		tb.Fatalf("pgtest: create database: %v", err)
@@ -98,7 +98,7 @@ func URL(tb testing.TB) string {
 		if err != nil {
 			return
 		}
-		defer c.Close(ctx)
+		defer func() { _ = c.Close(ctx) }()
 		_, _ = c.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
 	})
 	u, err := url.Parse(b)

@@ -54,7 +54,7 @@ func (t templateFS) Open(name string) (fs.File, error) {
 	if err != nil || st.IsDir() {
 		return f, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	b, err := io.ReadAll(f)
 	if err != nil {
 		return nil, err

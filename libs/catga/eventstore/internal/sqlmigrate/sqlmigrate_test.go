@@ -26,7 +26,7 @@ func TestTemplateFS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer f.Close()
+			defer func() { _ = f.Close() }()
 			b, err := io.ReadAll(f)
 			if err != nil || string(b) != tt.want {
 				t.Fatalf("got %q, %v; want %q", b, err, tt.want)
