@@ -12,10 +12,17 @@ import (
 	"github.com/catga-go/catga/libs/catga/tracing"
 )
 
+// Identified is implemented by events that carry their own id. It becomes
+// the message id, and so the deduplication id.
+type Identified interface {
+	EventID() string
+}
+
 // PublishEvent stores ev durably (JetStream on NATS) on the subject derived
-// from its type. The message id (from ctx's catga.Metadata, or a new one)
-// is the deduplication id, so publishing the same event twice stores it
-// once. Options: WithSubject, WithCodec, WithMaxSize, WithTracer.
+// from its type. The message id (the event's [Identified] id, else the one
+// in ctx's catga.Metadata, else a new one) is the deduplication id, so
+// publishing the same event twice stores it once. Options: WithSubject,
+// WithCodec, WithMaxSize, WithTracer.
 func PublishEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option) error {
 	o := newOptions(opts)
 	subject := o.subject
@@ -60,6 +67,9 @@ func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Ms
 		return nil, catga.Permanent(fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, subject, len(body), o.maxSize))
 	}
 	md := outgoingMetadata(ctx, uuid.NewString)
+	if id, ok := any(ev).(Identified); ok && id.EventID() != "" {
+		md.MessageID = id.EventID()
+	}
 	h := Header{HeaderContentType: {o.codec.ContentType()}, HeaderNatsMsgID: {md.MessageID}}
 	WriteMetadata(context.WithoutCancel(ctx), h, md) // an event has no deadline
 	return &Msg{Subject: subject, Header: h, Data: body}, nil

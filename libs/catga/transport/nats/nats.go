@@ -195,7 +195,10 @@ func mapErr(subject string, err error) error {
 // Serve implements transport.Transport with a nats.go/micro service named
 // cfg.Service (default: queue) holding cfg.Concurrency endpoints on subject
 // in queue group queue. Each endpoint is one subscription, handled by its
-// own goroutine, so Concurrency is how many requests run at once.
+// own goroutine, so Concurrency is how many requests run at once. Every
+// Serve call is one micro service instance: $SRV.PING.<service> lists one
+// per served type and peer, and the "peer" metadata (see [Transport.ID])
+// tells the peers apart.
 func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg transport.ServeConfig) (transport.Subscription, error) {
 	name := cfg.Service
 	if name == "" {

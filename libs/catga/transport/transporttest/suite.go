@@ -43,6 +43,7 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedIdempotent", testTypedIdempotent},
 		{"TypedEvents", testTypedEvents},
 		{"TypedBroadcast", testTypedBroadcast},
+		{"TypedEventIDDedup", testTypedEventIDDedup},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
@@ -574,6 +575,14 @@ type Shipped struct {
 	OrderID string `json:"order_id"`
 }
 
+// Refunded is a test event with its own id.
+type Refunded struct {
+	ID string `json:"id"`
+}
+
+// EventID makes Refunded a transport.Identified event.
+func (r Refunded) EventID() string { return r.ID }
+
 func testTypedEvents(t *testing.T, f Factory) {
 	p := f(t, 3)
 	subject := uniq("catga.evt.ct.typed")
@@ -657,4 +666,31 @@ func testTypedBroadcast(t *testing.T, f Factory) {
 		t.Fatalf("BroadcastEvent: %v", err)
 	}
 	waitFor(t, 5*time.Second, "every instance to get the broadcast", func() bool { return both("o-1") })
+}
+
+func testTypedEventIDDedup(t *testing.T, f Factory) {
+	p := f(t, 1)
+	subject := uniq("catga.evt.ct.refund")
+	var n atomic.Int64
+	m := mediator.New()
+	_ = mediator.Subscribe(m, func(context.Context, Refunded) error { n.Add(1); return nil })
+	if _, err := transport.ConsumeEvents[Refunded](p[0], m, uniq("billing"), transport.WithSubject(subject)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	id := uniq("refund-")
+	for range 3 { // an outbox relay re-publishing after a crash
+		if err := transport.PublishEvent(ctx, p[0], Refunded{ID: id}, transport.WithSubject(subject)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := transport.PublishEvent(ctx, p[0], Refunded{ID: id + "-other"}, transport.WithSubject(subject)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "both distinct events", func() bool { return n.Load() >= 2 })
+	time.Sleep(100 * time.Millisecond)
+	if n.Load() != 2 {
+		t.Errorf("handled %d events, want 2 (three publishes of one id count once)", n.Load())
+	}
 }
