@@ -6,7 +6,9 @@
 //
 //	p50_ratio=… p99_ratio=… throughput_ratio=…
 //
-// (serial p50 and p99 ours/raw, concurrent throughput ours/raw).
+// (serial p50 and p99 ours/raw, concurrent throughput ours/raw). A third
+// side, "json", is raw NATS plus the JSON and header work any typed
+// request-reply does; it is printed for reference only.
 package main
 
 import (
@@ -18,11 +20,13 @@ import (
 	"os"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
 	"github.com/catga-go/catga/libs/catga/mediator"
@@ -38,7 +42,7 @@ type Echo struct {
 }
 
 func main() {
-	dur := flag.Duration("duration", 2*time.Second, "measuring time per mode and side")
+	dur := flag.Duration("duration", 1500*time.Millisecond, "measuring time per mode and side")
 	slices_ := flag.Int("slices", 4, "alternating slices per mode")
 	conc := flag.Int("concurrency", 64, "concurrent callers")
 	size := flag.Int("payload", 256, "payload body bytes")
@@ -128,6 +132,34 @@ func run(dur time.Duration, nslices, conc, size int) error {
 		return err
 	}
 
+	// Reference, not part of the ratios: raw NATS doing the work any typed
+	// request-reply must do (JSON both ways on both sides, message id and
+	// deadline headers), to show how much of the gap that alone is.
+	if _, err := rawSrv.Subscribe("bench.json", func(m *nats.Msg) {
+		var e Echo
+		if json.Unmarshal(m.Data, &e) != nil || m.Header.Get("Catga-Msg-Id") == "" {
+			return
+		}
+		b, _ := json.Marshal(e)
+		_ = m.Respond(b)
+	}); err != nil {
+		return err
+	}
+	_ = rawSrv.Flush()
+	rawJSON := func(ctx context.Context) error {
+		b, _ := json.Marshal(Echo{ID: 1, Body: strings.Repeat("x", size)})
+		h := nats.Header{"Catga-Msg-Id": {uuid.NewString()}, "Content-Type": {"application/json"}}
+		if d, ok := ctx.Deadline(); ok {
+			h["Catga-Deadline"] = []string{strconv.FormatInt(d.UnixNano(), 10)}
+		}
+		r, err := rawCli.RequestMsgWithContext(ctx, &nats.Msg{Subject: "bench.json", Header: h, Data: b})
+		if err != nil {
+			return err
+		}
+		var e Echo
+		return json.Unmarshal(r.Data, &e)
+	}
+
 	// Ours: Serve on one peer, Route + mediator.Send on another, defaults.
 	server, err := catganats.Connect(catganats.Config{URLs: []string{url}, Name: "bench-server"})
 	if err != nil {
@@ -156,15 +188,15 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	}
 
 	// Warm up both paths (connections, pools, JIT-free but cache-warm).
-	for _, f := range []func(context.Context) error{raw, ours} {
+	for _, f := range []func(context.Context) error{raw, rawJSON, ours} {
 		if _, err := measure(f, 1, 300*time.Millisecond); err != nil {
 			return err
 		}
 	}
 
 	type row struct {
-		mode      string
-		raw, ours result
+		mode               string
+		raw, rawJSON, ours result
 	}
 	var rows []row
 	for _, workers := range []int{1, conc} {
@@ -178,10 +210,15 @@ func run(dur time.Duration, nslices, conc, size int) error {
 			if err != nil {
 				return fmt.Errorf("raw: %w", err)
 			}
+			j, err := measure(rawJSON, workers, slice)
+			if err != nil {
+				return fmt.Errorf("raw+json: %w", err)
+			}
 			b, err := measure(ours, workers, slice)
 			if err != nil {
 				return fmt.Errorf("ours: %w", err)
 			}
+			r.rawJSON.add(j)
 			r.raw.add(a)
 			r.ours.add(b)
 		}
@@ -190,12 +227,13 @@ func run(dur time.Duration, nslices, conc, size int) error {
 
 	w := os.Stdout
 	fmt.Fprintf(w, "payload %d bytes, %s per side and mode, %d alternating slices, nats-server embedded on loopback\n", len(payload), dur, nslices)
+	fmt.Fprintln(w, "raw = nc.Request echo; json = raw plus JSON both ways and id/deadline headers (reference); ours = mediator.Send over transport/nats")
 	fmt.Fprintf(w, "%-16s %-5s %10s %10s %12s %10s\n", "mode", "side", "p50", "p99", "req/s", "cpu/req")
 	for _, r := range rows {
 		for _, s := range []struct {
 			name string
 			res  *result
-		}{{"raw", &r.raw}, {"ours", &r.ours}} {
+		}{{"raw", &r.raw}, {"json", &r.rawJSON}, {"ours", &r.ours}} {
 			fmt.Fprintf(w, "%-16s %-5s %10s %10s %12.0f %10s\n", r.mode, s.name, s.res.pct(0.50), s.res.pct(0.99), s.res.tput(), s.res.cpuPerReq())
 		}
 		fmt.Fprintf(w, "%-16s %-5s %10.3f %10.3f %12.3f %10.3f\n", r.mode, "ratio",
