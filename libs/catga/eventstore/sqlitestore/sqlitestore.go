@@ -145,7 +145,10 @@ func (s *Store) migrate(ctx context.Context, path string) error {
 		return fmt.Errorf("catga: sqlitestore: migrate: %w", err)
 	}
 	conn.SetMaxOpenConns(1)
-	if err := conn.PingContext(ctx); err != nil {
+	// WAL is a property of the file. Switching to it needs the database to
+	// itself, so do it here, once, under the file lock: connections racing to
+	// switch it later fail with SQLITE_BUSY without waiting.
+	if _, err := conn.ExecContext(ctx, `PRAGMA journal_mode=WAL`); err != nil {
 		_ = conn.Close()
 		return fmt.Errorf("catga: sqlitestore: migrate: %w", err)
 	}
