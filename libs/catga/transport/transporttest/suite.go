@@ -39,6 +39,7 @@ func Run(t *testing.T, newPeers Factory) {
 		{"Closed", testClosed},
 		{"TypedSend", testTypedSend},
 		{"TypedErrors", testTypedErrors},
+		{"TypedNoResponders", testTypedNoResponders},
 		{"TypedBadRequest", testTypedBadRequest},
 		{"TypedIdempotent", testTypedIdempotent},
 		{"TypedEvents", testTypedEvents},
@@ -692,5 +693,24 @@ func testTypedEventIDDedup(t *testing.T, f Factory) {
 	time.Sleep(100 * time.Millisecond)
 	if n.Load() != 2 {
 		t.Errorf("handled %d events, want 2 (three publishes of one id count once)", n.Load())
+	}
+}
+
+// testTypedNoResponders: a type nobody serves fails with no-responders after
+// the few quick retries, well inside a long deadline, not with a timeout.
+func testTypedNoResponders(t *testing.T, f Factory) {
+	p := f(t, 1)
+	m := mediator.New()
+	if err := transport.Route[Charge, Charged](m, p[0], transport.WithSubject(uniq("catga.cmd.nobody"))); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := mediator.Send[Charged](ctx, m, Charge{})
+	if !errors.Is(err, transport.ErrNoResponders) || errors.Is(err, transport.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrNoResponders and not a timeout", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatalf("Send used up the caller's whole deadline")
 	}
 }
