@@ -45,6 +45,7 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedEvents", testTypedEvents},
 		{"TypedBroadcast", testTypedBroadcast},
 		{"TypedEventIDDedup", testTypedEventIDDedup},
+		{"TypedEventMalformed", testTypedEventMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
@@ -713,4 +714,37 @@ func testTypedNoResponders(t *testing.T, f Factory) {
 	if ctx.Err() != nil {
 		t.Fatalf("Send used up the caller's whole deadline")
 	}
+}
+
+// testTypedEventMalformed: an event that cannot be decoded goes to the dead
+// letters with the reason, and the consumer carries on.
+func testTypedEventMalformed(t *testing.T, f Factory) {
+	p := f(t, 1)
+	subject, service := uniq("catga.evt.ct.bad"), uniq("billing")
+	var good atomic.Int64
+	m := mediator.New()
+	_ = mediator.Subscribe(m, func(context.Context, Refunded) error { good.Add(1); return nil })
+	if _, err := transport.ConsumeEvents[Refunded](p[0], m, service, transport.WithSubject(subject),
+		transport.WithCodec(transport.JSON{DisallowUnknownFields: true})); err != nil {
+		t.Fatal(err)
+	}
+	name := service + "_transporttest_Refunded"
+	dead := make(chan *transport.Msg, 4)
+	consume(t, p[0], transport.ConsumerConfig{Name: name + "_dlq", Subject: transport.DeadLetterSubject(name)},
+		func(_ context.Context, d transport.Delivery) error { dead <- d.Msg; return nil })
+	publish(t, p[0], subject, uniq("bad"), `{"id": 7, "unknown": true`)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := transport.PublishEvent(ctx, p[0], Refunded{ID: uniq("ok")}, transport.WithSubject(subject)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d := <-dead:
+		if r := d.Header.Get(transport.HeaderDeadReason); !contains(r, "cannot decode") {
+			t.Errorf("dead reason = %q, want a decode error", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("malformed event was not dead-lettered")
+	}
+	waitFor(t, 10*time.Second, "the good event after the bad one", func() bool { return good.Load() == 1 })
 }
