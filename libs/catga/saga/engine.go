@@ -109,6 +109,9 @@ func New(store sagastore.Store, opts ...Option) *Engine {
 	for _, o := range opts {
 		o(e)
 	}
+	if e.ttl <= 0 {
+		e.ttl = 5 * time.Second
+	}
 	if e.every <= 0 || e.every > e.ttl/3 {
 		e.every = e.ttl / 3
 	}
@@ -156,8 +159,9 @@ func (s *Saga[D]) Start(ctx context.Context, id string, data D) (string, error) 
 }
 
 // Run persists a new saga and executes it on the calling goroutine, returning
-// its record once it is Completed, Compensated or Stuck. If ctx ends first,
-// the lease is released and the saga continues on some peer.
+// its record once it is Completed, Compensated or Stuck. If ctx ends or the
+// engine closes first, the lease is released and the saga continues on some
+// peer.
 func (s *Saga[D]) Run(ctx context.Context, id string, data D) (Record, error) {
 	r, err := s.create(ctx, id, data)
 	if err != nil {
@@ -166,7 +170,12 @@ func (s *Saga[D]) Run(ctx context.Context, id string, data D) (Record, error) {
 	if !s.e.track(r) {
 		return r.rec.Clone(), ErrClosed
 	}
+	defer s.e.wg.Done()
 	defer s.e.untrack(r)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(s.e.ctx, cancel) // Close stops this run too
+	defer stop()
 	return s.e.drive(ctx, r, s.r)
 }
 
@@ -231,6 +240,8 @@ func (e *Engine) Close(ctx context.Context) error {
 	}
 }
 
+// track registers a run executed by a caller's goroutine; Close waits for
+// it (wg.Add under e.mu, before closed is set, never races Close's Wait).
 func (e *Engine) track(r *run) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -238,6 +249,7 @@ func (e *Engine) track(r *run) bool {
 		return false
 	}
 	e.running[r.rec.ID] = r
+	e.wg.Add(1)
 	return true
 }
 

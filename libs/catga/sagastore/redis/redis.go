@@ -32,7 +32,7 @@ func WithShards(n int) Option { return func(s *Store) { s.shards = n } }
 func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
 
 // WithReloadInterval sets how often a cluster client's slot map is reloaded
-// even without errors (default 1s; 0 or less disables the periodic reload).
+// even without errors (default 500ms; 0 or less disables the periodic reload).
 func WithReloadInterval(d time.Duration) Option { return func(s *Store) { s.reloadEvery = d } }
 
 // WithLogger sets the logger (default discards).
@@ -71,7 +71,7 @@ var _ sagastore.Store = (*Store)(nil)
 
 // New returns a store over c.
 func New(c redis.UniversalClient, opts ...Option) *Store {
-	s := &Store{c: c, prefix: "catga", shards: 16, reloadEvery: time.Second,
+	s := &Store{c: c, prefix: "catga", shards: 16, reloadEvery: 500 * time.Millisecond,
 		log: slog.New(slog.DiscardHandler), stop: make(chan struct{}), kick: make(chan struct{}, 1)}
 	for _, o := range opts {
 		o(s)
