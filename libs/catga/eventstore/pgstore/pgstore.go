@@ -156,7 +156,7 @@ func newQueries(p string) queries {
 		return r.Replace(`WITH st AS (` + stream + `),
 ins AS (
 	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id)
-	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::jsonb, $7, $8
+	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8
 	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
@@ -182,7 +182,7 @@ ORDER BY ins.version`)
 		// NOTIFY is delivered at commit, and only then.
 		insertEvents: r.Replace(`WITH ins AS (
 	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id)
-	SELECT u.id, $2, u.version, u.type, u.data::jsonb, $6, $7
+	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7
 	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
@@ -194,7 +194,7 @@ ORDER BY ins.version`)
 SELECT ins.position, ins.recorded_at FROM ins, n ORDER BY ins.version`),
 		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
 		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
-		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data) VALUES ($1, $2, $3, $4::jsonb)
+		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data) VALUES ($1, $2, $3, $4::json)
 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, taken_at = now()
 WHERE s.version <= EXCLUDED.version`),
 		loadSnapshot: r.Replace(`SELECT version, type, data::text FROM {p}snapshots WHERE stream_id = $1`),

@@ -9,7 +9,7 @@ CREATE TABLE {{prefix}}events (
     stream_id      text NOT NULL,
     version        bigint NOT NULL,
     type           text NOT NULL,
-    data           jsonb NOT NULL,
+    data           json NOT NULL, -- json, not jsonb: kept byte for byte as published
     correlation_id text NOT NULL DEFAULT '',
     causation_id   text NOT NULL DEFAULT '',
     recorded_at    timestamptz NOT NULL DEFAULT now(),
@@ -34,6 +34,6 @@ CREATE TABLE {{prefix}}snapshots (
     stream_id text PRIMARY KEY,
     version   bigint NOT NULL,
     type      text NOT NULL,
-    data      jsonb NOT NULL,
+    data      json NOT NULL,
     taken_at  timestamptz NOT NULL DEFAULT now()
 );
