@@ -75,8 +75,8 @@ func NameOf[T any]() string {
 
 func sanitizeSubject(s string) string {
 	return strings.Map(func(r rune) rune {
-		switch {
-		case r == '*' || r == '>' || r == ' ' || r == '\t' || r == '\r' || r == '\n' || r == '[' || r == ']' || r == '/' || r == ',':
+		switch r {
+		case '*', '>', ' ', '\t', '\r', '\n', '[', ']', '/', ',':
 			return '_'
 		}
 		return r

@@ -32,8 +32,7 @@ type PaymentCharged struct {
 func Example() {
 	bus := memory.NewBus() // stands in for a NATS cluster
 	paymentPeer, orderPeer := memory.New(bus), memory.New(bus)
-	defer paymentPeer.Close()
-	defer orderPeer.Close()
+	defer func() { _ = paymentPeer.Close(); _ = orderPeer.Close() }()
 
 	// The payment service handles ChargePayment and serves it.
 	payments := mediator.New()

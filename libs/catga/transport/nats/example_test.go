@@ -21,14 +21,14 @@ func Example() {
 
 	// Two peers: one serves Charge for the "payment" service, one sends it.
 	server, _ := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
-	defer server.Close()
+	defer func() { _ = server.Close() }()
 	payments := mediator.New()
 	_ = mediator.Handle(payments, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N * 2}, nil })
 	_, _ = transport.Serve[Charge, Charged](server, payments, "payment")
 	_ = server.Conn().Flush()
 
 	client, _ := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	orders := mediator.New()
 	_ = transport.Route[Charge, Charged](orders, client)
 
