@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -24,6 +25,17 @@ var ErrDuplicate = errors.New("catga: inbox: duplicate message")
 // a redelivery tries again.
 type Inbox[Tx any] interface {
 	Process(ctx context.Context, consumer, messageID string, effect func(ctx context.Context, tx Tx) error) error
+}
+
+// Pruner deletes old inbox records, which otherwise accumulate forever.
+//
+// Contract: Prune deletes the records of messages processed before `before`
+// and returns how many. A message redelivered after its record was pruned is
+// applied again, so keep records longer than any message can be redelivered
+// (JetStream's max deliveries × backoff, and the publisher's duplicate
+// window).
+type Pruner interface {
+	Prune(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Header names the outbox relay writes and [Handler] reads back into the

@@ -588,4 +588,20 @@ func RunInbox[Tx any](t *testing.T, in inbox.Inbox[Tx]) {
 	if err := in.Process(ctx, "c1", "m2", effect("c1/m2")); err != nil || effects["c1/m2"] != 1 {
 		t.Fatalf("redelivery after failed effect: %v, %d effects; want it applied", err, effects["c1/m2"])
 	}
+
+	p, ok := in.(inbox.Pruner)
+	if !ok {
+		return
+	}
+	n, err := p.Prune(ctx, time.Now().Add(-time.Hour))
+	if err != nil || n != 0 {
+		t.Fatalf("prune of nothing old = %d, %v", n, err)
+	}
+	n, err = p.Prune(ctx, time.Now().Add(time.Second))
+	if err != nil || n != 3 {
+		t.Fatalf("prune = %d, %v; want the 3 records", n, err)
+	}
+	if err := in.Process(ctx, "c1", "m1", effect("c1/m1")); err != nil || effects["c1/m1"] != 2 {
+		t.Fatalf("after prune: %v, %d effects; a pruned message applies again", err, effects["c1/m1"])
+	}
 }

@@ -79,6 +79,7 @@ var (
 	_ eventstore.SnapshotStore = (*Store)(nil)
 	_ eventstore.Outbox        = (*Store)(nil)
 	_ inbox.Inbox[pgx.Tx]      = (*Store)(nil)
+	_ inbox.Pruner             = (*Store)(nil)
 )
 
 // New returns a store over pool, creating its schema and applying
@@ -145,6 +146,7 @@ type queries struct {
 	claimHeads, claimRecords, markPublished                        string
 	// One-statement appends by expected-version mode: see appendFast.
 	fastNew, fastExpected, fastAny string
+	pruneInbox                     string
 }
 
 func newQueries(p string) queries {
@@ -216,6 +218,7 @@ CROSS JOIN LATERAL (SELECT position FROM {p}outbox o WHERE o.stream_id = s.strea
 JOIN {p}events e ON e.position = o.position
 ORDER BY e.position LIMIT $2`),
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position = ANY($1)`),
+		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < $1`),
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -107,4 +108,13 @@ func (s *Store) Process(ctx context.Context, consumer, messageID string, effect 
 		}
 		return effect(ctx, tx)
 	})
+}
+
+// Prune implements [inbox.Pruner]. Records carry the database clock's time.
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, s.q.pruneInbox, before)
+	if err != nil {
+		return 0, wrap("prune inbox", err)
+	}
+	return tag.RowsAffected(), nil
 }

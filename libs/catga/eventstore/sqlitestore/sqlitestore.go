@@ -89,6 +89,7 @@ var (
 	_ eventstore.SnapshotStore = (*Store)(nil)
 	_ eventstore.Outbox        = (*Store)(nil)
 	_ inbox.Inbox[*sql.Tx]     = (*Store)(nil)
+	_ inbox.Pruner             = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database file at path and applies
@@ -170,7 +171,7 @@ type queries struct {
 	insertEvent, insertOutbox, load, readAll                       string
 	saveSnapshot, loadSnapshot                                     string
 	takeLease, pending, markPublished, releaseLease                string
-	dupEventID                                                     string
+	dupEventID, pruneInbox                                         string
 }
 
 func newQueries(p string) queries {
@@ -196,6 +197,7 @@ FROM {p}outbox o JOIN {p}events e ON e.position = o.position ORDER BY o.position
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position IN (SELECT value FROM json_each(?))`),
 		releaseLease:  r.Replace(`UPDATE {p}outbox_lease SET owner = '', until = 0 WHERE id = 1 AND owner = ?`),
 		dupEventID:    p + "events.id",
+		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < ?`),
 	}
 }
 
@@ -419,4 +421,13 @@ func (s *Store) Process(ctx context.Context, consumer, messageID string, effect 
 		s.wake() // the effect may have appended
 	}
 	return err
+}
+
+// Prune implements [inbox.Pruner].
+func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q.pruneInbox, before.UnixMicro())
+	if err != nil {
+		return 0, wrap("prune inbox", err)
+	}
+	return res.RowsAffected()
 }
