@@ -165,7 +165,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	if err != nil {
 		return err
 	}
-	defer server.Close()
+	defer func() { _ = server.Close() }()
 	sm := mediator.New()
 	_ = mediator.Handle(sm, func(_ context.Context, e Echo) (Echo, error) { return e, nil })
 	if _, err := transport.Serve[Echo, Echo](server, sm, "bench"); err != nil {
@@ -176,7 +176,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	if err != nil {
 		return err
 	}
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	cm := mediator.New()
 	if err := transport.Route[Echo, Echo](cm, client); err != nil {
 		return err
