@@ -228,6 +228,7 @@ func (c *Cluster) healthy(ctx context.Context) error {
 	for _, a := range c.Addrs() {
 		live[a] = true
 	}
+	masters := map[string]bool{}
 	for a := range live {
 		cl := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 		info, err := cl.ClusterInfo(ctx).Result()
@@ -247,55 +248,101 @@ func (c *Cluster) healthy(ctx context.Context) error {
 			if len(s.Nodes) == 0 || !live[s.Nodes[0].Addr] {
 				return fmt.Errorf("%s: slots %d-%d served by %v", a, s.Start, s.End, s.Nodes)
 			}
+			masters[s.Nodes[0].Addr] = true
 			covered += s.End - s.Start + 1
 		}
 		if covered != 16384 {
 			return fmt.Errorf("%s: %d slots covered", a, covered)
 		}
-		for _, s := range slots {
-			if s.Nodes[0].Addr != a {
+	}
+	// Every live node that is not a master must be a replica in sync, so
+	// that killing any master leads to a failover.
+	inSync := 0
+	for m := range masters {
+		cl := redis.NewClient(&redis.Options{Addr: m, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+		repl, err := cl.Info(ctx, "replication").Result()
+		_ = cl.Close()
+		if err != nil {
+			return err
+		}
+		for line := range strings.Lines(repl) {
+			if !strings.HasPrefix(line, "slave") || !strings.Contains(line, "state=online") {
 				continue
 			}
-			// A master is healthy once a live replica is in sync, so that
-			// killing it leads to a failover.
-			cl := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-			repl, err := cl.Info(ctx, "replication").Result()
-			_ = cl.Close()
-			if err != nil {
-				return err
-			}
-			online, replicas := false, 0
-			for _, r := range s.Nodes[1:] {
-				if live[r.Addr] {
-					replicas++
-					if strings.Contains(repl, "port="+strings.TrimPrefix(r.Addr, "127.0.0.1:")+",state=online") {
-						online = true
-					}
+			for r := range live {
+				if strings.Contains(line, "port="+strings.TrimPrefix(r, "127.0.0.1:")+",") {
+					inSync++
 				}
 			}
-			if !online && replicas > 0 {
-				return fmt.Errorf("%s: no replica in sync", a)
-			}
 		}
+	}
+	if want := len(live) - len(masters); inSync < want {
+		return fmt.Errorf("%d of %d replicas in sync", inSync, want)
 	}
 	return nil
 }
 
 // MasterFor returns the live node that is the master of key's slot.
 func (c *Cluster) MasterFor(ctx context.Context, key string) (*Node, error) {
-	cl := c.Client(nil)
-	defer cl.Close()
-	m, err := cl.MasterForKey(ctx, key)
-	if err != nil {
-		return nil, err
+	m, _, err := c.shard(ctx, key, -1)
+	return m, err
+}
+
+// shard returns the master and a live replica (nil if none) of key's slot,
+// or of slot when key is empty.
+func (c *Cluster) shard(ctx context.Context, key string, slot int) (master, replica *Node, err error) {
+	addrs := c.Addrs()
+	if len(addrs) == 0 {
+		return nil, nil, errors.New("rediscluster: no live node")
 	}
-	addr := m.Options().Addr
+	cl := redis.NewClient(&redis.Options{Addr: addrs[0], MaxRetries: -1})
+	defer cl.Close()
+	if key != "" {
+		s, err := cl.ClusterKeySlot(ctx, key).Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		slot = int(s)
+	}
+	slots, err := cl.ClusterSlots(ctx).Result()
+	if err != nil {
+		return nil, nil, err
+	}
+	byAddr := map[string]*Node{}
+	c.mu.Lock()
 	for _, n := range c.Nodes {
-		if n.Addr == addr {
-			return n, nil
+		if !n.dead {
+			byAddr[n.Addr] = n
 		}
 	}
-	return nil, fmt.Errorf("rediscluster: master %s is not one of ours", addr)
+	c.mu.Unlock()
+	for _, s := range slots {
+		if slot < s.Start || slot > s.End || len(s.Nodes) == 0 {
+			continue
+		}
+		master = byAddr[s.Nodes[0].Addr]
+		if master == nil {
+			return nil, nil, fmt.Errorf("rediscluster: slot %d served by %s, not a live node of ours", slot, s.Nodes[0].Addr)
+		}
+		// CLUSTER SLOTS leaves out replicas that have no data yet; CLUSTER
+		// NODES lists them: "<id> <ip:port@bus> <flags> <master id> ...".
+		nodes, err := cl.ClusterNodes(ctx).Result()
+		if err != nil {
+			return nil, nil, err
+		}
+		for line := range strings.Lines(nodes) {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] != s.Nodes[0].ID || strings.Contains(f[2], "fail") {
+				continue
+			}
+			addr, _, _ := strings.Cut(f[1], "@")
+			if n := byAddr[addr]; n != nil {
+				replica = n
+			}
+		}
+		return master, replica, nil
+	}
+	return nil, nil, fmt.Errorf("rediscluster: slot %d not served", slot)
 }
 
 // KillMaster SIGKILLs the master serving key's slot and returns it. The
@@ -308,6 +355,44 @@ func (c *Cluster) KillMaster(ctx context.Context, key string) (*Node, error) {
 	}
 	c.Kill(n)
 	return n, nil
+}
+
+// KillMasterOfSlot is KillMaster for a hash slot.
+func (c *Cluster) KillMasterOfSlot(ctx context.Context, slot int) (*Node, error) {
+	n, _, err := c.shard(ctx, "", slot)
+	if err != nil {
+		return nil, err
+	}
+	c.Kill(n)
+	return n, nil
+}
+
+// Failover makes the replica of key's master take over gracefully (CLUSTER
+// FAILOVER) and waits until it serves the slot. It returns the new master.
+func (c *Cluster) Failover(ctx context.Context, key string) (*Node, error) {
+	_, replica, err := c.shard(ctx, key, -1)
+	if err != nil {
+		return nil, err
+	}
+	if replica == nil {
+		return nil, errors.New("rediscluster: no live replica to fail over to")
+	}
+	cl := redis.NewClient(&redis.Options{Addr: replica.Addr, MaxRetries: -1})
+	defer cl.Close()
+	if err := cl.ClusterFailover(ctx).Err(); err != nil {
+		return nil, fmt.Errorf("rediscluster: CLUSTER FAILOVER on %s: %w", replica.Addr, err)
+	}
+	for {
+		m, _, err := c.shard(ctx, key, -1)
+		if err == nil && m == replica {
+			return replica, c.WaitHealthy(ctx)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("rediscluster: failover to %s: %w", replica.Addr, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // Kill SIGKILLs one node and waits for the process to exit.
