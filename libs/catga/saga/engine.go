@@ -288,6 +288,9 @@ func (e *Engine) spawn(r *run, rn runner) bool {
 // ends (then the lease is released).
 func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 	data, err := rn.decode(r.rec.Data)
+	if err == nil {
+		err = checkShape(&r.rec, rn.stepCount())
+	}
 	if err != nil {
 		// Undecodable data cannot be acted on: an operator must look.
 		_ = e.transition(ctx, r, func(rec *Record) {
@@ -311,7 +314,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 					return e.stop(r, err)
 				}
 			}
-			callErr := e.call(ctx, r, rn, i, false, data)
+			attempts, callErr := e.call(ctx, r, rn, i, false, data)
 			if ctx.Err() != nil {
 				continue // shutting down: the outcome is unknown, the next owner repeats the call
 			}
@@ -323,6 +326,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 			err := e.transition(ctx, r, func(rec *Record) {
 				now := time.Now().UTC()
 				st := &rec.Steps[i]
+				st.Attempts += attempts
 				if callErr == nil {
 					st.Status, rec.Data = sagastore.StepSucceeded, raw
 					rec.History = append(rec.History, sagastore.Event{At: now, Step: i, What: "succeeded", Epoch: rec.Epoch})
@@ -362,7 +366,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 					return e.stop(r, err)
 				}
 			}
-			callErr := e.call(ctx, r, rn, i, true, data)
+			attempts, callErr := e.call(ctx, r, rn, i, true, data)
 			if ctx.Err() != nil {
 				continue
 			}
@@ -373,6 +377,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 			}
 			err := e.transition(ctx, r, func(rec *Record) {
 				now := time.Now().UTC()
+				rec.Steps[i].Attempts += attempts
 				if callErr != nil {
 					rec.State, rec.Error = sagastore.StateStuck, callErr.Error()
 					rec.Steps[i].Error = callErr.Error()
@@ -390,6 +395,17 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 			return r.rec.Clone(), nil
 		}
 	}
+}
+
+// checkShape rejects a stored record that does not fit the definition (it
+// was changed, or the record was tampered with) instead of indexing out of
+// range on it.
+func checkShape(rec *Record, n int) error {
+	if len(rec.Steps) != n || rec.Step < 0 || rec.Step >= n {
+		return catga.Permanent(fmt.Errorf("%w: saga %s has %d steps at step %d, definition %s has %d",
+			ErrUnknownSaga, rec.ID, len(rec.Steps), rec.Step, rec.Name, n))
+	}
+	return nil
 }
 
 func startStep(rec *Record, i int) {
@@ -449,8 +465,9 @@ func ActionKey(sagaID string, step int, keyEpoch uint64) string {
 // UndoSuffix ends a compensation's idempotency key.
 const UndoSuffix = "/undo"
 
-// call runs step i's action or compensation under its retry policy.
-func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensation bool, data any) error {
+// call runs step i's action or compensation under its retry policy and
+// returns the number of attempts made.
+func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensation bool, data any) (int, error) {
 	r.mu.Lock()
 	rec := &r.rec
 	id, epoch, keyEpoch, deadline := rec.ID, rec.Epoch, rec.Steps[i].KeyEpoch, rec.Deadline
@@ -475,7 +492,7 @@ func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensatio
 		if !compensation && !deadline.IsZero() && time.Now().After(deadline) {
 			err := catga.Permanent(fmt.Errorf("%w (step %d)", ErrDeadline, i))
 			span.SetStatus(codes.Error, err.Error())
-			return err
+			return attempt - 1, err
 		}
 		actx, cancel := ctx, context.CancelFunc(func() {})
 		if timeout > 0 {
@@ -484,18 +501,18 @@ func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensatio
 		err := rn.call(actx, i, compensation, data)
 		cancel()
 		if err == nil {
-			return nil
+			return attempt, nil
 		}
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return attempt, ctx.Err()
 		}
 		if !policy.retryable(err) || attempt >= policy.MaxAttempts {
 			span.SetStatus(codes.Error, err.Error())
-			return fmt.Errorf("catga: saga %s step %d %s (attempt %d): %w", id, i, what, attempt, err)
+			return attempt, fmt.Errorf("catga: saga %s step %d %s (attempt %d): %w", id, i, what, attempt, err)
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return attempt, ctx.Err()
 		case <-time.After(policy.backoff(attempt)):
 		}
 	}
@@ -772,6 +789,9 @@ func (e *Engine) operate(ctx context.Context, id, what string, fn func(*Record) 
 		e.mu.Unlock()
 		if rn == nil {
 			return fmt.Errorf("%w: %s", ErrUnknownSaga, rec.Name)
+		}
+		if err := checkShape(&rec, rn.stepCount()); err != nil {
+			return err
 		}
 		if err := fn(&rec); err != nil {
 			return err

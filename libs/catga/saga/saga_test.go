@@ -647,9 +647,41 @@ func TestRetryPolicy(t *testing.T) {
 			if err != nil || rec.State != sagastore.StateCompensated {
 				t.Fatalf("%s %v", rec.State, err)
 			}
-			if got := int(calls.Load()); got != c.wantCalls {
-				t.Fatalf("%d calls, want %d", got, c.wantCalls)
+			if got := int(calls.Load()); got != c.wantCalls || rec.Steps[0].Attempts != c.wantCalls {
+				t.Fatalf("%d calls, %d attempts recorded, want %d", got, rec.Steps[0].Attempts, c.wantCalls)
 			}
 		})
+	}
+}
+
+// TestRecordNotFittingDefinition: a stored record whose shape does not fit
+// the registered definition is never executed (no index out of range): a
+// resumed one goes Stuck for an operator, operator actions refuse it.
+func TestRecordNotFittingDefinition(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	store := memory.New()
+	e := newEngine(t, store)
+	if _, err := saga.Register(e, threeSteps(newLedger(), func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	past := time.Now().Add(-time.Minute)
+	for _, rec := range []sagastore.Record{
+		{ID: "bad-step", Name: "order", State: sagastore.StateRunning, Step: 7, Steps: make([]sagastore.StepState, 3), LeaseUntil: past},
+		{ID: "bad-len", Name: "order", State: sagastore.StateRunning, Steps: make([]sagastore.StepState, 1), LeaseUntil: past},
+	} {
+		if _, err := store.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.RecoverNow(ctx)
+	got, err := e.Await(ctx, "bad-step")
+	if err != nil || got.State != sagastore.StateStuck || !contains(got.Error, saga.ErrUnknownSaga.Error()) {
+		t.Fatalf("bad-step: %s %q %v", got.State, got.Error, err)
+	}
+	if err := e.ForceCompensate(ctx, "bad-len"); !errors.Is(err, saga.ErrUnknownSaga) {
+		t.Fatalf("ForceCompensate(bad-len) = %v, want ErrUnknownSaga", err)
+	}
+	if got, _ := store.Get(ctx, "bad-len"); got.State != sagastore.StateRunning || got.Epoch != 0 {
+		t.Fatalf("bad-len was touched: %s epoch %d", got.State, got.Epoch)
 	}
 }
