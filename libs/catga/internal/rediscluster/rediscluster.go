@@ -326,7 +326,9 @@ func (c *Cluster) shard(ctx context.Context, key string, slot int) (master, repl
 		}
 		// CLUSTER SLOTS leaves out replicas that have no data yet; CLUSTER
 		// NODES lists them: "<id> <ip:port@bus> <flags> <master id> ...".
-		nodes, err := cl.ClusterNodes(ctx).Result()
+		mc := redis.NewClient(&redis.Options{Addr: master.Addr, MaxRetries: -1})
+		nodes, err := mc.ClusterNodes(ctx).Result()
+		_ = mc.Close()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -370,12 +372,20 @@ func (c *Cluster) KillMasterOfSlot(ctx context.Context, slot int) (*Node, error)
 // Failover makes the replica of key's master take over gracefully (CLUSTER
 // FAILOVER) and waits until it serves the slot. It returns the new master.
 func (c *Cluster) Failover(ctx context.Context, key string) (*Node, error) {
-	_, replica, err := c.shard(ctx, key, -1)
-	if err != nil {
-		return nil, err
-	}
-	if replica == nil {
-		return nil, errors.New("rediscluster: no live replica to fail over to")
+	var replica *Node
+	for replica == nil { // the replica may not be gossiped yet
+		_, r, err := c.shard(ctx, key, -1)
+		if err != nil {
+			return nil, err
+		}
+		replica = r
+		if replica == nil {
+			select {
+			case <-ctx.Done():
+				return nil, errors.New("rediscluster: no live replica to fail over to")
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
 	}
 	cl := redis.NewClient(&redis.Options{Addr: replica.Addr, MaxRetries: -1})
 	defer cl.Close()
