@@ -565,7 +565,7 @@ func (e *Engine) persist(ctx context.Context, rec *Record) error {
 			}
 			return fmt.Errorf("%w: %s", ErrLostOwnership, rec.ID)
 		case errors.Is(err, sagastore.ErrConflict), errors.Is(err, sagastore.ErrNotFound):
-			return fmt.Errorf("%w: %s: %v", ErrLostOwnership, rec.ID, err)
+			return fmt.Errorf("%w: %s: %w", ErrLostOwnership, rec.ID, err)
 		}
 		ambiguous = true
 		if time.Now().After(giveUp) || attempt >= 200 {

@@ -40,7 +40,7 @@ func Example() {
 	}))
 
 	engine := saga.New(memory.New())
-	defer engine.Close(ctx)
+	defer func() { _ = engine.Close(ctx) }()
 	placeOrder, err := saga.Register(engine, saga.Definition[PlaceOrder]{
 		Name: "place-order",
 		Steps: []saga.Step[PlaceOrder]{

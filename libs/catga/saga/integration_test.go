@@ -264,7 +264,7 @@ func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 			ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 			defer cancel()
 			rdb := clusterClient(c.Addrs())
-			defer rdb.Close()
+			defer func() { _ = rdb.Close() }()
 			prefix, id := "kill-"+tc.point, uuid.NewString()
 			if natsURL != "" {
 				prefix = "kv-" + tc.point
@@ -292,11 +292,12 @@ func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 			}
 			if !reached {
 				_ = cmd.Process.Kill()
-				<-exited
-				t.Fatalf("peer never reached %s\n%s", tc.point, stderr.String())
+				t.Fatalf("peer never reached %s (exit: %v)\n%s", tc.point, <-exited, stderr.String())
 			}
 			_ = cmd.Process.Kill() // SIGKILL
-			<-exited
+			if err := <-exited; err == nil || !strings.Contains(err.Error(), "killed") {
+				t.Fatalf("peer exit: %v, want killed by SIGKILL\n%s", err, stderr.String())
+			}
 
 			store, closeStore, err := openStore(rdb, natsURL, prefix)
 			if err != nil {
@@ -309,7 +310,7 @@ func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 			}
 			b := saga.New(store, saga.WithOwner("survivor"), saga.WithLeaseTTL(time.Second),
 				saga.WithRecoveryInterval(100*time.Millisecond))
-			defer b.Close(context.Background())
+			defer func() { _ = b.Close(context.Background()) }()
 			if _, err := saga.Register(b, peerDefinition(participants(rdb, prefix, nil))); err != nil {
 				t.Fatal(err)
 			}
@@ -343,15 +344,15 @@ func TestMasterKillDuringSagas(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 	rdb := clusterClient(c.Addrs())
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	const prefix, n = "mk", 120
 	var engines []*saga.Engine
 	var sagas []*saga.Saga[peerData]
 	for _, name := range []string{"p1", "p2"} {
 		store := sredis.New(rdb, sredis.WithPrefix(prefix))
-		defer store.Close()
+		defer func() { _ = store.Close() }()
 		e := saga.New(store, saga.WithOwner(name), saga.WithLeaseTTL(2*time.Second), saga.WithRecoveryInterval(200*time.Millisecond))
-		defer e.Close(context.Background())
+		defer func() { _ = e.Close(context.Background()) }()
 		s, err := saga.Register(e, peerDefinition(participants(rdb, prefix, nil)))
 		if err != nil {
 			t.Fatal(err)

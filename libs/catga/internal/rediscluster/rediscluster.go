@@ -172,7 +172,7 @@ func free(port int) bool {
 
 func waitPing(ctx context.Context, addr string) error {
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
-	defer c.Close()
+	defer func() { _ = c.Close() }()
 	for {
 		if err := c.Ping(ctx).Err(); err == nil {
 			return nil
@@ -217,7 +217,7 @@ func (c *Cluster) WaitHealthy(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("rediscluster: not healthy: %w (last: %v)", ctx.Err(), err)
+			return fmt.Errorf("rediscluster: not healthy: %w (last: %w)", ctx.Err(), err)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
@@ -234,7 +234,7 @@ func (c *Cluster) healthy(ctx context.Context) error {
 		info, err := cl.ClusterInfo(ctx).Result()
 		var slots []redis.ClusterSlot
 		if err == nil {
-			slots, err = cl.ClusterSlots(ctx).Result()
+			slots, err = cl.ClusterSlots(ctx).Result() //nolint:staticcheck // the slot map go-redis routes by
 		}
 		_ = cl.Close()
 		if err != nil {
@@ -296,7 +296,7 @@ func (c *Cluster) shard(ctx context.Context, key string, slot int) (master, repl
 		return nil, nil, errors.New("rediscluster: no live node")
 	}
 	cl := redis.NewClient(&redis.Options{Addr: addrs[0], MaxRetries: -1})
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	if key != "" {
 		s, err := cl.ClusterKeySlot(ctx, key).Result()
 		if err != nil {
@@ -304,7 +304,7 @@ func (c *Cluster) shard(ctx context.Context, key string, slot int) (master, repl
 		}
 		slot = int(s)
 	}
-	slots, err := cl.ClusterSlots(ctx).Result()
+	slots, err := cl.ClusterSlots(ctx).Result() //nolint:staticcheck // the slot map go-redis routes by
 	if err != nil {
 		return nil, nil, err
 	}
@@ -388,7 +388,7 @@ func (c *Cluster) Failover(ctx context.Context, key string) (*Node, error) {
 		}
 	}
 	cl := redis.NewClient(&redis.Options{Addr: replica.Addr, MaxRetries: -1})
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	if err := cl.ClusterFailover(ctx).Err(); err != nil {
 		return nil, fmt.Errorf("rediscluster: CLUSTER FAILOVER on %s: %w", replica.Addr, err)
 	}

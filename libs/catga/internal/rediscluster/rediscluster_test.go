@@ -13,7 +13,7 @@ func TestClusterFailover(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl := c.Client(nil)
-	defer cl.Close()
+	defer func() { _ = cl.Close() }()
 	if err := cl.Set(ctx, "k", "v", 0).Err(); err != nil {
 		t.Fatal(err)
 	}

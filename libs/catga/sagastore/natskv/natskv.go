@@ -67,7 +67,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 // used as they are, others are hex-encoded behind "x.".
 func Key(id string) string {
 	for _, r := range id {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '=') {
+		if !kvSafe(r) {
 			return "x." + hex.EncodeToString([]byte(id))
 		}
 	}
@@ -75,6 +75,10 @@ func Key(id string) string {
 		return "x."
 	}
 	return id
+}
+
+func kvSafe(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '='
 }
 
 func idOf(key string) string {

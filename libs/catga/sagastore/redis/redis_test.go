@@ -81,9 +81,9 @@ func TestRetentionSurvivesUpdates(t *testing.T) {
 	needCluster(t)
 	ctx := context.Background()
 	client := cluster.Client(clusterOptions())
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	s := sredis.New(client, sredis.WithPrefix("ttl-"+uuid.NewString()[:8]), sredis.WithRetention(time.Hour))
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	rec := sagastore.Record{ID: uuid.NewString(), Name: "ttl", State: sagastore.StateRunning, LeaseUntil: time.Now()}
 	v, err := s.Create(ctx, rec)
 	if err != nil {
@@ -115,9 +115,9 @@ func TestRetentionSurvivesUpdates(t *testing.T) {
 func TestFailoverWriteOutage(t *testing.T) {
 	c := rediscluster.Start(t, rediscluster.Config{}) // its own cluster: this test kills a node
 	client := c.Client(clusterOptions())
-	defer client.Close()
+	defer func() { _ = client.Close() }()
 	s := sredis.New(client, sredis.WithPrefix("fo")) // default reload interval
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
 
