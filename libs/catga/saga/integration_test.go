@@ -35,6 +35,7 @@ const (
 	peerSaga   = "CATGA_SAGA_PEER_ID"
 	peerReject = "CATGA_SAGA_PEER_REJECT_AT"
 	peerNATS   = "CATGA_SAGA_PEER_NATS" // when set, the saga store is NATS KV there
+	peerStep   = "CATGA_SAGA_PEER_STEP" // the step whose boundary the kill point is at
 )
 
 type quietRedis struct{}
@@ -187,6 +188,7 @@ func runPeer(point string) int {
 	rdb := clusterClient(strings.Split(os.Getenv(peerRedis), ","))
 	prefix, id := os.Getenv(peerPrefix), os.Getenv(peerSaga)
 	rejectAt, _ := strconv.Atoi(os.Getenv(peerReject))
+	killStep, _ := strconv.Atoi(os.Getenv(peerStep))
 	reached := func() {
 		_ = rdb.Set(context.Background(), prefix+":reached:{"+id+"}", point, time.Minute).Err()
 		time.Sleep(30 * time.Second) // bounded: the test kills us long before
@@ -194,8 +196,8 @@ func runPeer(point string) int {
 		os.Exit(3)
 	}
 	m := participants(rdb, prefix, func(step int, undo bool) {
-		if point == "sent" && step == 1 && !undo {
-			reached() // the participant applied step 1; its reply never arrives
+		if point == "sent" && step == killStep && !undo {
+			reached() // the participant applied the step; its reply never arrives
 		}
 	})
 	store, closeStore, err := openStore(rdb, os.Getenv(peerNATS), prefix)
@@ -204,13 +206,13 @@ func runPeer(point string) int {
 		return 2
 	}
 	defer closeStore()
-	e := saga.New(store, saga.WithOwner("peer-"+point), saga.WithLeaseTTL(time.Second),
+	e := saga.New(store, saga.WithOwner("peer-"+point), saga.WithLeaseTTL(500*time.Millisecond),
 		saga.WithHook(func(_ context.Context, p saga.Point, rec *saga.Record) {
 			switch {
-			case point == "replied" && p == saga.AfterActionReply && rec.Step == 1:
-				reached() // step 1 replied, outcome not persisted
-			case point == "compensating" && p == saga.AfterCompensationReply && rec.Step == 1:
-				reached() // step 1 compensated, not persisted
+			case point == "replied" && p == saga.AfterActionReply && rec.Step == killStep:
+				reached() // the step replied, outcome not persisted
+			case point == "compensating" && p == saga.AfterCompensationReply && rec.Step == killStep:
+				reached() // the step compensated, not persisted
 			}
 		}))
 	s, err := saga.Register(e, peerDefinition(m))
@@ -246,18 +248,20 @@ func TestKilledPeerIsFinishedByAnother(t *testing.T) {
 }
 
 func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
-	cases := []struct {
-		name, point string
-		rejectAt    int
-		want        sagastore.State
-		effects     []string // idempotency keys, each applied once
-	}{
-		{"after sending step 1", "sent", -1, sagastore.StateCompleted,
-			[]string{"/0/1", "/1/1", "/2/2"}},
-		{"after step 1 replied before persisting", "replied", -1, sagastore.StateCompleted,
-			[]string{"/0/1", "/1/1", "/2/2"}},
-		{"during compensation", "compensating", 2, sagastore.StateCompensated,
-			[]string{"/0/1", "/1/1", "/1/1/undo", "/0/1/undo"}},
+	type killCase struct {
+		name, point    string
+		step, rejectAt int
+		want           sagastore.State
+	}
+	var cases []killCase
+	for step := range 3 {
+		cases = append(cases,
+			killCase{fmt.Sprintf("after sending step %d", step), "sent", step, -1, sagastore.StateCompleted},
+			killCase{fmt.Sprintf("after step %d replied before persisting", step), "replied", step, -1, sagastore.StateCompleted})
+	}
+	// Step 2 is rejected: steps 1 and 0 are compensated, in that order.
+	for _, step := range []int{1, 0} {
+		cases = append(cases, killCase{fmt.Sprintf("during compensation of step %d", step), "compensating", step, 2, sagastore.StateCompensated})
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -265,14 +269,15 @@ func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 			defer cancel()
 			rdb := clusterClient(c.Addrs())
 			defer func() { _ = rdb.Close() }()
-			prefix, id := "kill-"+tc.point, uuid.NewString()
+			prefix, id := "kill", uuid.NewString()
 			if natsURL != "" {
-				prefix = "kv-" + tc.point
+				prefix = "kv-kill"
 			}
 
 			cmd := exec.Command(os.Args[0], "-test.run=^$")
 			cmd.Env = append(os.Environ(), peerEnv+"="+tc.point, peerRedis+"="+strings.Join(c.Addrs(), ","),
-				peerPrefix+"="+prefix, peerSaga+"="+id, peerReject+"="+strconv.Itoa(tc.rejectAt), peerNATS+"="+natsURL)
+				peerPrefix+"="+prefix, peerSaga+"="+id, peerReject+"="+strconv.Itoa(tc.rejectAt), peerNATS+"="+natsURL,
+				peerStep+"="+strconv.Itoa(tc.step))
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			if err := cmd.Start(); err != nil {
@@ -308,7 +313,7 @@ func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 			if err != nil || before.Owner != "peer-"+tc.point || !before.State.Active() {
 				t.Fatalf("after the kill: %+v, %v", before, err)
 			}
-			b := saga.New(store, saga.WithOwner("survivor"), saga.WithLeaseTTL(time.Second),
+			b := saga.New(store, saga.WithOwner("survivor"), saga.WithLeaseTTL(500*time.Millisecond),
 				saga.WithRecoveryInterval(100*time.Millisecond))
 			defer func() { _ = b.Close(context.Background()) }()
 			if _, err := saga.Register(b, peerDefinition(participants(rdb, prefix, nil))); err != nil {
@@ -321,17 +326,23 @@ func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 			if err != nil || final.State != tc.want || final.Owner != "survivor" || final.Epoch != 2 {
 				t.Fatalf("final %s owner %s epoch %d (%v), want %s by survivor at epoch 2", final.State, final.Owner, final.Epoch, err, tc.want)
 			}
-			got, err := rdb.HGetAll(ctx, effectsKey(prefix, id)).Result()
-			if err != nil {
-				t.Fatal(err)
+			wantStatus := []sagastore.StepStatus{sagastore.StepSucceeded, sagastore.StepSucceeded, sagastore.StepSucceeded}
+			if tc.want == sagastore.StateCompensated {
+				wantStatus = []sagastore.StepStatus{sagastore.StepCompensated, sagastore.StepCompensated, sagastore.StepFailed}
 			}
-			want := map[string]string{}
-			for _, k := range tc.effects {
-				want[id+k] = "1"
+			for k, st := range final.Steps {
+				if st.Status != wantStatus[k] {
+					t.Fatalf("step %d is %q, want %q", k, st.Status, wantStatus[k])
+				}
 			}
-			if fmt.Sprint(got) != fmt.Sprint(want) {
-				t.Fatalf("effects %v, want each of %v once", got, want)
+			// The interrupted step and those before it keep the key minted
+			// by the first owner: a resumed step is a repeat, not a new call.
+			for k := 0; k <= tc.step; k++ {
+				if final.Steps[k].KeyEpoch != 1 {
+					t.Fatalf("step %d re-keyed at epoch %d: %+v", k, final.Steps[k].KeyEpoch, final.Steps)
+				}
 			}
+			checkEffects(t, ctx, rdb, prefix, final)
 		})
 	}
 }
@@ -403,27 +414,35 @@ func TestMasterKillDuringSagas(t *testing.T) {
 		}
 		counts[final.State]++
 		// Keys carry the epoch the step was first started in.
-		want := map[string]string{}
-		for s := range 3 {
-			st := final.Steps[s]
-			key := saga.ActionKey(id, s, st.KeyEpoch)
-			if st.Status == sagastore.StepSucceeded || st.Status == sagastore.StepCompensated {
-				want[key] = "1"
-			}
-			if st.Status == sagastore.StepCompensated {
-				want[key+saga.UndoSuffix] = "1"
-			}
-		}
-		got, err := rdb.HGetAll(ctx, effectsKey(prefix, id)).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("saga %d (%s, steps %+v): effects %v, want %v", i, final.State, final.Steps, got, want)
-		}
+		checkEffects(t, ctx, rdb, prefix, final)
 	}
 	if counts[sagastore.StateCompleted]+counts[sagastore.StateCompensated] != n {
 		t.Fatalf("outcomes %v", counts)
 	}
 	t.Logf("outcomes after a master kill: %v", counts)
+}
+
+// checkEffects asserts that the participants applied exactly the effects the
+// final record says happened, each once: the action of every step that
+// succeeded or was compensated, and the compensation of every compensated
+// step, under the keys the record holds.
+func checkEffects(t *testing.T, ctx context.Context, rdb redis.UniversalClient, prefix string, final saga.Record) {
+	t.Helper()
+	want := map[string]string{}
+	for i, st := range final.Steps {
+		key := saga.ActionKey(final.ID, i, st.KeyEpoch)
+		if st.Status == sagastore.StepSucceeded || st.Status == sagastore.StepCompensated {
+			want[key] = "1"
+		}
+		if st.Status == sagastore.StepCompensated {
+			want[key+saga.UndoSuffix] = "1"
+		}
+	}
+	got, err := rdb.HGetAll(ctx, effectsKey(prefix, final.ID)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("saga %s (%s, steps %+v): effects %v, want %v", final.ID, final.State, final.Steps, got, want)
+	}
 }
