@@ -207,7 +207,10 @@ func (s *Saga[D]) create(ctx context.Context, id string, data D) (*run, error) {
 	return &run{rec: rec}, nil
 }
 
-// Start starts the recovery loop.
+// Start starts the recovery loop. Besides claiming sagas whose owner died,
+// it renews this peer's leases while a step runs longer than half the lease
+// TTL: without it such a saga may be taken over by another peer (which is
+// safe, thanks to fencing, but wasteful).
 func (e *Engine) Start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()

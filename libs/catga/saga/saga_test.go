@@ -241,12 +241,12 @@ func TestDeadlineCompensates(t *testing.T) {
 	l := newLedger()
 	def := threeSteps(l, func(step int) error {
 		if step == 1 {
-			time.Sleep(60 * time.Millisecond)
+			time.Sleep(250 * time.Millisecond)
 			return errors.New("slow and failing")
 		}
 		return nil
 	})
-	def.Deadline = 50 * time.Millisecond
+	def.Deadline = 200 * time.Millisecond
 	def.Steps[1].Retry = saga.RetryPolicy{MaxAttempts: 100, InitialBackoff: time.Millisecond}
 	s, err := saga.Register(e, def)
 	if err != nil {
@@ -565,14 +565,16 @@ func TestDefinitionValidate(t *testing.T) {
 func TestLeaseRenewedDuringLongStep(t *testing.T) {
 	ctx := ctxT(t, 10*time.Second)
 	store, l := memory.New(), newLedger()
-	const ttl = 200 * time.Millisecond
+	// Renewal starts at half the TTL and runs every 50ms: a margin of
+	// 450ms for a loaded machine.
+	const ttl = time.Second
 	def := threeSteps(l, func(step int) error {
 		if step == 1 {
-			time.Sleep(4 * ttl)
+			time.Sleep(2*ttl + ttl/4)
 		}
 		return nil
 	})
-	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(50*time.Millisecond))
 	sa, err := saga.Register(a, def)
 	if err != nil {
 		t.Fatal(err)
