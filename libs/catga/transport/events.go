@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/catga-go/catga/libs/catga"
@@ -66,7 +65,7 @@ func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Ms
 	if len(body) > o.maxSize {
 		return nil, catga.Permanent(fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, subject, len(body), o.maxSize))
 	}
-	md := outgoingMetadata(ctx, uuid.NewString)
+	md := outgoingMetadata(ctx, newMessageID)
 	if id, ok := any(ev).(Identified); ok && id.EventID() != "" {
 		md.MessageID = id.EventID()
 	}

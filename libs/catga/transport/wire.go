@@ -212,20 +212,33 @@ func (r *Reply) UnmarshalBinary(b []byte) error {
 
 // WriteMetadata writes md and the deadline of ctx (if any) into h.
 func WriteMetadata(ctx context.Context, h Header, md catga.Metadata) {
+	writeMetadata(ctx, h, md, nil)
+}
+
+// writeMetadata is WriteMetadata with every value, plus extra (key, value
+// pairs), in one allocation instead of one per header. Each value gets a
+// capacity-1 slice of it, so an append to one header cannot overwrite
+// another.
+func writeMetadata(ctx context.Context, h Header, md catga.Metadata, extra []string) {
+	vals := make([]string, 0, 6+len(extra)/2)
 	set := func(k, v string) {
 		if v != "" {
-			h[k] = []string{v}
+			vals = append(vals, v)
+			h[k] = vals[len(vals)-1 : len(vals) : len(vals)]
 		}
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		set(extra[i], extra[i+1])
 	}
 	set(HeaderMsgID, md.MessageID)
 	set(HeaderCorrelationID, md.CorrelationID)
 	set(HeaderCausationID, md.CausationID)
 	set(HeaderIdempotencyKey, md.IdempotencyKey)
 	if md.Epoch != 0 {
-		h[HeaderEpoch] = []string{strconv.FormatUint(md.Epoch, 10)}
+		set(HeaderEpoch, strconv.FormatUint(md.Epoch, 10))
 	}
 	if d, ok := ctx.Deadline(); ok {
-		h[HeaderDeadline] = []string{strconv.FormatInt(d.UnixNano(), 10)}
+		set(HeaderDeadline, strconv.FormatInt(d.UnixNano(), 10))
 	}
 }
 

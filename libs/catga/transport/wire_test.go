@@ -171,6 +171,11 @@ func TestJSONCodec(t *testing.T) {
 		{"trailing data rejected", JSON{DisallowUnknownFields: true}, `{"a":1} {}`, true},
 		{"trailing data rejected (lenient)", JSON{}, `{"a":1} {}`, true},
 		{"malformed", JSON{}, `{"a":`, true},
+		{"trailing garbage", JSON{}, `{"a":1}x`, true},
+		{"trailing space allowed", JSON{}, "{\"a\":1} \n", false},
+		{"case-insensitive field", JSON{DisallowUnknownFields: true}, `{"A":1}`, false},
+		{"wrong type", JSON{}, `{"a":"1"}`, true},
+		{"empty", JSON{}, ``, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
