@@ -386,8 +386,14 @@ func TestForceCompensateRunningSaga(t *testing.T) {
 // claims the saga (epoch 2) and finishes it. When A wakes up, its step call
 // carries epoch 1 and the participant rejects it, and its write is fenced.
 func TestStaleOwnerRejected(t *testing.T) {
+	for _, st := range testStores() {
+		t.Run(st.name, func(t *testing.T) { staleOwnerRejected(t, st.open(t)) })
+	}
+}
+
+func staleOwnerRejected(t *testing.T, store sagastore.Store) {
 	ctx := ctxT(t, 10*time.Second)
-	store, l := memory.New(), newLedger()
+	l := newLedger()
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(300*time.Millisecond))
 	sa, err := saga.Register(a, blockingDef(l, entered, release))
@@ -397,10 +403,11 @@ func TestStaleOwnerRejected(t *testing.T) {
 	// A never starts its recovery loop, so its lease is not renewed: it
 	// behaves like a paused process.
 	done := make(chan error, 1)
+	id := uuid.NewString()
 	var aRec saga.Record
 	go func() {
 		var err error
-		aRec, err = sa.Run(ctx, "stale-1", order{ID: "x"})
+		aRec, err = sa.Run(ctx, id, order{ID: "x"})
 		done <- err
 	}()
 	<-entered
@@ -411,7 +418,7 @@ func TestStaleOwnerRejected(t *testing.T) {
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
 	}
-	final, err := b.Await(ctx, "stale-1")
+	final, err := b.Await(ctx, id)
 	if err != nil || final.State != sagastore.StateCompleted || final.Epoch != 2 || final.Owner != "b" {
 		t.Fatalf("B: %s epoch %d owner %s, %v", final.State, final.Epoch, final.Owner, err)
 	}
@@ -427,7 +434,7 @@ func TestStaleOwnerRejected(t *testing.T) {
 	if applied != 3 || twice {
 		t.Fatalf("applied %d twice %v", applied, twice)
 	}
-	if got, _ := store.Get(ctx, "stale-1"); got.State != sagastore.StateCompleted {
+	if got, _ := store.Get(ctx, id); got.State != sagastore.StateCompleted {
 		t.Fatalf("stale owner overwrote the record: %s", got.State)
 	}
 }
@@ -473,20 +480,28 @@ func TestCloseReleasesLeases(t *testing.T) {
 // random participant failures all end Completed or Compensated, none lost,
 // and every effect is applied at most once, on each store.
 func TestManyConcurrentSagasWithRandomFailures(t *testing.T) {
-	stores := []struct {
+	for _, st := range testStores() {
+		t.Run(st.name, func(t *testing.T) { manyConcurrentSagas(t, st.open(t)) })
+	}
+}
+
+// testStores are the stores engine tests run against: memory, and the
+// package's Redis Cluster (skipped under -short).
+func testStores() []struct {
+	name string
+	open func(t *testing.T) sagastore.Store
+} {
+	return []struct {
 		name string
 		open func(t *testing.T) sagastore.Store
 	}{
 		{"memory", func(*testing.T) sagastore.Store { return memory.New() }},
 		{"redis-cluster", func(t *testing.T) sagastore.Store {
 			rdb := clusterClient(sharedCluster(t).Addrs())
-			s := sredis.New(rdb, sredis.WithPrefix("random-"+uuid.NewString()[:8]))
+			s := sredis.New(rdb, sredis.WithPrefix("engine-"+uuid.NewString()[:8]))
 			t.Cleanup(func() { _ = s.Close(); _ = rdb.Close() })
 			return s
 		}},
-	}
-	for _, st := range stores {
-		t.Run(st.name, func(t *testing.T) { manyConcurrentSagas(t, st.open(t)) })
 	}
 }
 
