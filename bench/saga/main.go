@@ -20,6 +20,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/catga-go/catga/libs/catga/rediscluster"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	"github.com/catga-go/catga/libs/catga/sagastore/memory"
@@ -145,20 +146,18 @@ func main() {
 	}
 	results = append(results, mem)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	c, err := startCluster(ctx)
-	cancel()
+	c, err := rediscluster.New(rediscluster.Config{})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer c.close()
+	defer c.Close()
 	var rt counter
-	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.addrs, PoolSize: *workers})
+	rdb := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs(), PoolSize: *workers})
 	// Count at the node clients: a cluster pipeline touching two nodes is
 	// two round trips.
 	rdb.OnNewNode(func(n *redis.Client) { n.AddHook(&rt) })
 	if err := rdb.ForEachShard(context.Background(), func(ctx context.Context, n *redis.Client) error { return n.Ping(ctx).Err() }); err != nil {
-		c.close()
+		c.Close()
 		log.Fatal(err)
 	}
 	store := sredis.New(rdb)
@@ -166,7 +165,7 @@ func main() {
 	_ = store.Close()
 	_ = rdb.Close()
 	if err != nil {
-		c.close()
+		c.Close()
 		log.Fatal(err)
 	}
 	results = append(results, red)

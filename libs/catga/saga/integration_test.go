@@ -18,7 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/libs/catga"
-	"github.com/catga-go/catga/libs/catga/internal/rediscluster"
+	"github.com/catga-go/catga/libs/catga/rediscluster"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/saga"

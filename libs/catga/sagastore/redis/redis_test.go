@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 	goredis "github.com/redis/go-redis/v9"
 
-	"github.com/catga-go/catga/libs/catga/internal/rediscluster"
+	"github.com/catga-go/catga/libs/catga/rediscluster"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	sredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
 	"github.com/catga-go/catga/libs/catga/sagastore/storetest"

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/catga-go/catga/libs/catga/internal/rediscluster"
+	"github.com/catga-go/catga/libs/catga/rediscluster"
 )
 
 func TestClusterFailover(t *testing.T) {
