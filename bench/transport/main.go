@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -43,7 +44,7 @@ type Echo struct {
 
 func main() {
 	dur := flag.Duration("duration", 1500*time.Millisecond, "measuring time per mode and side")
-	slices_ := flag.Int("slices", 4, "alternating slices per mode")
+	slices_ := flag.Int("slices", 10, "alternating slices per mode")
 	conc := flag.Int("concurrency", 64, "concurrent callers")
 	size := flag.Int("payload", 256, "payload body bytes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile here")
@@ -112,7 +113,9 @@ func run(dur time.Duration, nslices, conc, size int) error {
 
 	payload, _ := json.Marshal(Echo{ID: 1, Body: strings.Repeat("x", size)})
 
-	// Raw: a plain responder echoing the bytes, a plain requester.
+	// Raw: a plain responder echoing the bytes, a plain requester. Like
+	// ours (Serve's default concurrency is 1), it is one subscription, so
+	// one goroutine, answering on its own connection.
 	rawSrv, err := nats.Connect(url)
 	if err != nil {
 		return err
@@ -251,7 +254,10 @@ func run(dur time.Duration, nslices, conc, size int) error {
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
 // measure runs f from workers goroutines for d and returns every latency.
+// It collects garbage first, so that each side pays for its own
+// allocations rather than for the side measured before it.
 func measure(f func(context.Context) error, workers int, d time.Duration) (result, error) {
+	runtime.GC()
 	var (
 		mu       sync.Mutex
 		all      []time.Duration
