@@ -224,6 +224,11 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		if r.Reply() == "" {
 			return
 		}
+		if len(reply.Header) == 0 {
+			// The common OK reply has no headers; skip the option's closure.
+			_ = r.Respond(reply.Data)
+			return
+		}
 		_ = r.Respond(reply.Data, micro.WithHeaders(micro.Headers(reply.Header)))
 	})
 	for i := range max(cfg.Concurrency, 1) {
