@@ -21,11 +21,13 @@ deps: ## install what the tests need and a fresh machine lacks (redis-server, Po
 
 .PHONY: test
 test: deps ## everything this machine can run: unit, integration, e2e
-	@set -e; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(RACE) $(TEST_FLAGS) ./...); done
+	@failed=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(RACE) $(TEST_FLAGS) ./...) || failed="$$failed $$m"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
 
 .PHONY: test-unit
 test-unit: ## unit tests only (no external servers), with the race detector
-	@set -e; for m in $(MODULES); do echo "== go test -short $$m"; (cd $$m && $(GO) test -short $(RACE) $(TEST_FLAGS) ./...); done
+	@failed=""; for m in $(MODULES); do echo "== go test -short $$m"; (cd $$m && $(GO) test -short $(RACE) $(TEST_FLAGS) ./...) || failed="$$failed $$m"; done; \
+	if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
 
 .PHONY: lint
 lint: $(BIN)/golangci-lint ## gofmt, go vet and golangci-lint (version pinned by the tool directive in tools/go.mod)

@@ -157,11 +157,13 @@ func TestFailoverWriteOutage(t *testing.T) {
 	killed := time.Now()
 	var outage time.Duration
 	failures := 0
+	var lastErr error
 	for i := 0; ; i++ {
 		if ctx.Err() != nil || i > 10000 {
-			t.Fatalf("writes did not resume: %d failures in %v\n%s", failures, time.Since(killed), c.Logs())
+			t.Fatalf("writes did not resume: %d failures in %v, last: %v\n%s", failures, time.Since(killed), lastErr, c.Logs())
 		}
 		if err := write(); err != nil {
+			lastErr = err
 			failures++
 			time.Sleep(10 * time.Millisecond)
 			continue
