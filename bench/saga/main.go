@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -43,10 +44,10 @@ func noop(context.Context, *data) error { return nil }
 
 // run drives sagas from workers goroutines for d and reports throughput and
 // latency. transitions counts persisted writes (creates and updates).
-func run(name string, store sagastore.Store, workers int, d time.Duration, roundTrips func() int64) (result, error) {
+func run(name string, store sagastore.Store, workers int, d time.Duration, roundTrips func() int64) (res result, err error) {
 	cs := &counting{Store: store}
 	e := saga.New(cs)
-	defer e.Close(context.Background())
+	defer func() { err = errors.Join(err, e.Close(context.Background())) }()
 	s, err := saga.Register(e, saga.Definition[data]{Name: "bench", Steps: []saga.Step[data]{
 		{Name: "a", Action: noop, Compensate: noop}, {Name: "b", Action: noop, Compensate: noop}, {Name: "c", Action: noop},
 	}})
