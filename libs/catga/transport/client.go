@@ -101,12 +101,13 @@ func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body
 	ctx, span := c.o.tracer.StartSend(ctx, trace.SpanKindClient, c.subject, md.MessageID, h)
 	defer func() { tracing.End(span, err) }()
 	actx := ctx
-	// A timer per attempt only when the attempt ends before the caller's
-	// deadline would.
+	// A deadline per attempt only when the attempt ends before the caller's
+	// deadline would. Its timer is made lazily (see SplitDeadline): the NATS
+	// transport waits on a pooled one instead.
 	if d, ok := ctx.Deadline(); !ok || time.Until(d) > c.o.attemptTimeout {
-		var cancel context.CancelFunc
-		actx, cancel = context.WithTimeout(ctx, c.o.attemptTimeout)
-		defer cancel()
+		dc := withDeadline(ctx, time.Now().Add(c.o.attemptTimeout))
+		defer dc.release()
+		actx = dc
 	}
 	msg, err := c.t.Request(actx, &Msg{Subject: c.subject, Header: h, Data: body})
 	if err != nil {

@@ -58,3 +58,17 @@ func (c *deadlineCtx) release() {
 		c.cancel()
 	}
 }
+
+// SplitDeadline undoes the deadline contexts this package makes (one per
+// request attempt, one per served request) while their timer has not been
+// made yet: it returns the context they bound and the deadline, so that a
+// Transport with a cheaper way to wait (a pooled timer) can wait on
+// parent.Done() and the deadline instead of calling ctx.Done, which would
+// make the timer. For any other context ok is false.
+func SplitDeadline(ctx context.Context) (parent context.Context, deadline time.Time, ok bool) {
+	c, ok := ctx.(*deadlineCtx)
+	if !ok || c.real.Load() != nil {
+		return ctx, time.Time{}, false
+	}
+	return c.Context, c.d, true
+}

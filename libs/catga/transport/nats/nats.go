@@ -108,6 +108,8 @@ type Transport struct {
 	streamOK  bool
 	services  map[micro.Service]struct{}
 	consumers map[*consumerSub]struct{}
+
+	replies replyMux
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -172,6 +174,9 @@ func (t *Transport) ID() string { return t.id }
 
 // Request implements transport.Transport.
 func (t *Transport) Request(ctx context.Context, req *transport.Msg) (*transport.Msg, error) {
+	if parent, deadline, ok := transport.SplitDeadline(ctx); ok {
+		return t.requestUntil(parent, deadline, req)
+	}
 	m, err := t.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: req.Subject, Header: nats.Header(req.Header), Data: req.Data})
 	if err != nil {
 		return nil, mapErr(req.Subject, err)
