@@ -4,6 +4,7 @@ import (
 	"context"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,22 +21,38 @@ import (
 // mux is one wildcard subscription on a unique inbox, made on first use; the
 // connection owns its goroutine and restores it after a reconnect.
 type replyMux struct {
-	once   sync.Once
-	err    error
-	prefix string // "<inbox>."
+	started atomic.Bool
+	startMu sync.Mutex
+	prefix  string // "<inbox>.", set before started
 
 	mu   sync.Mutex
 	next uint64
 	wait map[uint64]chan *nats.Msg
 }
 
+// start subscribes on first use; a failure (say, the connection is
+// closing) is returned and the next request tries again.
 func (r *replyMux) start(nc *nats.Conn) error {
-	r.once.Do(func() {
-		r.prefix = nc.NewInbox() + "."
+	if r.started.Load() {
+		return nil
+	}
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.started.Load() {
+		return nil
+	}
+	prefix := nc.NewInbox() + "."
+	r.mu.Lock()
+	if r.wait == nil {
 		r.wait = map[uint64]chan *nats.Msg{}
-		_, r.err = nc.Subscribe(r.prefix+"*", r.deliver)
-	})
-	return r.err
+	}
+	r.mu.Unlock()
+	r.prefix = prefix
+	if _, err := nc.Subscribe(prefix+"*", r.deliver); err != nil {
+		return err
+	}
+	r.started.Store(true)
+	return nil
 }
 
 func (r *replyMux) deliver(m *nats.Msg) {
