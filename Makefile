@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module in the workspace, in dependency order.
-MODULES := libs/catga services/order services/payment services/inventory services/notification e2e bench
+MODULES := libs/catga services/order services/payment services/inventory services/notification bench e2e
 SERVICES := order payment inventory notification
 BIN := $(CURDIR)/bin
 GO ?= go
@@ -21,13 +21,21 @@ deps: ## install what the tests need and a fresh machine lacks (redis-server, Po
 
 .PHONY: test
 test: deps ## everything this machine can run: unit, integration, e2e
-	@failed=""; for m in $(MODULES); do echo "== go test $$m"; (cd $$m && $(GO) test $(RACE) $(TEST_FLAGS) ./...) || failed="$$failed $$m"; done; \
-	if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
+	@$(call gotest,)
 
 .PHONY: test-unit
 test-unit: ## unit tests only (no external servers), with the race detector
-	@failed=""; for m in $(MODULES); do echo "== go test -short $$m"; (cd $$m && $(GO) test -short $(RACE) $(TEST_FLAGS) ./...) || failed="$$failed $$m"; done; \
-	if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
+	@$(call gotest,-short)
+
+# gotest runs go test in every module, goes on past a failing module, and
+# ends with one summary line counting packages.
+define gotest
+set -o pipefail; log=$$(mktemp); failed=""; \
+for m in $(MODULES); do echo "== go test $(1) $$m"; \
+  (cd $$m && $(GO) test $(1) $(RACE) $(TEST_FLAGS) ./... 2>&1) | tee -a $$log || failed="$$failed $$m"; done; \
+echo "packages: $$(grep -c '^ok ' $$log) passed, $$(grep -cE '^FAIL[[:space:]]' $$log) failed"; rm -f $$log; \
+if [ -n "$$failed" ]; then echo "FAILED in:$$failed"; exit 1; fi
+endef
 
 .PHONY: lint
 lint: $(BIN)/golangci-lint ## gofmt, go vet and golangci-lint (version pinned by the tool directive in tools/go.mod)
