@@ -6,6 +6,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/catga-go/catga/libs/catga/internal/loopback"
 )
 
 // Cluster is a set of embedded servers routed to each other.
@@ -20,18 +22,19 @@ func StartCluster(n int) (*Cluster, error) {
 	if n < 1 {
 		return nil, errors.New("catga: natsembed: cluster needs at least one server")
 	}
-	ports, err := freePorts(2 * n)
+	host := loopback.Host() // the cluster's own address: see package loopback
+	ports, err := loopback.Ports(host, 2*n)
 	if err != nil {
 		return nil, err
 	}
 	c := &Cluster{}
 	routes := make([]string, n)
 	for i := range n {
-		routes[i] = "nats-route://127.0.0.1:" + strconv.Itoa(ports[n+i])
+		routes[i] = "nats-route://" + net.JoinHostPort(host, strconv.Itoa(ports[n+i]))
 	}
 	for i := range n {
 		cfg := Config{
-			Name: "catga-" + strconv.Itoa(i), Port: ports[i],
+			Host: host, Name: "catga-" + strconv.Itoa(i), Port: ports[i],
 			ClusterName: "catga", ClusterPort: ports[n+i], Routes: routes,
 		}
 		c.configs = append(c.configs, cfg)
@@ -72,7 +75,7 @@ func (c *Cluster) waitRoutes(timeout time.Duration) error {
 func (c *Cluster) URLs() []string {
 	out := make([]string, len(c.configs))
 	for i, cfg := range c.configs {
-		out[i] = "nats://127.0.0.1:" + strconv.Itoa(cfg.Port)
+		out[i] = "nats://" + net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	}
 	return out
 }
@@ -90,25 +93,4 @@ func (c *Cluster) Shutdown() {
 	for i := range c.Servers {
 		c.Kill(i)
 	}
-}
-
-// freePorts reserves n distinct free loopback ports by listening on them
-// together, then releases them for the servers to take.
-func freePorts(n int) ([]int, error) {
-	ls := make([]net.Listener, 0, n)
-	defer func() {
-		for _, l := range ls {
-			_ = l.Close()
-		}
-	}()
-	ports := make([]int, 0, n)
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("catga: natsembed: free port: %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/libs/catga/internal/loopback"
 )
 
 // ErrMissingBinary: redis-server or redis-cli is not installed.
@@ -44,6 +46,7 @@ type Cluster struct {
 	Nodes       []*Node
 	NodeTimeout time.Duration
 	dir         string
+	host        string // the cluster's own loopback address: see package loopback
 	mu          sync.Mutex
 }
 
@@ -82,8 +85,8 @@ func New(cfg Config) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{dir: dir, NodeTimeout: cfg.NodeTimeout}
-	ports, err := freePorts(cfg.Masters * 2)
+	c := &Cluster{dir: dir, NodeTimeout: cfg.NodeTimeout, host: loopback.Host()}
+	ports, err := freePorts(c.host, cfg.Masters*2)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -124,7 +127,13 @@ func (c *Cluster) startNode(server string, port int) error {
 		return err
 	}
 	cmd := exec.Command(server,
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", ndir,
+		"--port", strconv.Itoa(port), "--bind", c.host, "--dir", ndir,
+		// Announce and dial from the cluster's own address; a node would
+		// otherwise learn 127.0.0.1 from its peers and announce that.
+		"--cluster-announce-ip", c.host, "--bind-source-addr", c.host,
+		// Protected mode only trusts 127.0.0.1; the node listens on
+		// loopback alone anyway.
+		"--protected-mode", "no",
 		"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
 		"--cluster-node-timeout", strconv.Itoa(int(c.NodeTimeout.Milliseconds())),
 		"--save", "", "--appendonly", "no", "--daemonize", "no",
@@ -135,14 +144,14 @@ func (c *Cluster) startNode(server string, port int) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start redis-server on %d: %w", port, err)
 	}
-	n := &Node{Port: port, Addr: fmt.Sprintf("127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	n := &Node{Port: port, Addr: net.JoinHostPort(c.host, strconv.Itoa(port)), cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(n.done) }() // owned by the node: Close waits on done
 	c.Nodes = append(c.Nodes, n)
 	return nil
 }
 
-// freePorts picks ports whose cluster bus port (port+10000) is free too.
-func freePorts(n int) ([]int, error) {
+// freePorts picks ports on host whose cluster bus port (port+10000) is free too.
+func freePorts(host string, n int) ([]int, error) {
 	var ports []int
 	seen := map[int]bool{}
 	for tries := 0; len(ports) < n && tries < 1000; tries++ {
@@ -150,7 +159,7 @@ func freePorts(n int) ([]int, error) {
 		if seen[p] || seen[p+10000] || seen[p-10000] {
 			continue
 		}
-		if free(p) && free(p+10000) {
+		if loopback.Free(host, p) && loopback.Free(host, p+10000) {
 			seen[p] = true
 			ports = append(ports, p)
 		}
@@ -159,15 +168,6 @@ func freePorts(n int) ([]int, error) {
 		return nil, errors.New("rediscluster: no free port pairs")
 	}
 	return ports, nil
-}
-
-func free(port int) bool {
-	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
 }
 
 func waitPing(ctx context.Context, addr string) error {
@@ -270,7 +270,7 @@ func (c *Cluster) healthy(ctx context.Context) error {
 				continue
 			}
 			for r := range live {
-				if strings.Contains(line, "port="+strings.TrimPrefix(r, "127.0.0.1:")+",") {
+				if strings.Contains(line, "port="+r[strings.LastIndex(r, ":")+1:]+",") {
 					inSync++
 				}
 			}
