@@ -30,5 +30,8 @@
 // a repeat, and Epoch is the current owner's fencing epoch. Participants use
 // [GuardAction] and [GuardCompensation] over a [Fence] ([MemoryFence],
 // [RedisFence]) to apply each key once, refuse stale epochs, and refuse an
-// action that arrives after (or instead of) its compensation.
+// action that arrives after (or instead of) its compensation. For
+// exactly-once under crashes and failovers the effect must commit together
+// with its fence record: [RedisFence.Apply] does that for effects that are
+// Redis writes.
 package saga

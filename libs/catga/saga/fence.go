@@ -80,6 +80,13 @@ type Fence interface {
 // compensation already ran. A duplicate is answered with the zero Resp: the
 // saga engine only needs to know that it succeeded. Requests without saga
 // metadata are handled unguarded.
+//
+// Admit, the handler and Commit are three separate steps: a participant that
+// dies, or whose fence store fails over, after its effect and before Commit
+// applies the effect again when the saga retries. Use the guards for effects
+// that are idempotent by themselves; for exactly-once, commit the effect and
+// the fence record in one transaction ([RedisFence.Apply], or the
+// participant's own database transaction, as the inbox does).
 func GuardAction[Req, Resp any](f Fence, h mediator.RequestHandler[Req, Resp]) mediator.RequestHandler[Req, Resp] {
 	return func(ctx context.Context, req Req) (Resp, error) {
 		var zero Resp

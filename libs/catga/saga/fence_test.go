@@ -3,10 +3,12 @@ package saga_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/saga"
@@ -114,6 +116,84 @@ func TestOpFrom(t *testing.T) {
 			got, ok := saga.OpFrom(ctx)
 			if ok != c.ok || got != c.want {
 				t.Fatalf("OpFrom = %+v, %v; want %+v, %v", got, ok, c.want, c.ok)
+			}
+		})
+	}
+}
+
+// TestRedisFenceApply: the transactional path applies each effect once and
+// keeps the fence rules: duplicates answered without the effect, a
+// compensation before its action leaves a tombstone that refuses the action,
+// stale epochs refused.
+func TestRedisFenceApply(t *testing.T) {
+	c := sharedCluster(t)
+	rdb := clusterClient(c.Addrs())
+	t.Cleanup(func() { _ = rdb.Close() })
+	fence := saga.NewRedisFence(rdb, "fence-apply", time.Minute)
+	ctx := context.Background()
+
+	tests := []struct {
+		name    string
+		ops     []saga.Op
+		want    []saga.Admission
+		rejects string // rejection code of the last op, if any
+		effects map[string]string
+	}{
+		{
+			name: "duplicate action applies once",
+			ops:  []saga.Op{{Key: "k", Epoch: 1}, {Key: "k", Epoch: 1}, {Key: "k", Epoch: 2}},
+			want: []saga.Admission{saga.Apply, saga.Duplicate, saga.Duplicate}, effects: map[string]string{"k": "1"},
+		},
+		{
+			name: "action then compensation, each once",
+			ops:  []saga.Op{{Key: "k", Epoch: 1}, {Key: "k", Epoch: 1, Compensation: true}, {Key: "k", Epoch: 1, Compensation: true}},
+			want: []saga.Admission{saga.Apply, saga.Apply, saga.Duplicate}, effects: map[string]string{"k": "1", "k/undo": "1"},
+		},
+		{
+			name: "compensation first refuses the late action",
+			ops:  []saga.Op{{Key: "k", Epoch: 1, Compensation: true}, {Key: "k", Epoch: 1}},
+			want: []saga.Admission{saga.NothingToUndo}, rejects: saga.CodeCompensated, effects: map[string]string{},
+		},
+		{
+			name: "stale epoch refused",
+			ops:  []saga.Op{{Key: "k", Epoch: 3}, {Key: "k2", Epoch: 2}},
+			want: []saga.Admission{saga.Apply}, rejects: saga.CodeStaleEpoch, effects: map[string]string{"k": "1"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id := uuid.NewString()
+			effects := "fence-apply:effects:{" + id + "}"
+			var got []saga.Admission
+			var lastErr error
+			for _, op := range tt.ops {
+				op.Saga = id
+				field := op.Key
+				if op.Compensation {
+					field += "/undo"
+				}
+				adm, err := fence.Apply(ctx, op, func(tx redis.Pipeliner) error {
+					tx.HIncrBy(ctx, effects, field, 1)
+					return nil
+				})
+				if err != nil {
+					lastErr = err
+					break
+				}
+				got = append(got, adm)
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Fatalf("admissions = %v, want %v (err %v)", got, tt.want, lastErr)
+			}
+			var re *catga.RejectionError
+			switch {
+			case tt.rejects == "" && lastErr != nil:
+				t.Fatalf("unexpected error: %v", lastErr)
+			case tt.rejects != "" && (!errors.As(lastErr, &re) || re.Code != tt.rejects):
+				t.Fatalf("err = %v, want rejection %s", lastErr, tt.rejects)
+			}
+			if have := rdb.HGetAll(ctx, effects).Val(); fmt.Sprint(have) != fmt.Sprint(tt.effects) {
+				t.Fatalf("effects = %v, want %v", have, tt.effects)
 			}
 		})
 	}

@@ -2,6 +2,7 @@ package saga_test
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -103,33 +104,37 @@ func effectsKey(prefix, sagaID string) string { return prefix + ":effects:{" + s
 // committed, before the reply goes back.
 func participants(rdb redis.UniversalClient, prefix string, after func(step int, undo bool)) *mediator.Mediator {
 	fence := saga.NewRedisFence(rdb, prefix, time.Hour)
-	effect := func(ctx context.Context) error {
-		md, _ := catga.MetadataFrom(ctx)
-		return rdb.HIncrBy(ctx, effectsKey(prefix, md.CorrelationID), md.Key(), 1).Err()
+	// The effect and its fence record commit in one Redis transaction, as a
+	// participant's effect and idempotency record must for exactly-once.
+	apply := func(ctx context.Context) error {
+		op, ok := saga.OpFrom(ctx)
+		if !ok {
+			return errors.New("step message without saga metadata")
+		}
+		_, err := fence.Apply(ctx, op, func(tx redis.Pipeliner) error {
+			md, _ := catga.MetadataFrom(ctx)
+			tx.HIncrBy(ctx, effectsKey(prefix, op.Saga), md.Key(), 1)
+			return nil
+		})
+		return err
 	}
 	m := mediator.New()
-	do := saga.GuardAction(fence, func(ctx context.Context, req doStep) (ack, error) {
+	_ = mediator.Handle(m, func(ctx context.Context, req doStep) (ack, error) {
 		if req.Reject {
 			return ack{}, catga.Reject("declined", "step %d declines", req.Step)
 		}
-		return ack{}, effect(ctx)
-	})
-	undo := saga.GuardCompensation(fence, func(ctx context.Context, req undoStep) (ack, error) {
-		return ack{}, effect(ctx)
-	})
-	_ = mediator.Handle(m, func(ctx context.Context, req doStep) (ack, error) {
-		resp, err := do(ctx, req)
+		err := apply(ctx)
 		if err == nil && after != nil {
 			after(req.Step, false)
 		}
-		return resp, err
+		return ack{}, err
 	})
 	_ = mediator.Handle(m, func(ctx context.Context, req undoStep) (ack, error) {
-		resp, err := undo(ctx, req)
+		err := apply(ctx)
 		if err == nil && after != nil {
 			after(req.Step, true)
 		}
-		return resp, err
+		return ack{}, err
 	})
 	return m
 }

@@ -2,6 +2,7 @@ package saga
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -94,4 +95,81 @@ func (f *RedisFence) Admit(ctx context.Context, op Op) (Admission, error) {
 func (f *RedisFence) Commit(ctx context.Context, op Op) error {
 	_, err := f.run(ctx, "commit", op)
 	return err
+}
+
+// errTxConflict: Apply lost the optimistic race on one saga's fence too
+// often; retryable.
+var errTxConflict = errors.New("catga: redis fence: transaction kept conflicting")
+
+// Apply is the exactly-once path for a participant whose effect is a set of
+// Redis writes: the fence decision, the effect and the commit run as one
+// transaction (WATCH on the saga's fence hash, then MULTI/EXEC), so the
+// effect is applied once even when the participant dies, or Redis fails
+// over, between applying and committing, which Admit+Commit cannot promise.
+// effect queues its writes on tx and must only touch keys in the saga's hash
+// slot (keys containing "{"+op.Saga+"}"). It is called only when the
+// decision is [Apply]; a failover may lose the transaction, but then it loses
+// the effect and the commit together, and the retry applies it again.
+func (f *RedisFence) Apply(ctx context.Context, op Op, effect func(tx redis.Pipeliner) error) (Admission, error) {
+	key := f.Key(op.Saga)
+	actionField, undoField := "a:"+op.Key, "c:"+op.Key
+	for range 16 { // bounded: each retry means another writer changed this saga's fence
+		var adm Admission
+		err := f.c.Watch(ctx, func(tx *redis.Tx) error {
+			vals, err := tx.HMGet(ctx, key, "epoch", actionField, undoField).Result()
+			if err != nil {
+				return err
+			}
+			seen, _ := strconv.ParseUint(str(vals[0]), 10, 64)
+			action, undone := str(vals[1]), str(vals[2]) == "done"
+			if op.Epoch != 0 && op.Epoch < seen {
+				return catga.Reject(CodeStaleEpoch, "saga %s: epoch %d is older than %d", op.Saga, op.Epoch, seen)
+			}
+			switch {
+			case !op.Compensation && action == "tomb":
+				return catga.Reject(CodeCompensated, "saga %s: %s was compensated", op.Saga, op.Key)
+			case !op.Compensation && action == "done", op.Compensation && undone:
+				adm = Duplicate
+			case op.Compensation && action != "done":
+				adm = NothingToUndo
+			default:
+				adm = Apply
+			}
+			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				if op.Epoch > seen {
+					p.HSet(ctx, key, "epoch", op.Epoch)
+				}
+				switch {
+				case adm == NothingToUndo:
+					p.HSet(ctx, key, actionField, "tomb", undoField, "done")
+				case adm == Apply && op.Compensation:
+					if err := effect(p); err != nil {
+						return err
+					}
+					p.HSet(ctx, key, undoField, "done")
+				case adm == Apply:
+					if err := effect(p); err != nil {
+						return err
+					}
+					p.HSet(ctx, key, actionField, "done")
+				}
+				p.PExpire(ctx, key, f.ttl)
+				return nil
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if err != nil && !catga.IsRejection(err) {
+			return 0, fmt.Errorf("catga: redis fence: %w", err)
+		}
+		return adm, err
+	}
+	return 0, errTxConflict
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
 }
