@@ -9,10 +9,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/catga-go/catga/libs/catga/peer"
 )
@@ -26,11 +23,6 @@ func main() {
 	}
 }
 
-func run() error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	return peer.Run(ctx, peer.ConfigFromEnv(serviceName), setup, peer.WithLogger(logger))
-}
+func run() error { return peer.RunProcess(serviceName, setup) }
 
 func setup(context.Context, *peer.Peer) error { return nil }

@@ -88,26 +88,7 @@ type Fence interface {
 // the fence record in one transaction ([RedisFence.Apply], or the
 // participant's own database transaction, as the inbox does).
 func GuardAction[Req, Resp any](f Fence, h mediator.RequestHandler[Req, Resp]) mediator.RequestHandler[Req, Resp] {
-	return func(ctx context.Context, req Req) (Resp, error) {
-		var zero Resp
-		op, ok := OpFrom(ctx)
-		if !ok {
-			return h(ctx, req)
-		}
-		op.Compensation = false
-		adm, err := f.Admit(ctx, op)
-		if err != nil || adm != Apply {
-			return zero, err
-		}
-		resp, err := h(ctx, req)
-		if err != nil {
-			return resp, err
-		}
-		if err := f.Commit(ctx, op); err != nil {
-			return zero, err
-		}
-		return resp, nil
-	}
+	return guard(f, false, h)
 }
 
 // GuardCompensation wraps a participant's handler for a saga compensation:
@@ -115,13 +96,17 @@ func GuardAction[Req, Resp any](f Fence, h mediator.RequestHandler[Req, Resp]) m
 // the action never applied; in that case the action is refused if it
 // arrives later.
 func GuardCompensation[Req, Resp any](f Fence, h mediator.RequestHandler[Req, Resp]) mediator.RequestHandler[Req, Resp] {
+	return guard(f, true, h)
+}
+
+func guard[Req, Resp any](f Fence, compensation bool, h mediator.RequestHandler[Req, Resp]) mediator.RequestHandler[Req, Resp] {
 	return func(ctx context.Context, req Req) (Resp, error) {
 		var zero Resp
 		op, ok := OpFrom(ctx)
 		if !ok {
 			return h(ctx, req)
 		}
-		op.Compensation = true
+		op.Compensation = compensation
 		adm, err := f.Admit(ctx, op)
 		if err != nil || adm != Apply {
 			return zero, err
