@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -197,10 +198,15 @@ func testLeaseClaim(t *testing.T, h Harness) {
 	if err != nil || !slices.Contains(ids, rec.ID) {
 		t.Fatalf("Due after expiry = %v, %v; want %s", ids, err, rec.ID)
 	}
-	// Several peers claim the expired saga at once: exactly one wins.
+	// Several peers claim the expired saga at once: of those that read the
+	// same version exactly one wins.
 	const peers = 5
+	type win struct {
+		owner   string
+		version uint64
+	}
 	var wg sync.WaitGroup
-	wins := make(chan string, peers)
+	wins := make(chan win, peers)
 	for p := range peers {
 		wg.Go(func() {
 			cur, err := s.Get(ctx, rec.ID)
@@ -209,8 +215,8 @@ func testLeaseClaim(t *testing.T, h Harness) {
 				return
 			}
 			cur.Owner, cur.Epoch, cur.LeaseUntil = fmt.Sprintf("p%d", p), cur.Epoch+1, now.Add(time.Minute)
-			if _, err := s.Update(ctx, cur); err == nil {
-				wins <- cur.Owner
+			if v, err := s.Update(ctx, cur); err == nil {
+				wins <- win{cur.Owner, v}
 			} else if !errors.Is(err, sagastore.ErrConflict) {
 				t.Error(err)
 			}
@@ -218,7 +224,7 @@ func testLeaseClaim(t *testing.T, h Harness) {
 	}
 	wg.Wait()
 	close(wins)
-	var winners []string
+	var winners []win
 	for w := range wins {
 		winners = append(winners, w)
 	}
@@ -226,11 +232,16 @@ func testLeaseClaim(t *testing.T, h Harness) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Claims that read after the winner's write legitimately win again with
-	// a higher epoch; what matters is that the stored owner is the last
-	// winner and the epoch counts the wins.
-	if len(winners) == 0 || got.Owner != winners[len(winners)-1] || got.Epoch != 1+uint64(len(winners)) {
-		t.Fatalf("winners %v, stored owner %q epoch %d", winners, got.Owner, got.Epoch)
+	// Claims that read after a winner's write legitimately win again with a
+	// higher epoch; what matters is that the stored owner is the winner of
+	// the highest version and that the epoch counts the wins. (The order in
+	// which winners reach the channel says nothing about commit order.)
+	if len(winners) == 0 {
+		t.Fatal("no claim won")
+	}
+	last := slices.MaxFunc(winners, func(a, b win) int { return cmp.Compare(a.version, b.version) })
+	if got.Owner != last.owner || got.Version != last.version || got.Epoch != 1+uint64(len(winners)) {
+		t.Fatalf("winners %v, stored owner %q version %d epoch %d", winners, got.Owner, got.Version, got.Epoch)
 	}
 }
 
