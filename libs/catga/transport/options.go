@@ -87,7 +87,8 @@ func WithoutIdempotency() Option { return func(o *options) { o.noStore = true } 
 
 // WithLease sets how long an unfinished claim on a message id blocks other
 // peers (default 5s): the time a crashed handler's message waits before a
-// retry may run it elsewhere.
+// retry may run it elsewhere. It also bounds the handler's context, so that
+// a handler cannot keep running after its claim lapsed.
 func WithLease(d time.Duration) Option { return func(o *options) { o.lease = d } }
 
 // WithReplyTTL sets how long replies stay cached for duplicates (default 24h).

@@ -105,7 +105,16 @@ func (s *server[Req, Resp]) run(ctx context.Context, key string, req Req) Reply 
 		}
 		return r
 	}
-	r := s.dispatch(ctx, req)
+	// The claim lasts one lease; once it lapses another peer may claim the
+	// key and run the handler too. Bounding the handler by the lease makes
+	// a handler that honours ctx stop before that can happen.
+	hctx := ctx
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.o.lease {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, s.o.lease)
+		defer cancel()
+	}
+	r := s.dispatch(hctx, req)
 	// Uncancelable: the reply must be recorded even if the caller's
 	// deadline just passed, or a retry would run the handler again. Store
 	// clients bound their own calls (go-redis has read/write timeouts).

@@ -42,6 +42,7 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedNoResponders", testTypedNoResponders},
 		{"TypedBadRequest", testTypedBadRequest},
 		{"TypedIdempotent", testTypedIdempotent},
+		{"TypedHandlerBoundedByLease", testTypedHandlerBoundedByLease},
 		{"TypedEvents", testTypedEvents},
 		{"TypedBroadcast", testTypedBroadcast},
 		{"TypedEventIDDedup", testTypedEventIDDedup},
@@ -569,6 +570,43 @@ func testTypedIdempotent(t *testing.T, f Factory) {
 	}
 	if calls.Load() != 1 || first != second {
 		t.Errorf("same message id: handler ran %d times, replies %+v and %+v; want once and equal", calls.Load(), first, second)
+	}
+}
+
+// testTypedHandlerBoundedByLease: a handler may not outlive its claim on
+// the message id (another peer could claim it then and run it again), so its
+// context ends with the lease even when the caller allows longer.
+func testTypedHandlerBoundedByLease(t *testing.T, f Factory) {
+	const lease = 200 * time.Millisecond
+	var calls atomic.Int64
+	firstErr := make(chan error, 1)
+	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
+		if calls.Add(1) > 1 {
+			return Charged{OrderID: c.OrderID}, nil
+		}
+		entered := time.Now()
+		dl, ok := ctx.Deadline()
+		if !ok || dl.Sub(entered) > lease {
+			firstErr <- fmt.Errorf("handler deadline %v after entry (set: %v), want at most the %v lease", dl.Sub(entered), ok, lease)
+			return Charged{}, nil
+		}
+		<-ctx.Done() // a slow handler that honours ctx
+		firstErr <- ctx.Err()
+		return Charged{}, ctx.Err()
+	}, transport.WithLease(lease))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = catga.WithMetadata(ctx, catga.Metadata{MessageID: uniq("msg")})
+	if _, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o-lease"}); !catga.IsRetryable(err) {
+		t.Fatalf("Send = %v; want a retryable error from the run cut short by its lease", err)
+	}
+	if err := <-firstErr; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("first run ended with %v, want its context to end with the lease", err)
+	}
+	// The cut-short run released its claim: a retry with the same id runs.
+	got, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o-lease"})
+	if err != nil || got.OrderID != "o-lease" || calls.Load() != 2 {
+		t.Fatalf("retry = %+v, %v after %d runs; want it to run and succeed", got, err, calls.Load())
 	}
 }
 
