@@ -44,6 +44,11 @@ type Record struct {
 	// [catga.Metadata]; the relay publishes them as headers.
 	CorrelationID string
 	CausationID   string
+	// Trace is the W3C trace context (traceparent, tracestate) of the
+	// appending context, when a propagator is installed; the relay puts it
+	// back into the published message's headers, so a trace crosses the
+	// outbox.
+	Trace map[string]string
 }
 
 // AppendResult describes a successful append.
@@ -138,6 +143,7 @@ func Prepare(ctx context.Context, reg *Registry, streamID string, expectedVersio
 		return nil, fmt.Errorf("%w: expected version %d", ErrInvalidArgument, expectedVersion)
 	}
 	md, _ := catga.MetadataFrom(ctx)
+	trace := traceOf(ctx)
 	base := max(expectedVersion, 0)
 	recs := make([]Record, len(events))
 	for i, ev := range events {
@@ -156,7 +162,7 @@ func Prepare(ctx context.Context, reg *Registry, streamID string, expectedVersio
 		recs[i] = Record{
 			ID: id, StreamID: streamID, Version: base + int64(i) + 1,
 			Type: name, Data: data, Event: ev.Data,
-			CorrelationID: md.CorrelationID, CausationID: md.MessageID,
+			CorrelationID: md.CorrelationID, CausationID: md.MessageID, Trace: trace,
 		}
 	}
 	return recs, nil

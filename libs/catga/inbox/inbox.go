@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/tracing"
 )
 
 // ErrDuplicate reports a message the consumer has already processed. The
@@ -61,6 +62,10 @@ func WithLogger(l *slog.Logger) HandlerOption {
 	return func(c *handlerConfig) { c.log = l }
 }
 
+// tracer restores the appending request's trace; with no propagator
+// installed it does nothing.
+var tracer = tracing.New()
+
 // Handler returns a JetStream message handler that runs effect once per
 // message id (the Nats-Msg-Id header) for consumer:
 //   - effect succeeded, or the message is a duplicate: Ack;
@@ -68,7 +73,8 @@ func WithLogger(l *slog.Logger) HandlerOption {
 //     Term (redelivering cannot help);
 //   - any other error: Nak, so JetStream redelivers.
 //
-// The effect's context carries catga.Metadata restored from the headers.
+// The effect's context carries catga.Metadata restored from the headers,
+// and the trace context of the request that appended the event.
 func Handler[Tx any](in Inbox[Tx], consumer string, effect func(ctx context.Context, tx Tx, msg jetstream.Msg) error, opts ...HandlerOption) func(jetstream.Msg) {
 	cfg := handlerConfig{log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
@@ -82,7 +88,7 @@ func Handler[Tx any](in Inbox[Tx], consumer string, effect func(ctx context.Cont
 			_ = msg.Term()
 			return
 		}
-		ctx := catga.WithMetadata(context.Background(), catga.Metadata{
+		ctx := catga.WithMetadata(tracer.Extract(context.Background(), h), catga.Metadata{
 			MessageID:     id,
 			CorrelationID: h.Get(HeaderCorrelationID),
 			CausationID:   h.Get(HeaderCausationID),

@@ -340,5 +340,8 @@ func (r *Relay) message(rec *eventstore.Record) *nats.Msg {
 	if rec.CausationID != "" {
 		msg.Header.Set(inbox.HeaderCausationID, rec.CausationID)
 	}
+	for k, v := range rec.Trace {
+		msg.Header[k] = []string{v} // as stored: W3C keys are lower case, and Set would canonicalise them
+	}
 	return msg
 }

@@ -13,6 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
 	"github.com/catga-go/catga/libs/catga/inbox"
@@ -59,6 +63,7 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("InboxAppend", func(t *testing.T) { testInboxAppend(t, factory(t)) })
 	t.Run("OutboxClaim", func(t *testing.T) { testOutboxClaim(t, factory(t)) })
 	t.Run("OutboxListen", func(t *testing.T) { testOutboxListen(t, factory(t)) })
+	t.Run("TraceContext", func(t *testing.T) { testTraceContext(t, factory(t)) })
 }
 
 func mustAppend(t *testing.T, s eventstore.Store, stream string, expected int64, data ...any) eventstore.AppendResult {
@@ -436,6 +441,50 @@ func testInboxAppend(t *testing.T, open Opener) {
 	recs, err := s.Load(ctxT(t), "pay-1", 0)
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("stream has %d events, %v; want 3", len(recs), err)
+	}
+}
+
+// testTraceContext: the appending request's W3C trace context is stored
+// with its events and handed to the relay, so a trace crosses the outbox;
+// an untraced append stores none.
+func testTraceContext(t *testing.T, open Opener) {
+	prev := otel.GetTextMapPropagator()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	t.Cleanup(func() { otel.SetTextMapPropagator(prev) })
+	s := open(t, NewRegistry())
+
+	tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
+	sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
+	traced := trace.ContextWithSpanContext(ctxT(t), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
+	if _, err := s.Append(traced, "traced", eventstore.NoStream, []eventstore.Event{{Data: Opened{}}, {Data: Deposited{Amount: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, s, "untraced", eventstore.NoStream, Opened{})
+
+	const want = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+	recs, err := s.Load(ctxT(t), "traced", 0)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("Load = %d records, %v", len(recs), err)
+	}
+	for _, r := range recs {
+		if r.Trace["traceparent"] != want {
+			t.Errorf("traced@%d: trace %v, want traceparent %s", r.Version, r.Trace, want)
+		}
+	}
+	if recs, err := s.Load(ctxT(t), "untraced", 0); err != nil || len(recs) != 1 || len(recs[0].Trace) != 0 {
+		t.Errorf("untraced: %v, %v; want one record without trace", recs, err)
+	}
+	var claimed []eventstore.Record
+	if _, err := asOutbox(t, s).Claim(ctxT(t), "relay-trace", 100, func(_ context.Context, recs []eventstore.Record) ([]int64, error) {
+		claimed = append(claimed, recs...)
+		return nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range claimed {
+		if got := r.Trace["traceparent"]; (r.StreamID == "traced") != (got == want) {
+			t.Errorf("outbox %s@%d: traceparent %q", r.StreamID, r.Version, got)
+		}
 	}
 }
 

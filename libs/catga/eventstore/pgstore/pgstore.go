@@ -157,8 +157,8 @@ func newQueries(p string) queries {
 	fast := func(stream string) string {
 		return r.Replace(`WITH st AS (` + stream + `),
 ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id)
-	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
+	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $10
 	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
@@ -183,8 +183,8 @@ ORDER BY ins.version`)
 		// One round trip: events, their outbox entries and the wake-up.
 		// NOTIFY is delivered at commit, and only then.
 		insertEvents: r.Replace(`WITH ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id)
-	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
+	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $9
 	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
@@ -194,8 +194,8 @@ ORDER BY ins.version`)
 	SELECT pg_notify($8, '')
 )
 SELECT ins.position, ins.recorded_at FROM ins, n ORDER BY ins.version`),
-		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
-		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
+		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
+		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
 		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data) VALUES ($1, $2, $3, $4::json)
 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, taken_at = now()
 WHERE s.version <= EXCLUDED.version`),
@@ -212,7 +212,7 @@ ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED`),
 		// The claimed streams' oldest entries; no other relay can hold them
 		// while their heads are locked by us. Each stream's rows are a prefix
 		// of it: the overall limit cuts by age.
-		claimRecords: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at
+		claimRecords: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
 FROM unnest($1::text[]) AS s(stream_id)
 CROSS JOIN LATERAL (SELECT position FROM {p}outbox o WHERE o.stream_id = s.stream_id ORDER BY position LIMIT $2) o
 JOIN {p}events e ON e.position = o.position
@@ -257,7 +257,8 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 	for i, r := range recs {
 		ids[i], types[i], data[i] = r.ID, r.Type, string(r.Data)
 	}
-	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel)
+	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel,
+		eventstore.EncodeTrace(recs[0].Trace))
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
@@ -358,7 +359,8 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	for i, r := range recs {
 		ids[i], versions[i], types[i], data[i] = r.ID, r.Version, r.Type, string(r.Data)
 	}
-	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel)
+	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel,
+		eventstore.EncodeTrace(recs[0].Trace))
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
 	}

@@ -116,8 +116,8 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT version, dirty FROM inventory.schema_migrations`).Scan(&version, &dirty); err != nil {
 		t.Fatal(err)
 	}
-	if version != 1 || dirty {
-		t.Fatalf("schema_migrations = %d dirty=%v, want 1 clean", version, dirty)
+	if version != 2 || dirty {
+		t.Fatalf("schema_migrations = %d dirty=%v, want 2 clean", version, dirty)
 	}
 	tables, err := pgx.CollectRows(must(pool.Query(ctx, `SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'inventory' ORDER BY 1`)), pgx.RowTo[string])
 	if err != nil {

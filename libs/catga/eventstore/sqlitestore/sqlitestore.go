@@ -176,14 +176,14 @@ type queries struct {
 
 func newQueries(p string) queries {
 	r := strings.NewReplacer("{p}", p)
-	const cols = `position, id, stream_id, version, type, data, correlation_id, causation_id, recorded_at`
+	const cols = `position, id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context`
 	return queries{
 		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
 		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT DO NOTHING`),
 		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = ? WHERE stream_id = ? AND version = ?`),
 		streamAny:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = version + excluded.version RETURNING version`),
 		streamVersion: r.Replace(`SELECT coalesce((SELECT version FROM {p}streams WHERE stream_id = ?), 0)`),
-		insertEvent:   r.Replace(`INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`),
+		insertEvent:   r.Replace(`INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`),
 		insertOutbox:  r.Replace(`INSERT INTO {p}outbox (position, stream_id) VALUES (?, ?)`),
 		load:          r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE stream_id = ? AND version > ? ORDER BY version`),
 		readAll:       r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE position > ? ORDER BY position LIMIT ?`),
@@ -192,7 +192,7 @@ ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, type = exclude
 WHERE version <= excluded.version`),
 		loadSnapshot: r.Replace(`SELECT version, type, data FROM {p}snapshots WHERE stream_id = ?`),
 		takeLease:    r.Replace(`UPDATE {p}outbox_lease SET owner = ?, until = ? WHERE id = 1 AND (owner = '' OR owner = ? OR until < ?)`),
-		pending: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at
+		pending: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
 FROM {p}outbox o JOIN {p}events e ON e.position = o.position ORDER BY o.position LIMIT ?`),
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position IN (SELECT value FROM json_each(?))`),
 		releaseLease:  r.Replace(`UPDATE {p}outbox_lease SET owner = '', until = 0 WHERE id = 1 AND owner = ?`),
@@ -301,7 +301,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 	for i := range recs {
 		r := &recs[i]
 		r.RecordedAt = time.UnixMicro(now.UnixMicro())
-		if err := tx.QueryRowContext(ctx, s.q.insertEvent, r.ID, r.StreamID, r.Version, r.Type, r.Data, r.CorrelationID, r.CausationID, now.UnixMicro()).Scan(&r.Position); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q.insertEvent, r.ID, r.StreamID, r.Version, r.Type, r.Data, r.CorrelationID, r.CausationID, now.UnixMicro(), eventstore.EncodeTrace(r.Trace)).Scan(&r.Position); err != nil {
 			return eventstore.AppendResult{}, s.wrapInsert(err)
 		}
 		if _, err := tx.ExecContext(ctx, s.q.insertOutbox, r.Position, r.StreamID); err != nil {
@@ -328,10 +328,11 @@ func scanRecords(rows *sql.Rows, reg *eventstore.Registry, decode bool) ([]event
 	for rows.Next() {
 		var r eventstore.Record
 		var at int64
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at); err != nil {
+		var trace string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace); err != nil {
 			return nil, err
 		}
-		r.RecordedAt = time.UnixMicro(at)
+		r.RecordedAt, r.Trace = time.UnixMicro(at), eventstore.DecodeTrace(trace)
 		if decode {
 			if err := eventstore.DecodeRecord(reg, &r); err != nil {
 				return nil, err

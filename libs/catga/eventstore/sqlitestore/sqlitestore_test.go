@@ -110,8 +110,8 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err := stores[0].DB().QueryRow(`SELECT version, dirty FROM inventory_schema_migrations`).Scan(&version, &dirty); err != nil {
 		t.Fatal(err)
 	}
-	if version != 1 || dirty {
-		t.Fatalf("schema_migrations = %d dirty=%v, want 1 clean", version, dirty)
+	if version != 2 || dirty {
+		t.Fatalf("schema_migrations = %d dirty=%v, want 2 clean", version, dirty)
 	}
 	var tables int
 	if err := stores[0].DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'inventory\_%' ESCAPE '\'`).Scan(&tables); err != nil {

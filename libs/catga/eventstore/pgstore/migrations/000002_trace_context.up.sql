@@ -1,0 +1,2 @@
+-- W3C trace context of the appending request, published with the event.
+ALTER TABLE {{prefix}}events ADD COLUMN trace_context text NOT NULL DEFAULT '';
