@@ -3,16 +3,13 @@ package idempotency_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"os/exec"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
+	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 )
 
@@ -114,45 +111,12 @@ func TestMemory(t *testing.T) {
 }
 
 func TestRedis(t *testing.T) {
-	client := startRedis(t)
+	client := redistest.Start(t)
 	n := 0
 	runStoreSuite(t, func(*testing.T) idempotency.Store {
 		n++ // a fresh key space per test
 		return idempotency.NewRedis(client, idempotency.WithPrefix(fmt.Sprintf("t%d:", n)))
 	})
-}
-
-// startRedis runs a throwaway redis-server on a free loopback port.
-func startRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs redis-server: skipped in -short mode")
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not found: run scripts/install-deps.sh")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
-	t.Cleanup(func() { _ = client.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for client.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not answer PING within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return client
 }
 
 func TestMemoryBounded(t *testing.T) {

@@ -258,7 +258,9 @@ func TestKillResponderNode(t *testing.T) {
 // TestKillResponderMidRequest: a responder dies while handling a request
 // (its effect never happens and it never releases its claim). The caller's
 // retry, with the same message id, reaches the other peer once the dead
-// peer's claim lease expires; the effect happens exactly once.
+// peer's claim lease expires; the effect happens exactly once. The dying
+// here is simulated in-process; TestKillResponderProcessMidRequest does it
+// with a real process and SIGKILL.
 func TestKillResponderMidRequest(t *testing.T) {
 	c := startCluster(t)
 	started := make(chan struct{})

@@ -2,17 +2,13 @@ package nats_test
 
 import (
 	"context"
-	"net"
-	"os/exec"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
@@ -58,7 +54,7 @@ func TestDiscovery(t *testing.T) {
 // request) share a Redis idempotency store; two callers race the same
 // message id. The handler runs once and every caller gets its reply.
 func TestRacingPeersRedis(t *testing.T) {
-	client := startRedis(t)
+	client := redistest.Start(t)
 	s := startServer(t)
 	store := idempotency.NewRedis(client)
 	var runs atomic.Int64
@@ -105,37 +101,4 @@ func TestRacingPeersRedis(t *testing.T) {
 	if len(replies) == 2 && replies[0] != replies[1] {
 		t.Errorf("callers got different replies: %+v", replies)
 	}
-}
-
-// startRedis runs a throwaway redis-server on a free loopback port.
-func startRedis(t *testing.T) *redis.Client {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("needs redis-server: skipped in -short mode")
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatal("redis-server not found: run scripts/install-deps.sh")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
-	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(port)})
-	t.Cleanup(func() { _ = client.Close() })
-	deadline := time.Now().Add(10 * time.Second)
-	for client.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("redis-server did not answer PING within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return client
 }
