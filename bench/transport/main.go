@@ -6,9 +6,11 @@
 //
 //	p50_ratio=… p99_ratio=… throughput_ratio=…
 //
-// (serial p50 and p99 ours/raw, concurrent throughput ours/raw). A third
-// side, "json", is raw NATS plus the JSON and header work any typed
-// request-reply does; it is printed for reference only.
+// (serial p50 and p99 ours/raw, concurrent throughput ours/raw). Two more
+// sides are printed for reference only: "hdr" is raw with one header (NATS
+// sends a message with headers as HPUB/HMSG, a slower path, whatever the
+// headers are), and "json" is raw plus the JSON and header work any typed
+// request-reply does.
 package main
 
 import (
@@ -24,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -135,6 +138,18 @@ func run(dur time.Duration, nslices, conc, size int) error {
 		return err
 	}
 
+	// Reference, not part of the ratios: raw with a single header and no
+	// other work, to show what carrying metadata in headers costs NATS.
+	if _, err := rawSrv.Subscribe("bench.hdr", func(m *nats.Msg) { _ = m.Respond(m.Data) }); err != nil {
+		return err
+	}
+	var hdrSeq atomic.Int64
+	rawHdr := func(ctx context.Context) error {
+		h := nats.Header{"Catga-Msg-Id": {strconv.FormatInt(hdrSeq.Add(1), 10)}}
+		_, err := rawCli.RequestMsgWithContext(ctx, &nats.Msg{Subject: "bench.hdr", Header: h, Data: payload})
+		return err
+	}
+
 	// Reference, not part of the ratios: raw NATS doing the work any typed
 	// request-reply must do (JSON both ways on both sides, message id and
 	// deadline headers), to show how much of the gap that alone is.
@@ -191,15 +206,15 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	}
 
 	// Warm up both paths (connections, pools, JIT-free but cache-warm).
-	for _, f := range []func(context.Context) error{raw, rawJSON, ours} {
+	for _, f := range []func(context.Context) error{raw, rawHdr, rawJSON, ours} {
 		if _, err := measure(f, 1, 300*time.Millisecond); err != nil {
 			return err
 		}
 	}
 
 	type row struct {
-		mode               string
-		raw, rawJSON, ours result
+		mode                       string
+		raw, rawHdr, rawJSON, ours result
 	}
 	var rows []row
 	for _, workers := range []int{1, conc} {
@@ -213,6 +228,10 @@ func run(dur time.Duration, nslices, conc, size int) error {
 			if err != nil {
 				return fmt.Errorf("raw: %w", err)
 			}
+			h, err := measure(rawHdr, workers, slice)
+			if err != nil {
+				return fmt.Errorf("raw+header: %w", err)
+			}
 			j, err := measure(rawJSON, workers, slice)
 			if err != nil {
 				return fmt.Errorf("raw+json: %w", err)
@@ -221,6 +240,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 			if err != nil {
 				return fmt.Errorf("ours: %w", err)
 			}
+			r.rawHdr.add(h)
 			r.rawJSON.add(j)
 			r.raw.add(a)
 			r.ours.add(b)
@@ -230,13 +250,13 @@ func run(dur time.Duration, nslices, conc, size int) error {
 
 	w := os.Stdout
 	fmt.Fprintf(w, "payload %d bytes, %s per side and mode, %d alternating slices, nats-server embedded on loopback\n", len(payload), dur, nslices)
-	fmt.Fprintln(w, "raw = nc.Request echo; json = raw plus JSON both ways and id/deadline headers (reference); ours = mediator.Send over transport/nats")
+	fmt.Fprintln(w, "raw = nc.Request echo; hdr = raw with one header (reference); json = raw plus JSON both ways and id/deadline headers (reference); ours = mediator.Send over transport/nats")
 	fmt.Fprintf(w, "%-16s %-5s %10s %10s %12s %10s\n", "mode", "side", "p50", "p99", "req/s", "cpu/req")
 	for _, r := range rows {
 		for _, s := range []struct {
 			name string
 			res  *result
-		}{{"raw", &r.raw}, {"json", &r.rawJSON}, {"ours", &r.ours}} {
+		}{{"raw", &r.raw}, {"hdr", &r.rawHdr}, {"json", &r.rawJSON}, {"ours", &r.ours}} {
 			fmt.Fprintf(w, "%-16s %-5s %10s %10s %12.0f %10s\n", r.mode, s.name, s.res.pct(0.50), s.res.pct(0.99), s.res.tput(), s.res.cpuPerReq())
 		}
 		fmt.Fprintf(w, "%-16s %-5s %10.3f %10.3f %12.3f %10.3f\n", r.mode, "ratio",
