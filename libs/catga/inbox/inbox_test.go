@@ -19,8 +19,8 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/inbox"
+	"github.com/catga-go/catga/libs/catga/internal/natstest"
 	"github.com/catga-go/catga/libs/catga/internal/pgtest"
-	"github.com/catga-go/catga/libs/catga/natsembed"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -69,20 +69,7 @@ func TestHandlerDuplicateDelivery(t *testing.T) {
 //     effect.
 func runHandler[Tx any](t *testing.T, in inbox.Inbox[Tx], store eventstore.Store, appendTx func(context.Context, Tx, eventstore.Event) error) {
 	ctx := ctxT(t)
-	srv, err := natsembed.Start(natsembed.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, js := natstest.JetStream(t)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}}); err != nil {
 		t.Fatal(err)
 	}

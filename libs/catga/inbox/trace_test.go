@@ -15,7 +15,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/eventstoretest"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/inbox"
-	"github.com/catga-go/catga/libs/catga/natsembed"
+	"github.com/catga-go/catga/libs/catga/internal/natstest"
 )
 
 // TestHandlerJoinsThePublishersTrace: the effect runs in the trace whose
@@ -30,20 +30,7 @@ func TestHandlerJoinsThePublishersTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	srv, err := natsembed.Start(natsembed.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, js := natstest.JetStream(t)
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,30 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/catga-go/catga/libs/catga/natsembed"
+	"github.com/catga-go/catga/libs/catga/internal/natstest"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	"github.com/catga-go/catga/libs/catga/sagastore/natskv"
 	"github.com/catga-go/catga/libs/catga/sagastore/storetest"
 )
 
 func TestConformance(t *testing.T) {
-	srv, err := natsembed.Start(natsembed.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, _, js := natstest.JetStream(t)
 	var n atomic.Int64
 	storetest.Run(t, storetest.Harness{
 		New: func(t *testing.T) sagastore.Store {
