@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
@@ -18,6 +17,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/inbox"
+	"github.com/catga-go/catga/libs/catga/internal/natstest"
 	"github.com/catga-go/catga/libs/catga/internal/pgtest"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
@@ -74,12 +74,7 @@ func ctxT(t *testing.T) context.Context {
 // captures events.> and deduplicates by Nats-Msg-Id for a minute.
 func startNATS(t *testing.T) (*natsembed.Server, jetstream.Stream) {
 	t.Helper()
-	srv, err := natsembed.Start(natsembed.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	js := connect(t, srv)
+	srv, _, js := natstest.JetStream(t)
 	stream, err := js.CreateStream(ctxT(t), jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}, Duplicates: time.Minute})
 	if err != nil {
 		t.Fatal(err)
@@ -87,17 +82,10 @@ func startNATS(t *testing.T) (*natsembed.Server, jetstream.Stream) {
 	return srv, stream
 }
 
+// connect is one relay's own connection to srv.
 func connect(t *testing.T, srv *natsembed.Server) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := natstest.Connect(t, srv)
 	return js
 }
 

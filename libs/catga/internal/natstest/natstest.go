@@ -20,6 +20,13 @@ func JetStream(t testing.TB) (*natsembed.Server, *nats.Conn, jetstream.JetStream
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Shutdown)
+	nc, js := Connect(t, srv)
+	return srv, nc, js
+}
+
+// Connect opens one more connection to srv for t (a second peer, say).
+func Connect(t testing.TB, srv *natsembed.Server) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
 	nc, err := nats.Connect(srv.ClientURL())
 	if err != nil {
 		t.Fatal(err)
@@ -29,5 +36,5 @@ func JetStream(t testing.TB) (*natsembed.Server, *nats.Conn, jetstream.JetStream
 	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, nc, js
+	return nc, js
 }
