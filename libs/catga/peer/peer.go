@@ -5,18 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
 )
 
 // Peer is a running instance, handed to the service's setup function.
 type Peer struct {
 	Config Config
-	Conn   *nats.Conn
-	Logger *slog.Logger
+	// Transport is the peer's NATS transport, for transport.Serve, Route
+	// and events.
+	Transport *catganats.Transport
+	Conn      *nats.Conn // Transport's connection
+	Logger    *slog.Logger
 	// Service is the discovery registration; setup may add endpoints to it.
 	Service micro.Service
 }
@@ -40,6 +44,9 @@ func WithDrainTimeout(d time.Duration) Option { return func(o *options) { o.drai
 // registration is withdrawn first so no new request is routed here, then the
 // connection is drained so that in-flight and queued messages are handled,
 // then Run returns. setup must not block; it wires handlers and returns.
+//
+// The connection is the transport's, with its defaults (all server URLs, a
+// dead server left within about a second, unlimited reconnects).
 func Run(ctx context.Context, cfg Config, setup func(ctx context.Context, p *Peer) error, opts ...Option) error {
 	o := options{logger: slog.New(slog.DiscardHandler), drainTimeout: 30 * time.Second}
 	for _, opt := range opts {
@@ -48,49 +55,32 @@ func Run(ctx context.Context, cfg Config, setup func(ctx context.Context, p *Pee
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	closed := make(chan struct{})
-	nc, err := nats.Connect(strings.Join(cfg.NATSURLs, ","),
-		nats.Name(cfg.Service),
-		nats.RetryOnFailedConnect(true),
-		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
-		// A dead server must be noticed in about a second, not after the
-		// two-minute default ping interval.
-		nats.PingInterval(500*time.Millisecond),
-		nats.MaxPingsOutstanding(2),
-		nats.DrainTimeout(o.drainTimeout),
-		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
-	)
+	tr, err := catganats.Connect(catganats.Config{
+		URLs: cfg.NATSURLs, Name: cfg.Service, DrainTimeout: o.drainTimeout, Logger: o.logger,
+	})
 	if err != nil {
 		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, cfg.NATSURLs, err)
 	}
-	svc, err := micro.AddService(nc, micro.Config{
+	svc, err := micro.AddService(tr.Conn(), micro.Config{
 		Name:        cfg.Service,
 		Version:     cfg.Version,
 		Description: "Catga service " + cfg.Service,
 	})
 	if err != nil {
-		nc.Close()
+		_ = tr.Close()
 		return fmt.Errorf("catga: %s: register for discovery: %w", cfg.Service, err)
 	}
-	p := &Peer{Config: cfg, Conn: nc, Logger: o.logger, Service: svc}
+	p := &Peer{Config: cfg, Transport: tr, Conn: tr.Conn(), Logger: o.logger, Service: svc}
 	if err := setup(ctx, p); err != nil {
 		_ = svc.Stop()
-		nc.Close()
+		_ = tr.Close()
 		return fmt.Errorf("catga: %s: setup: %w", cfg.Service, err)
 	}
-	o.logger.Info("peer started", "service", cfg.Service, "id", svc.Info().ID, "nats", nc.ConnectedUrlRedacted())
+	o.logger.Info("peer started", "service", cfg.Service, "id", svc.Info().ID, "nats", tr.Conn().ConnectedUrlRedacted())
 
 	<-ctx.Done()
 	o.logger.Info("peer stopping", "service", cfg.Service)
-	stopErr := svc.Stop()
-	drainErr := nc.Drain()
-	select {
-	case <-closed:
-	case <-time.After(o.drainTimeout + time.Second):
-		drainErr = errors.Join(drainErr, fmt.Errorf("connection not closed %s after drain started", o.drainTimeout))
-	}
-	if err := errors.Join(stopErr, drainErr); err != nil {
+	if err := errors.Join(svc.Stop(), tr.Close()); err != nil {
 		return fmt.Errorf("catga: %s: shutdown: %w", cfg.Service, err)
 	}
 	return nil
