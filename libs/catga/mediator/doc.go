@@ -15,9 +15,9 @@
 //
 // The package ships middleware for panic recovery ([Recover]), validation
 // ([Validate]), per-call timeouts ([Timeout]) and structured logging
-// ([Logging]). Tracing lives in package tracing, transport over NATS in
-// package transport: both plug in through the same two seams, middleware and
-// handler registration.
+// ([Logging]). Transport over NATS (package transport) plugs in through
+// handler registration: a request type routed to another service gets a
+// handler here that sends it over the wire.
 //
 // A Mediator is safe for concurrent use. Registration is expected at start-up
 // but is also safe while calls are in flight: the registry is copy-on-write,

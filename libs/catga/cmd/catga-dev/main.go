@@ -91,16 +91,19 @@ func run() error {
 
 	peersCtx, stopPeers := context.WithCancel(context.Background())
 	defer stopPeers()
-	g, _ := errgroup.WithContext(peersCtx)
+	var g errgroup.Group
 	var out sync.Mutex
 	for _, svc := range cfg.services {
 		for i := 1; i <= cfg.peers; i++ {
 			name := fmt.Sprintf("%s-%d", svc, i)
 			cmd := exec.Command(filepath.Join(cfg.binDir, svc))
 			cmd.Env = append(os.Environ(), peer.EnvNATSURL+"="+srv.ClientURL())
-			stdout, _ := cmd.StdoutPipe()
-			cmd.Stderr = cmd.Stdout
-			if err := cmd.Start(); err != nil {
+			stdout, err := cmd.StdoutPipe()
+			if err == nil {
+				cmd.Stderr = cmd.Stdout
+				err = cmd.Start()
+			}
+			if err != nil {
 				stopPeers()
 				_ = g.Wait()
 				return fmt.Errorf("start %s: %w", name, err)
