@@ -153,27 +153,38 @@ func (f *MemoryFence) Admit(_ context.Context, op Op) (Admission, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.state(op.Saga)
-	if op.Epoch != 0 && op.Epoch < s.epoch {
-		return 0, catga.Reject(CodeStaleEpoch, "saga %s: epoch %d is older than %d", op.Saga, op.Epoch, s.epoch)
+	if err := checkEpoch(op, s.epoch); err != nil {
+		return 0, err
 	}
 	s.epoch = max(s.epoch, op.Epoch)
-	if !op.Compensation {
-		switch s.actions[op.Key] {
-		case "done":
-			return Duplicate, nil
-		case "tomb":
-			return 0, catga.Reject(CodeCompensated, "saga %s: %s was compensated", op.Saga, op.Key)
-		}
-		return Apply, nil
+	adm, err := decide(op, s.actions[op.Key], s.undone[op.Key])
+	if adm == NothingToUndo {
+		s.actions[op.Key], s.undone[op.Key] = "tomb", true
 	}
-	if s.undone[op.Key] {
+	return adm, err
+}
+
+// checkEpoch rejects an op sent by an owner older than the newest one seen.
+func checkEpoch(op Op, seen uint64) error {
+	if op.Epoch != 0 && op.Epoch < seen {
+		return catga.Reject(CodeStaleEpoch, "saga %s: epoch %d is older than %d", op.Saga, op.Epoch, seen)
+	}
+	return nil
+}
+
+// decide is the fence's rule for op given what is recorded for its key: the
+// action's state ("", "done" or "tomb") and whether it was undone.
+func decide(op Op, action string, undone bool) (Admission, error) {
+	switch {
+	case !op.Compensation && action == "tomb":
+		return 0, catga.Reject(CodeCompensated, "saga %s: %s was compensated", op.Saga, op.Key)
+	case !op.Compensation && action == "done", op.Compensation && undone:
 		return Duplicate, nil
-	}
-	if s.actions[op.Key] == "done" {
+	case op.Compensation && action != "done":
+		return NothingToUndo, nil
+	default:
 		return Apply, nil
 	}
-	s.actions[op.Key], s.undone[op.Key] = "tomb", true
-	return NothingToUndo, nil
 }
 
 // Commit implements Fence.

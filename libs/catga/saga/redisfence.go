@@ -121,19 +121,11 @@ func (f *RedisFence) Apply(ctx context.Context, op Op, effect func(tx redis.Pipe
 				return err
 			}
 			seen, _ := strconv.ParseUint(str(vals[0]), 10, 64)
-			action, undone := str(vals[1]), str(vals[2]) == "done"
-			if op.Epoch != 0 && op.Epoch < seen {
-				return catga.Reject(CodeStaleEpoch, "saga %s: epoch %d is older than %d", op.Saga, op.Epoch, seen)
+			if err := checkEpoch(op, seen); err != nil {
+				return err
 			}
-			switch {
-			case !op.Compensation && action == "tomb":
-				return catga.Reject(CodeCompensated, "saga %s: %s was compensated", op.Saga, op.Key)
-			case !op.Compensation && action == "done", op.Compensation && undone:
-				adm = Duplicate
-			case op.Compensation && action != "done":
-				adm = NothingToUndo
-			default:
-				adm = Apply
+			if adm, err = decide(op, str(vals[1]), str(vals[2]) == "done"); err != nil {
+				return err
 			}
 			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 				if op.Epoch > seen {
