@@ -132,6 +132,11 @@ func eventHandler[E any](m *mediator.Mediator, o *options, subject string) func(
 		ctx = inboundContext(ctx, md)
 		ctx, span := o.tracer.StartReceive(ctx, trace.SpanKindConsumer, subject, md.MessageID, msg.Header)
 		defer func() { tracing.End(span, err) }()
-		return mediator.Publish(ctx, m, ev)
+		err = Guard(subject, func() error { return mediator.Publish(ctx, m, ev) })
+		if IsPanic(err) {
+			LogPanic(ctx, o.logger, subject, err)
+			return catga.Permanent(mediator.ErrPanic) // the stack stays in the log, not in the dead letter
+		}
+		return err
 	}
 }

@@ -119,7 +119,9 @@ func (s *server[Req, Resp]) run(ctx context.Context, key string, req Req) Reply 
 	// deadline just passed, or a retry would run the handler again. Store
 	// clients bound their own calls (go-redis has read/write timeouts).
 	sctx := context.WithoutCancel(ctx)
-	if r.Status == StatusError || r.Status == StatusBusy {
+	// A failure is not remembered: a retry, or a redeployed fix after a
+	// panic, may run the message again.
+	if r.Status == StatusError || r.Status == StatusBusy || r.Code == codePanic {
 		if err := s.store.Release(sctx, key); err != nil {
 			s.o.logger.WarnContext(ctx, "catga: release idempotency claim", "key", key, "error", err)
 		}
@@ -162,8 +164,21 @@ func (s *server[Req, Resp]) claim(ctx context.Context, key string) ([]byte, erro
 	}
 }
 
+// dispatch runs the handler under a panic boundary. A failure's text is
+// logged here, on the serving peer; the reply carries the status only.
 func (s *server[Req, Resp]) dispatch(ctx context.Context, req Req) Reply {
-	resp, err := mediator.Send[Resp](ctx, s.m, req)
+	var resp Resp
+	err := Guard(s.name, func() (err error) {
+		resp, err = mediator.Send[Resp](ctx, s.m, req)
+		return err
+	})
+	switch {
+	case err == nil:
+	case IsPanic(err):
+		LogPanic(ctx, s.o.logger, s.subject, err)
+	case catga.IsRetryable(err):
+		s.o.logger.WarnContext(ctx, "catga: handler failed", "subject", s.subject, "error", err)
+	}
 	if err != nil {
 		if errors.Is(err, mediator.ErrNoHandler) || errors.Is(err, mediator.ErrResponseType) {
 			err = catga.Permanent(err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
 )
 
 // Header keys. They are case-sensitive on the wire.
@@ -71,7 +72,14 @@ func ParseStatus(s string) (Status, bool) {
 type RemoteError struct {
 	Subject string
 	Status  Status
+	Code    string // "panic" when the serving handler panicked
 	Message string
+}
+
+// Is reports whether target is mediator.ErrPanic for a handler that
+// panicked on the serving peer.
+func (e *RemoteError) Is(target error) bool {
+	return e.Code == codePanic && target == mediator.ErrPanic
 }
 
 func (e *RemoteError) Error() string {
@@ -106,13 +114,17 @@ func (r Reply) Err(subject string) error {
 	case StatusRejected:
 		return &catga.RejectionError{Code: r.Code, Reason: r.Reason}
 	case StatusBadRequest, StatusBusy, StatusError:
-		return &RemoteError{Subject: subject, Status: r.Status, Message: r.Reason}
+		return &RemoteError{Subject: subject, Status: r.Status, Code: r.Code, Message: r.Reason}
 	default:
 		return &RemoteError{Subject: subject, Status: StatusBadRequest, Message: "unknown reply status " + r.Status.String()}
 	}
 }
 
-// ReplyFromError classifies a handler error for the wire.
+// ReplyFromError classifies a handler error for the wire. What an
+// infrastructure error or a panic says stays on the serving peer (it may
+// name hosts, queries or hold a stack): the caller learns the status only.
+// Rejections and permanent errors keep their text, which is meant for the
+// caller.
 func ReplyFromError(err error) Reply {
 	var (
 		rej    *catga.RejectionError
@@ -123,6 +135,8 @@ func ReplyFromError(err error) Reply {
 		return Reply{Status: StatusOK}
 	case errors.As(err, &remote) && remote.Status == StatusBusy:
 		return Reply{Status: StatusBusy, Reason: err.Error()}
+	case IsPanic(err):
+		return panicReply()
 	case errors.As(err, &rej):
 		return Reply{Status: StatusRejected, Code: rej.Code, Reason: rej.Reason}
 	case catga.IsRejection(err):
@@ -130,9 +144,13 @@ func ReplyFromError(err error) Reply {
 	case !catga.IsRetryable(err):
 		return Reply{Status: StatusBadRequest, Reason: err.Error()}
 	default:
-		return Reply{Status: StatusError, Reason: err.Error()}
+		return Reply{Status: StatusError, Reason: errRemoteReason}
 	}
 }
+
+// errRemoteReason is the whole of what a caller learns about an
+// infrastructure failure of the handler; the serving peer logs the error.
+const errRemoteReason = "handler failed (see the serving peer's log)"
 
 // Msg turns the reply into a wire message. A plain OK reply has no
 // headers at all (ReplyFromMsg reads that as OK): the common case then

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
@@ -16,6 +18,7 @@ import (
 // [Bus] to act as separate peers.
 type Transport struct {
 	bus    *Bus
+	logger *slog.Logger
 	mu     sync.Mutex
 	closed bool
 	subs   map[transport.Subscription]struct{}
@@ -42,12 +45,23 @@ func NewBus() *Bus {
 	}
 }
 
+// Option configures a memory Transport.
+type Option func(*Transport)
+
+// WithLogger sets where recovered handler panics are logged (default
+// discards).
+func WithLogger(l *slog.Logger) Option { return func(t *Transport) { t.logger = l } }
+
 // New returns a peer on bus (a new bus when nil).
-func New(bus *Bus) *Transport {
+func New(bus *Bus, opts ...Option) *Transport {
 	if bus == nil {
 		bus = NewBus()
 	}
-	return &Transport{bus: bus, subs: map[transport.Subscription]struct{}{}}
+	t := &Transport{bus: bus, logger: slog.New(slog.DiscardHandler), subs: map[transport.Subscription]struct{}{}}
+	for _, o := range opts {
+		o(t)
+	}
+	return t
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -161,7 +175,11 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		return nil, fmt.Errorf("%w: empty subject or queue", transport.ErrConfig)
 	}
 	w := newWorker(cfg.Concurrency, func(j job) {
-		r := h(context.Background(), j.msg)
+		var r *transport.Msg
+		if err := transport.Guard(subject, func() error { r = h(context.Background(), j.msg); return nil }); err != nil {
+			transport.LogPanic(context.Background(), t.logger, subject, err)
+			r = transport.ReplyFromError(err).Msg()
+		}
 		if r == nil {
 			r = &transport.Msg{}
 		}
@@ -211,7 +229,11 @@ func (t *Transport) Broadcast(_ context.Context, msg *transport.Msg) error {
 
 // SubscribeBroadcast implements transport.Transport.
 func (t *Transport) SubscribeBroadcast(subject string, h transport.MsgHandler) (transport.Subscription, error) {
-	w := newWorker(1, func(j job) { h(context.Background(), j.msg) })
+	w := newWorker(1, func(j job) {
+		if err := transport.Guard(subject, func() error { h(context.Background(), j.msg); return nil }); err != nil {
+			transport.LogPanic(context.Background(), t.logger, subject, err)
+		}
+	})
 	b := t.bus
 	w.onStop = func() {
 		b.mu.Lock()
@@ -341,8 +363,12 @@ func (c *consumer) run() {
 
 func (c *consumer) deliver(cfg transport.ConsumerConfig, d delivery) {
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
-	err := c.h(ctx, transport.Delivery{Msg: copyMsg(d.msg), Attempt: d.attempt})
+	err := transport.Guard(cfg.Subject, func() error { return c.h(ctx, transport.Delivery{Msg: copyMsg(d.msg), Attempt: d.attempt}) })
 	cancel()
+	if transport.IsPanic(err) {
+		transport.LogPanic(ctx, c.t.logger, cfg.Subject, err)
+		err = catga.Permanent(mediator.ErrPanic)
+	}
 	switch {
 	case err == nil:
 	case catga.IsRetryable(err) && d.attempt < cfg.MaxDeliver:

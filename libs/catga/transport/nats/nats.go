@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
@@ -222,7 +223,15 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		return nil, fmt.Errorf("catga: serve %s: %w", subject, err)
 	}
 	handler := micro.HandlerFunc(func(r micro.Request) {
-		reply := h(context.Background(), &transport.Msg{Subject: r.Subject(), Header: transport.Header(r.Headers()), Data: r.Data()})
+		var reply *transport.Msg
+		err := transport.Guard(subject, func() error {
+			reply = h(context.Background(), &transport.Msg{Subject: r.Subject(), Header: transport.Header(r.Headers()), Data: r.Data()})
+			return nil
+		})
+		if err != nil {
+			transport.LogPanic(context.Background(), t.cfg.Logger, subject, err)
+			reply = transport.ReplyFromError(err).Msg()
+		}
 		if reply == nil {
 			reply = &transport.Msg{}
 		}
@@ -284,7 +293,13 @@ func (t *Transport) Broadcast(_ context.Context, msg *transport.Msg) error {
 // SubscribeBroadcast implements transport.Transport.
 func (t *Transport) SubscribeBroadcast(subject string, h transport.MsgHandler) (transport.Subscription, error) {
 	sub, err := t.nc.Subscribe(subject, func(m *nats.Msg) {
-		h(context.Background(), &transport.Msg{Subject: m.Subject, Header: transport.Header(m.Header), Data: m.Data})
+		err := transport.Guard(subject, func() error {
+			h(context.Background(), &transport.Msg{Subject: m.Subject, Header: transport.Header(m.Header), Data: m.Data})
+			return nil
+		})
+		if err != nil {
+			transport.LogPanic(context.Background(), t.cfg.Logger, subject, err)
+		}
 	})
 	if err != nil {
 		return nil, mapErr(subject, err)
@@ -410,8 +425,12 @@ func (t *Transport) deliver(cfg transport.ConsumerConfig, m jetstream.Msg, h tra
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
-	err := h(ctx, transport.Delivery{Msg: msg, Attempt: attempt})
+	err := transport.Guard(cfg.Subject, func() error { return h(ctx, transport.Delivery{Msg: msg, Attempt: attempt}) })
 	cancel()
+	if transport.IsPanic(err) {
+		transport.LogPanic(ctx, t.cfg.Logger, cfg.Subject, err)
+		err = catga.Permanent(mediator.ErrPanic) // the stack stays in the log
+	}
 	switch {
 	case err == nil:
 		if aerr := m.Ack(); aerr != nil {
