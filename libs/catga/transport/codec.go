@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"strings"
@@ -30,7 +31,21 @@ type JSON struct {
 	// DisallowUnknownFields rejects objects with fields the target type
 	// does not have.
 	DisallowUnknownFields bool
+	// MaxDepth bounds how deeply arrays and objects may nest (default
+	// [DefaultMaxDepth]). Deeper input is refused before it is parsed.
+	MaxDepth int
 }
+
+// DefaultMaxDepth is the nesting JSON accepts unless JSON.MaxDepth says
+// otherwise: far beyond any message a service sends, far below what a
+// recursive parser can take. The parser recurses once per level, so a
+// megabyte of "[" would otherwise grow the goroutine's stack to hundreds
+// of megabytes, and a few megabytes overflow it, a fatal error that
+// recover cannot catch.
+const DefaultMaxDepth = 128
+
+// ErrTooDeep: JSON nested deeper than the codec's MaxDepth. Permanent.
+var ErrTooDeep = errors.New("catga: JSON nesting too deep")
 
 // ContentType is "application/json".
 func (JSON) ContentType() string { return "application/json" }
@@ -48,6 +63,13 @@ func (c JSON) Unmarshal(data []byte, v any) (err error) {
 			err = fmt.Errorf("invalid JSON: decoder panic: %v", r)
 		}
 	}()
+	limit := c.MaxDepth
+	if limit <= 0 {
+		limit = DefaultMaxDepth
+	}
+	if err := checkDepth(data, limit); err != nil {
+		return err
+	}
 	var flags json.ParseFlags
 	if c.DisallowUnknownFields {
 		flags = json.DisallowUnknownFields
@@ -58,6 +80,33 @@ func (c JSON) Unmarshal(data []byte, v any) (err error) {
 	}
 	if len(rest) != 0 {
 		return fmt.Errorf("trailing data after JSON value")
+	}
+	return nil
+}
+
+// checkDepth returns [ErrTooDeep] when data nests arrays or objects deeper
+// than limit. It looks at bytes only (brackets outside strings), one pass
+// with no allocation, so hostile input costs its length and nothing more;
+// whether data is valid JSON is the parser's business.
+func checkDepth(data []byte, limit int) error {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '[', '{':
+			depth++
+			if depth > limit {
+				return fmt.Errorf("%w: more than %d levels at byte %d", ErrTooDeep, limit, i)
+			}
+		case ']', '}':
+			depth--
+		case '"':
+			// Skip the string: a backslash escapes the next byte.
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		}
 	}
 	return nil
 }

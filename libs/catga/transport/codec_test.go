@@ -2,11 +2,15 @@ package transport
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/catga-go/catga/libs/catga/mediator"
 )
 
 type compatInner struct {
@@ -99,4 +103,59 @@ func BenchmarkJSONCodec(b *testing.B) {
 			_ = JSON{}.Unmarshal(data, &x)
 		}
 	})
+}
+
+// TestJSONRejectsDeepNesting: input nested past MaxDepth is refused with
+// ErrTooDeep before the recursive parser sees it; a megabyte of "[" costs
+// a scan, not a quarter-gigabyte goroutine stack.
+func TestJSONRejectsDeepNesting(t *testing.T) {
+	deep := func(open, close string, n int) []byte {
+		return []byte(strings.Repeat(open, n) + strings.Repeat(close, n))
+	}
+	tests := []struct {
+		name  string
+		codec JSON
+		data  []byte
+		deep  bool
+	}{
+		{"1 MiB of [", JSON{}, bytes.Repeat([]byte("["), 1<<20), true},
+		{"1 MiB of {\"a\":", JSON{}, bytes.Repeat([]byte(`{"a":`), 1<<20/5), true},
+		{"one past the default", JSON{}, deep("[", "]", DefaultMaxDepth+1), true},
+		{"at the default", JSON{}, deep("[", "]", DefaultMaxDepth), false},
+		{"custom limit", JSON{MaxDepth: 3}, deep("[", "]", 4), true},
+		{"brackets in strings do not count", JSON{MaxDepth: 2}, []byte(`["[[[[{{{{\"[[[["]`), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var v any
+			start := time.Now()
+			err := tc.codec.Unmarshal(tc.data, &v)
+			if got := errors.Is(err, ErrTooDeep); got != tc.deep {
+				t.Fatalf("Unmarshal: %v; want ErrTooDeep %v", err, tc.deep)
+			}
+			if !tc.deep && err != nil {
+				t.Fatalf("Unmarshal: %v", err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("took %s", took)
+			}
+		})
+	}
+}
+
+// TestServeRefusesDeepRequest: the serving side answers a deeply nested
+// request with bad-request and never runs the handler.
+func TestServeRefusesDeepRequest(t *testing.T) {
+	m := mediator.New()
+	ran := false
+	_ = mediator.Handle(m, func(_ context.Context, r fuzzReq) (fuzzReq, error) { ran = true; return r, nil })
+	s := &server[fuzzReq, fuzzReq]{m: m, o: newOptions([]Option{WithMaxSize(2 << 20)}), name: "deep", subject: "deep"}
+	reply := s.handle(context.Background(), &Msg{Subject: "deep", Header: Header{}, Data: bytes.Repeat([]byte("["), 1<<20)})
+	r, err := ReplyFromMsg(reply)
+	if err != nil || r.Status != StatusBadRequest || !strings.Contains(r.Reason, "too deep") {
+		t.Fatalf("reply %+v, %v: want bad-request naming the depth", r.Status, r.Reason)
+	}
+	if ran {
+		t.Error("the handler ran")
+	}
 }

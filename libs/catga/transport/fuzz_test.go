@@ -1,7 +1,10 @@
 package transport
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/catga-go/catga/libs/catga/mediator"
@@ -56,6 +59,28 @@ func FuzzDecodeReply(f *testing.F) {
 			if err := again.UnmarshalBinary(b); err != nil || again.Status != c.Status || again.Code != c.Code || again.Reason != c.Reason || string(again.Data) != string(c.Data) {
 				t.Fatalf("cached reply does not round-trip: %+v vs %+v (%v)", c, again, err)
 			}
+		}
+	})
+}
+
+// FuzzJSONDepth: the codec never panics on any input, and the same input
+// nested past the limit is always refused as too deep.
+func FuzzJSONDepth(f *testing.F) {
+	f.Add([]byte(`{"a":[1,{"b":"[\"]"}]}`))
+	f.Add([]byte(`"\\"`))
+	f.Add([]byte(`[[[[`))
+	f.Add([]byte(`]]]]{{`))
+	c := JSON{MaxDepth: 8}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var v any
+		_ = c.Unmarshal(data, &v)
+		var r fuzzReq
+		_ = c.Unmarshal(data, &r)
+		wrapped := append(append(bytes.Repeat([]byte("["), 9), data...), bytes.Repeat([]byte("]"), 9)...)
+		if err := c.Unmarshal(wrapped, &v); !errors.Is(err, ErrTooDeep) && !strings.Contains(string(data), `"`) {
+			// A quote in data may open a string that swallows the
+			// wrapping; without one the nesting is certain.
+			t.Fatalf("Unmarshal of %q nested 9 deep: %v, want ErrTooDeep", data, err)
 		}
 	})
 }
