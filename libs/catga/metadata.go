@@ -1,6 +1,9 @@
 package catga
 
-import "context"
+import (
+	"context"
+	"sync"
+)
 
 // Metadata describes one message as it travels between peers. The transport
 // writes it into message headers and restores it into the handler's context,
@@ -27,15 +30,56 @@ type Metadata struct {
 
 type metadataKey struct{}
 
-// WithMetadata returns ctx carrying md.
+// scope is what WithMetadata puts in a context: the metadata and the log
+// of the messages sent under it (see [SendOrdinal]).
+type scope struct {
+	md Metadata
+
+	mu    sync.Mutex
+	sends map[string][]uint64 // subject -> body digests, in first-send order
+}
+
+// WithMetadata returns ctx carrying md. It opens a new scope for
+// [SendOrdinal]: call it once per attempt of the work whose messages it
+// covers.
 func WithMetadata(ctx context.Context, md Metadata) context.Context {
-	return context.WithValue(ctx, metadataKey{}, md)
+	return context.WithValue(ctx, metadataKey{}, &scope{md: md})
 }
 
 // MetadataFrom returns the metadata carried by ctx, if any.
 func MetadataFrom(ctx context.Context) (Metadata, bool) {
-	md, ok := ctx.Value(metadataKey{}).(Metadata)
-	return md, ok
+	s, ok := ctx.Value(metadataKey{}).(*scope)
+	if !ok {
+		return Metadata{}, false
+	}
+	return s.md, true
+}
+
+// SendOrdinal numbers the messages sent to subject under the metadata of
+// ctx, from 0, so that the transport can give each its own id derived from
+// the metadata's: two different commands or events sent by one handler (or
+// saga step) get different ids, and a re-run of the handler, which sends
+// the same messages in the same order, reproduces them. digest identifies
+// the body: sending the same body again in the same scope (a retry) gets
+// the same number back. ok is false when ctx carries no metadata.
+func SendOrdinal(ctx context.Context, subject string, digest uint64) (n int, ok bool) {
+	s, ok := ctx.Value(metadataKey{}).(*scope)
+	if !ok {
+		return 0, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sends == nil {
+		s.sends = map[string][]uint64{}
+	}
+	sent := s.sends[subject]
+	for i, d := range sent {
+		if d == digest {
+			return i, true
+		}
+	}
+	s.sends[subject] = append(sent, digest)
+	return len(sent), true
 }
 
 // Key returns the idempotency key of the message: IdempotencyKey when set,

@@ -53,7 +53,7 @@ func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {
 	if len(body) > c.o.maxSize {
 		return zero, catga.Permanent(fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, c.name, len(body), c.o.maxSize))
 	}
-	md := outgoingMetadata(ctx, newMessageID)
+	md := outgoingMetadata(ctx, c.subject, body, newMessageID)
 	for attempt := 1; ; attempt++ {
 		reply, err := c.attempt(ctx, md, body)
 		if err == nil {

@@ -65,7 +65,7 @@ func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Ms
 	if len(body) > o.maxSize {
 		return nil, catga.Permanent(fmt.Errorf("%w: %s is %d bytes, limit %d", ErrTooLarge, subject, len(body), o.maxSize))
 	}
-	md := outgoingMetadata(ctx, newMessageID)
+	md := outgoingMetadata(ctx, subject, body, newMessageID)
 	if id, ok := any(ev).(Identified); ok && id.EventID() != "" {
 		md.MessageID = id.EventID()
 	}

@@ -58,7 +58,13 @@ func (s *server[Req, Resp]) handle(ctx context.Context, msg *Msg) *Msg {
 	}
 	ctx = inboundContext(ctx, md)
 	ctx, span := s.o.tracer.StartReceive(ctx, trace.SpanKindServer, s.subject, md.MessageID, msg.Header)
-	r := s.run(ctx, md.Key(), req)
+	// Keys are scoped by subject: one message id (a saga step's, say)
+	// may carry several commands, each to be applied once.
+	key := md.Key()
+	if key != "" {
+		key = s.subject + ":" + key
+	}
+	r := s.run(ctx, key, req)
 	var err error
 	if r.Status != StatusOK {
 		err = r.Err(s.subject)

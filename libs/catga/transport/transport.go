@@ -122,8 +122,10 @@ type Subscription interface {
 //     requests already delivered finish and be answered.
 //   - Broadcast delivers msg to every SubscribeBroadcast subscriber of the
 //     subject (at most once, nothing stored).
-//   - PublishDurable stores msg; a message whose [HeaderMsgID] was already
-//     published (within the deduplication window) is stored once.
+//   - PublishDurable stores msg; a message whose [HeaderNatsMsgID] was
+//     already published (within the deduplication window) is stored once:
+//     publishing the same subject and body again succeeds, a different
+//     message under that id fails with [ErrDuplicateID].
 //   - Consume delivers each stored message to one member of the named
 //     consumer, with the semantics of [DurableHandler]. Dead letters go to
 //     [DeadLetterSubject](name) with the reason in [HeaderDeadReason] and
@@ -173,6 +175,10 @@ var (
 	// ErrBadRequest: the peer refused the request as malformed or for a
 	// permanent reason. Not retryable.
 	ErrBadRequest = errors.New("catga: bad request")
+	// ErrDuplicateID: a durable message reused the id of a different
+	// message within the deduplication window; it was not stored.
+	// Permanent: the sender must derive distinct ids.
+	ErrDuplicateID = errors.New("catga: message id reused for a different message")
 	// ErrBusy: another peer is handling the same message id and did not
 	// finish in time. Retryable.
 	ErrBusy = errors.New("catga: message is being handled by another peer")

@@ -5,8 +5,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"strconv"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/mediator"
@@ -286,15 +289,36 @@ func ReadMetadata(h Header) (md catga.Metadata, deadline time.Time, err error) {
 
 type inboundKey struct{}
 
-// outgoingMetadata returns the metadata of a message sent from ctx. When
-// ctx carries the metadata of a message this peer is handling, the new
-// message is its consequence: a fresh id, the same correlation, and the
-// handled message as cause. Metadata the caller set itself is kept, so its
-// message id survives the caller's own retries.
-func outgoingMetadata(ctx context.Context, newID func() string) catga.Metadata {
-	md, _ := catga.MetadataFrom(ctx)
-	if in, ok := ctx.Value(inboundKey{}).(string); ok && in != "" && in == md.MessageID {
-		md = catga.Metadata{CorrelationID: md.CorrelationID, CausationID: in, Epoch: md.Epoch}
+// outgoingMetadata returns the metadata of a message with body sent to
+// subject from ctx.
+//
+// When ctx carries the metadata of a message this peer is handling, the new
+// message is its consequence: the same correlation, the handled message as
+// cause, and an id derived from the handled message's id, the subject and
+// the send's ordinal (see catga.SendOrdinal). A handler that runs again for
+// the same message (a redelivery, a retry that reached another peer) sends
+// the same ids, so its messages are deduplicated downstream too.
+//
+// Metadata the caller set itself (a saga step) is kept for its first
+// message to each subject, so its message id survives the caller's own
+// retries; later, different messages to the same subject get derived ids
+// and idempotency keys, so that they are not taken for duplicates.
+func outgoingMetadata(ctx context.Context, subject string, body []byte, newID func() string) catga.Metadata {
+	md, ok := catga.MetadataFrom(ctx)
+	if !ok {
+		id := newID()
+		return catga.Metadata{MessageID: id, CorrelationID: id}
+	}
+	n, _ := catga.SendOrdinal(ctx, subject, maphash.Bytes(digestSeed, body))
+	if in, _ := ctx.Value(inboundKey{}).(string); in != "" && in == md.MessageID {
+		md = catga.Metadata{MessageID: childID(in, subject, n), CorrelationID: md.CorrelationID, CausationID: in, Epoch: md.Epoch}
+	} else if n > 0 {
+		if md.MessageID != "" {
+			md.MessageID = childID(md.MessageID, subject, n)
+		}
+		if md.IdempotencyKey != "" {
+			md.IdempotencyKey += "#" + strconv.Itoa(n)
+		}
 	}
 	if md.MessageID == "" {
 		md.MessageID = newID()
@@ -303,6 +327,22 @@ func outgoingMetadata(ctx context.Context, newID func() string) catga.Metadata {
 		md.CorrelationID = md.MessageID
 	}
 	return md
+}
+
+// digestSeed only has to be stable within the process: digests are
+// compared within one catga.SendOrdinal scope.
+var digestSeed = maphash.MakeSeed()
+
+// childNamespace is the UUIDv5 namespace of derived message ids.
+var childNamespace = uuid.MustParse("6f1c6c0e-54a5-4c2e-9a8e-0e6b8f7d3c21")
+
+// childID derives the id of the n-th message to subject caused by message
+// parent: a name-based (version 5) UUID, the same on every peer and run.
+func childID(parent, subject string, n int) string {
+	b := make([]byte, 0, len(parent)+len(subject)+8)
+	b = append(append(append(b, parent...), 0), subject...)
+	b = strconv.AppendInt(append(b, 0), int64(n), 10)
+	return uuid.NewSHA1(childNamespace, b).String()
 }
 
 // inboundContext restores md into ctx and remembers it as the message being

@@ -106,26 +106,59 @@ func TestMetadataRoundTrip(t *testing.T) {
 func TestOutgoingMetadata(t *testing.T) {
 	ids := 0
 	newID := func() string { ids++; return fmt.Sprintf("id%d", ids) }
+	type send struct{ subject, body string }
+	a1, a2, b1 := send{"a", "1"}, send{"a", "2"}, send{"b", "1"}
 	tests := []struct {
-		name string
-		ctx  context.Context
-		want catga.Metadata
+		name  string
+		ctx   func() context.Context
+		sends []send
+		want  []catga.Metadata
 	}{
-		{"fresh", context.Background(), catga.Metadata{MessageID: "id1", CorrelationID: "id1"}},
-		{"caller's own metadata is kept (its retries reuse the id)",
-			catga.WithMetadata(context.Background(), catga.Metadata{MessageID: "mine", CorrelationID: "c", Epoch: 3}),
-			catga.Metadata{MessageID: "mine", CorrelationID: "c", Epoch: 3}},
-		{"sent while handling a message: new id, caused by it",
-			inboundContext(context.Background(), catga.Metadata{MessageID: "in", CorrelationID: "c", IdempotencyKey: "k", Epoch: 5}),
-			catga.Metadata{MessageID: "id1", CorrelationID: "c", CausationID: "in", Epoch: 5}},
+		{"fresh", context.Background, []send{a1, a1},
+			[]catga.Metadata{{MessageID: "id1", CorrelationID: "id1"}, {MessageID: "id2", CorrelationID: "id2"}}},
+		{"caller's own metadata is kept for a retry and for other subjects",
+			func() context.Context {
+				return catga.WithMetadata(context.Background(), catga.Metadata{MessageID: "mine", CorrelationID: "c", IdempotencyKey: "k", Epoch: 3})
+			},
+			[]send{a1, a1, b1},
+			[]catga.Metadata{
+				{MessageID: "mine", CorrelationID: "c", IdempotencyKey: "k", Epoch: 3},
+				{MessageID: "mine", CorrelationID: "c", IdempotencyKey: "k", Epoch: 3},
+				{MessageID: "mine", CorrelationID: "c", IdempotencyKey: "k", Epoch: 3}}},
+		{"a second, different message to one subject gets a derived id and key",
+			func() context.Context {
+				return catga.WithMetadata(context.Background(), catga.Metadata{MessageID: "mine", CorrelationID: "c", IdempotencyKey: "k"})
+			},
+			[]send{a1, a2},
+			[]catga.Metadata{
+				{MessageID: "mine", CorrelationID: "c", IdempotencyKey: "k"},
+				{MessageID: childID("mine", "a", 1), CorrelationID: "c", IdempotencyKey: "k#1"}}},
+		{"sent while handling a message: derived ids, caused by it",
+			func() context.Context {
+				return inboundContext(context.Background(), catga.Metadata{MessageID: "in", CorrelationID: "c", IdempotencyKey: "k", Epoch: 5})
+			},
+			[]send{a1, a2, a1, b1},
+			[]catga.Metadata{
+				{MessageID: childID("in", "a", 0), CorrelationID: "c", CausationID: "in", Epoch: 5},
+				{MessageID: childID("in", "a", 1), CorrelationID: "c", CausationID: "in", Epoch: 5},
+				{MessageID: childID("in", "a", 0), CorrelationID: "c", CausationID: "in", Epoch: 5},
+				{MessageID: childID("in", "b", 0), CorrelationID: "c", CausationID: "in", Epoch: 5}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ids = 0
-			if got := outgoingMetadata(tc.ctx, newID); got != tc.want {
-				t.Errorf("got %+v, want %+v", got, tc.want)
+			for run := range 2 { // a re-run in a new scope reproduces every id
+				ids = 0
+				ctx := tc.ctx()
+				for i, s := range tc.sends {
+					if got := outgoingMetadata(ctx, s.subject, []byte(s.body), newID); got != tc.want[i] {
+						t.Errorf("run %d, send %d: got %+v, want %+v", run, i, got, tc.want[i])
+					}
+				}
 			}
 		})
+	}
+	if childID("in", "a", 0) == childID("in", "a", 1) || childID("in", "a", 0) == childID("in", "b", 0) {
+		t.Error("derived ids collide")
 	}
 }
 

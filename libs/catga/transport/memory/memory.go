@@ -1,6 +1,7 @@
 package memory
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -30,7 +31,7 @@ type Bus struct {
 	queues    map[string]map[string][]*worker // subject -> queue -> members
 	bcast     map[string][]*worker
 	log       map[string][]*transport.Msg // durable messages by subject
-	seen      map[string]struct{}         // durable dedup ids
+	seen      map[string]*transport.Msg   // durable messages by dedup id
 	consumers map[string]*group
 }
 
@@ -40,7 +41,7 @@ func NewBus() *Bus {
 		queues:    map[string]map[string][]*worker{},
 		bcast:     map[string][]*worker{},
 		log:       map[string][]*transport.Msg{},
-		seen:      map[string]struct{}{},
+		seen:      map[string]*transport.Msg{},
 		consumers: map[string]*group{},
 	}
 }
@@ -256,18 +257,20 @@ func (t *Transport) PublishDurable(_ context.Context, msg *transport.Msg) error 
 	if t.isClosed() {
 		return transport.ErrClosed
 	}
-	t.bus.publish(copyMsg(msg))
-	return nil
+	return t.bus.publish(copyMsg(msg))
 }
 
-func (b *Bus) publish(msg *transport.Msg) {
+func (b *Bus) publish(msg *transport.Msg) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if id := msg.Header.Get(transport.HeaderNatsMsgID); id != "" {
-		if _, dup := b.seen[id]; dup {
-			return
+		if stored, dup := b.seen[id]; dup {
+			if stored.Subject != msg.Subject || !bytes.Equal(stored.Data, msg.Data) {
+				return catga.Permanent(fmt.Errorf("%w: %s on %s", transport.ErrDuplicateID, id, msg.Subject))
+			}
+			return nil
 		}
-		b.seen[id] = struct{}{}
+		b.seen[id] = msg
 	}
 	b.log[msg.Subject] = append(b.log[msg.Subject], msg)
 	for _, g := range b.consumers {
@@ -275,6 +278,7 @@ func (b *Bus) publish(msg *transport.Msg) {
 			g.push(delivery{msg: msg, attempt: 1})
 		}
 	}
+	return nil
 }
 
 type delivery struct {
@@ -378,7 +382,9 @@ func (c *consumer) deliver(cfg transport.ConsumerConfig, d delivery) {
 		if catga.IsRetryable(err) {
 			reason = fmt.Sprintf("catga: gave up after %d deliveries: %s", d.attempt, reason)
 		}
-		c.g.bus.publish(deadLetter(cfg.Name, d.msg, reason))
+		if err := c.g.bus.publish(deadLetter(cfg.Name, d.msg, reason)); err != nil {
+			c.t.logger.Error("catga: dead letter", "consumer", cfg.Name, "error", err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package nats
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -343,9 +344,35 @@ func (t *Transport) PublishDurable(ctx context.Context, msg *transport.Msg) erro
 		return err
 	}
 	m := &nats.Msg{Subject: msg.Subject, Header: nats.Header(msg.Header), Data: msg.Data}
-	if _, err := t.js.PublishMsg(ctx, m); err != nil {
+	ack, err := t.js.PublishMsg(ctx, m)
+	if err != nil {
 		return fmt.Errorf("catga: publish %s: %w", msg.Subject, err)
 	}
+	if ack.Duplicate {
+		return t.checkDuplicate(ctx, ack, msg)
+	}
+	return nil
+}
+
+// checkDuplicate tells a re-publication (the same message again: nothing
+// to do) from an id reused for a different message, which JetStream would
+// drop without a word: that is [transport.ErrDuplicateID]. The stream's
+// ack names the stored message; reading it costs a round trip, paid on
+// duplicates only.
+func (t *Transport) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, msg *transport.Msg) error {
+	id := msg.Header.Get(transport.HeaderNatsMsgID)
+	s, err := t.js.Stream(ctx, ack.Stream)
+	if err != nil {
+		return fmt.Errorf("catga: publish %s: check duplicate %s: %w", msg.Subject, id, err)
+	}
+	stored, err := s.GetMsg(ctx, ack.Sequence)
+	if err != nil {
+		return fmt.Errorf("catga: publish %s: check duplicate %s: %w", msg.Subject, id, err)
+	}
+	if stored.Subject != msg.Subject || !bytes.Equal(stored.Data, msg.Data) {
+		return catga.Permanent(fmt.Errorf("%w: %s on %s (stored as sequence %d on %s)", transport.ErrDuplicateID, id, msg.Subject, ack.Sequence, stored.Subject))
+	}
+	t.cfg.Logger.Debug("catga: duplicate publish ignored", "subject", msg.Subject, "id", id, "sequence", ack.Sequence)
 	return nil
 }
 

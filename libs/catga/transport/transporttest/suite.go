@@ -47,6 +47,9 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedBroadcast", testTypedBroadcast},
 		{"TypedEventIDDedup", testTypedEventIDDedup},
 		{"TypedEventMalformed", testTypedEventMalformed},
+		{"TypedStepSends", testStepSends},
+		{"TypedRerunSameIDs", testRerunSameIDs},
+		{"DurableDuplicateID", testDuplicateID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
@@ -282,7 +285,7 @@ func testDurableOnce(t *testing.T, f Factory) {
 	for i := range n {
 		publish(t, p[2], subject, "id-"+strconv.Itoa(i), strconv.Itoa(i))
 	}
-	publish(t, p[2], subject, "id-0", "dup") // same id: stored once
+	publish(t, p[2], subject, "id-0", "0") // published again: stored once
 	waitFor(t, 10*time.Second, "all events", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
