@@ -178,7 +178,10 @@ func run(dur time.Duration, nslices, conc, size int) error {
 		return json.Unmarshal(r.Data, &e)
 	}
 
-	// Ours: Serve on one peer, Route + mediator.Send on another, defaults.
+	// Ours: Serve on one peer, Route + mediator.Send on another, defaults
+	// except deduplication: an echo is a query, and queries are served
+	// WithoutIdempotency (a command's default store is a JetStream bucket,
+	// one write per request, which this server does not run).
 	server, err := catganats.Connect(catganats.Config{URLs: []string{url}, Name: "bench-server"})
 	if err != nil {
 		return err
@@ -186,7 +189,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	defer func() { _ = server.Close() }()
 	sm := mediator.New()
 	_ = mediator.Handle(sm, func(_ context.Context, e Echo) (Echo, error) { return e, nil })
-	if _, err := transport.Serve[Echo, Echo](server, sm, "bench"); err != nil {
+	if _, err := transport.Serve[Echo, Echo](server, sm, "bench", transport.WithoutIdempotency()); err != nil {
 		return err
 	}
 	_ = server.Conn().Flush()

@@ -76,10 +76,10 @@ func WithRetry(attempts int, base time.Duration) Option {
 // caller's deadline bounds them all.
 func WithAttemptTimeout(d time.Duration) Option { return func(o *options) { o.attemptTimeout = d } }
 
-// WithIdempotency makes Serve deduplicate by message key through s (a
-// Redis store shares this between peers). Without it Serve uses a bounded
-// memory store of its own (idempotency.NewMemory), which catches retries
-// that reach the same peer only.
+// WithIdempotency makes Serve deduplicate by message key through s (say,
+// Redis in a deployment that has it). Without it Serve uses the store the
+// transport shares between its peers (see StoreProvider: a JetStream
+// key-value bucket on NATS), or else a bounded memory store of its own.
 func WithIdempotency(s idempotency.Store) Option { return func(o *options) { o.store = s } }
 
 // WithoutIdempotency turns deduplication off in Serve.

@@ -31,11 +31,32 @@ func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opt
 		s.subject = CommandPrefix + s.name
 	}
 	if s.store == nil && !o.noStore {
-		s.store = idempotency.NewMemory()
+		store, err := defaultStore(t)
+		if err != nil {
+			return nil, fmt.Errorf("catga: serve %s: %w", s.subject, err)
+		}
+		s.store = store
 	}
 	return t.Serve(s.subject, service, s.handle, ServeConfig{
 		Concurrency: o.concurrency, Service: service, Endpoint: tokenName(s.name),
 	})
+}
+
+// StoreProvider is implemented by a Transport that offers an idempotency
+// store shared by all its peers (NATS: a JetStream key-value bucket; memory:
+// one store per bus). Serve deduplicates through it unless WithIdempotency
+// or WithoutIdempotency says otherwise.
+type StoreProvider interface {
+	IdempotencyStore() (idempotency.Store, error)
+}
+
+// defaultStore is the transport's shared store, or else a memory store of
+// this peer's own, which only catches retries that reach the same peer.
+func defaultStore(t Transport) (idempotency.Store, error) {
+	if p, ok := t.(StoreProvider); ok {
+		return p.IdempotencyStore()
+	}
+	return idempotency.NewMemory(), nil
 }
 
 type server[Req, Resp any] struct {

@@ -3,18 +3,26 @@ package idempotency
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis is a [Store] shared by every peer using the same Redis. A key holds
-// "P" while claimed (with the lease as its TTL) and "D"+reply once
+// "P"+token while claimed (with the lease as its TTL) and "D"+reply once
 // completed (with the reply TTL), so a claim is one atomic SET NX and a
-// crashed holder's claim expires with its lease.
+// crashed holder's claim expires with its lease. The token, random per
+// claim, lets Release remove this store's own claim only, never the one
+// another peer took after this one's lease lapsed.
 type Redis struct {
 	client redis.UniversalClient
 	prefix string
+
+	mu   sync.Mutex
+	held map[string]string // key -> token of this store's claim
 }
 
 // RedisOption configures a Redis store.
@@ -25,29 +33,29 @@ func WithPrefix(p string) RedisOption { return func(r *Redis) { r.prefix = p } }
 
 // NewRedis returns a store over client.
 func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
-	r := &Redis{client: client, prefix: "catga:idem:"}
+	r := &Redis{client: client, prefix: "catga:idem:", held: map[string]string{}}
 	for _, o := range opts {
 		o(r)
 	}
 	return r
 }
 
-// claimScript: SET NX the pending marker, or return what is there.
+// claimScript: SET NX the pending marker ARGV[2], or return what is there.
 var claimScript = redis.NewScript(`
-if redis.call('SET', KEYS[1], 'P', 'NX', 'PX', ARGV[1]) then
+if redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[1]) then
   return {1, ''}
 end
 local v = redis.call('GET', KEYS[1])
 if not v then
-  redis.call('SET', KEYS[1], 'P', 'PX', ARGV[1])
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
   return {1, ''}
 end
 return {0, v}
 `)
 
-// releaseScript deletes the key only while it is pending.
+// releaseScript deletes the key only while it holds this claim (ARGV[1]).
 var releaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == 'P' then
+if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
 return 0
@@ -59,7 +67,8 @@ func (r *Redis) Claim(ctx context.Context, key string, lease time.Duration) (boo
 		return false, nil, ErrEmptyKey
 	}
 	ms := max(lease.Milliseconds(), 1)
-	res, err := claimScript.Run(ctx, r.client, []string{r.prefix + key}, ms).Slice()
+	token := "P" + strconv.FormatUint(rand.Uint64(), 36)
+	res, err := claimScript.Run(ctx, r.client, []string{r.prefix + key}, ms, token).Slice()
 	if err != nil {
 		return false, nil, fmt.Errorf("catga: idempotency claim %q: %w", key, err)
 	}
@@ -67,6 +76,9 @@ func (r *Redis) Claim(ctx context.Context, key string, lease time.Duration) (boo
 		return false, nil, fmt.Errorf("catga: idempotency claim %q: unexpected reply %v", key, res)
 	}
 	if n, _ := res[0].(int64); n == 1 {
+		r.mu.Lock()
+		r.held[key] = token
+		r.mu.Unlock()
 		return true, nil, nil
 	}
 	v, _ := res[1].(string)
@@ -81,6 +93,9 @@ func (r *Redis) Complete(ctx context.Context, key string, reply []byte, ttl time
 	if key == "" {
 		return ErrEmptyKey
 	}
+	r.mu.Lock()
+	delete(r.held, key)
+	r.mu.Unlock()
 	v := make([]byte, 0, 1+len(reply))
 	v = append(append(v, 'D'), reply...)
 	if err := r.client.Set(ctx, r.prefix+key, v, ttl).Err(); err != nil {
@@ -89,9 +104,16 @@ func (r *Redis) Complete(ctx context.Context, key string, reply []byte, ttl time
 	return nil
 }
 
-// Release implements [Store].
+// Release implements [Store]: it drops this store's own claim only.
 func (r *Redis) Release(ctx context.Context, key string) error {
-	if err := releaseScript.Run(ctx, r.client, []string{r.prefix + key}).Err(); err != nil {
+	r.mu.Lock()
+	token, ok := r.held[key]
+	delete(r.held, key)
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := releaseScript.Run(ctx, r.client, []string{r.prefix + key}, token).Err(); err != nil {
 		return fmt.Errorf("catga: idempotency release %q: %w", key, err)
 	}
 	return nil

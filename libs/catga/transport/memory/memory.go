@@ -13,6 +13,7 @@ import (
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
+	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 )
 
 // Transport is an in-process transport. Several Transports may share one
@@ -33,6 +34,7 @@ type Bus struct {
 	log       map[string][]*transport.Msg // durable messages by subject
 	seen      map[string]*transport.Msg   // durable messages by dedup id
 	consumers map[string]*group
+	store     *idempotency.Memory // shared by the bus's peers, as a NATS bucket is
 }
 
 // NewBus returns an empty bus.
@@ -43,6 +45,7 @@ func NewBus() *Bus {
 		log:       map[string][]*transport.Msg{},
 		seen:      map[string]*transport.Msg{},
 		consumers: map[string]*group{},
+		store:     idempotency.NewMemory(),
 	}
 }
 
@@ -66,6 +69,10 @@ func New(bus *Bus, opts ...Option) *Transport {
 }
 
 var _ transport.Transport = (*Transport)(nil)
+
+// IdempotencyStore implements transport.StoreProvider: one store per bus,
+// shared by its peers.
+func (t *Transport) IdempotencyStore() (idempotency.Store, error) { return t.bus.store, nil }
 
 type job struct {
 	msg   *transport.Msg

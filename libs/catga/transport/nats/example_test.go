@@ -12,7 +12,7 @@ import (
 )
 
 func Example() {
-	srv, err := natsembed.Start(natsembed.Config{NoJetStream: true})
+	srv, err := natsembed.Start(natsembed.Config{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -18,6 +18,7 @@ import (
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
+	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 )
 
 // Config describes the connection. Zero durations take the defaults, which
@@ -50,6 +51,10 @@ type Config struct {
 	Replicas int
 	// DuplicateWindow of the stream's Nats-Msg-Id deduplication. Default 2m.
 	DuplicateWindow time.Duration
+	// Idempotency configures the JetStream key-value bucket that Serve
+	// deduplicates through by default (see [Transport.IdempotencyStore]).
+	// Replicas defaults to the stream's.
+	Idempotency KVStoreConfig
 	// Logger receives connection events. Default discards.
 	Logger *slog.Logger
 }
@@ -92,6 +97,9 @@ func (c *Config) defaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.Idempotency.Replicas == 0 {
+		c.Idempotency.Replicas = c.Replicas
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +120,9 @@ type Transport struct {
 	consumers map[*consumerSub]struct{}
 
 	replies replyMux
+
+	storeMu sync.Mutex
+	store   *KVStore
 }
 
 var _ transport.Transport = (*Transport)(nil)
@@ -166,6 +177,30 @@ func joinURLs(urls []string) string {
 		s += u
 	}
 	return s
+}
+
+// IdempotencyStore returns the store Serve deduplicates through unless
+// told otherwise: a [KVStore] in the cluster's JetStream, shared by every
+// peer, so that a retry reaching another queue member finds the first
+// attempt's claim or reply. It is opened on first use.
+func (t *Transport) IdempotencyStore() (idempotency.Store, error) {
+	t.storeMu.Lock()
+	defer t.storeMu.Unlock()
+	if t.store != nil {
+		return t.store, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var s *KVStore
+	err := retrySetup(ctx, func(ctx context.Context) (err error) {
+		s, err = NewKVStore(ctx, t.js, t.cfg.Idempotency)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	t.store = s
+	return s, nil
 }
 
 // Conn is the underlying connection.

@@ -91,7 +91,7 @@ func TestKillResponderProcessMidRequest(t *testing.T) {
 	}
 	// The doomed peer holds the claim (a pending marker with the lease as
 	// its TTL): the survivor can only run the handler once it lapses.
-	if v, err := rdb.Get(ctx, "catga:idem:catga.cmd.nats_test.Charge:"+id).Result(); err != nil || v != "P" {
+	if v, err := rdb.Get(ctx, "catga:idem:catga.cmd.nats_test.Charge:"+id).Result(); err != nil || !strings.HasPrefix(v, "P") {
 		t.Fatalf("claim of %s while the doomed peer is in its handler: %q, %v; want pending", id, v, err)
 	}
 
