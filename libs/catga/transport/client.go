@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/internal/backoff"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/tracing"
 )
@@ -66,7 +66,7 @@ func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {
 		if !retryRequest(err) || attempt >= c.o.maxAttempts {
 			return zero, err
 		}
-		wait := backoff(c.o.backoff, c.o.maxBackoff, attempt)
+		wait := backoff.Policy{Initial: c.o.backoff, Max: c.o.maxBackoff, Jitter: 0.5}.Delay(attempt)
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 			return zero, err
 		}
@@ -85,14 +85,6 @@ func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {
 // did run harmless.
 func retryRequest(err error) bool {
 	return errors.Is(err, ErrNoResponders) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrBusy)
-}
-
-func backoff(base, limit time.Duration, attempt int) time.Duration {
-	d := base << min(attempt-1, 16)
-	if d > limit || d <= 0 {
-		d = limit
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body []byte) (data []byte, err error) {

@@ -2,7 +2,12 @@ package transport
 
 import (
 	"errors"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/mediator"
 )
 
 func TestConsumerConfigValidate(t *testing.T) {
@@ -31,5 +36,54 @@ func TestConsumerConfigValidate(t *testing.T) {
 	d := ConsumerConfig{Name: "a", Subject: "s"}.WithDefaults()
 	if d.AckWait <= 0 || d.MaxDeliver <= 0 || d.RetryDelay <= 0 {
 		t.Errorf("WithDefaults left zero fields: %+v", d)
+	}
+}
+
+// TestDecideOutlastsOutage: with the default schedule a retryable failure
+// is redelivered for well over 10 seconds (a Redis or PostgreSQL failover)
+// before anything is dead-lettered.
+func TestDecideOutlastsOutage(t *testing.T) {
+	c := ConsumerConfig{Name: "a", Subject: "s"}.WithDefaults()
+	down := errors.New("db down")
+	var waited time.Duration
+	attempt := 1
+	for ; ; attempt++ {
+		v := c.Decide(down, attempt)
+		if !v.Retry {
+			if v.DeadReason == "" {
+				t.Fatalf("attempt %d: %+v, want retry or dead letter", attempt, v)
+			}
+			break
+		}
+		waited += v.Delay
+	}
+	if waited < 30*time.Second {
+		t.Errorf("dead-lettered after %d deliveries and %s of retries; want more than 30s", attempt, waited)
+	}
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"ok", nil, "ack"},
+		{"permanent", catga.Permanent(down), "dead"},
+		{"rejection", catga.Reject("x", "no"), "dead"},
+		{"panic", catga.Permanent(&mediator.PanicError{Value: "boom", Stack: []byte("goroutine 1")}), "dead"},
+		{"retryable", down, "retry"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := c.Decide(tc.err, 1)
+			got := map[bool]string{true: "ack"}[v.Ack] + map[bool]string{true: "retry"}[v.Retry]
+			if got == "" {
+				got = "dead"
+			}
+			if got != tc.want {
+				t.Errorf("Decide(%v) = %+v, want %s", tc.err, v, tc.want)
+			}
+			if strings.Contains(v.DeadReason, "goroutine") {
+				t.Errorf("dead reason carries a stack: %q", v.DeadReason)
+			}
+		})
 	}
 }

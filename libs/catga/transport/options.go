@@ -97,7 +97,8 @@ func WithReplyTTL(d time.Duration) Option { return func(o *options) { o.replyTTL
 // WithConcurrency lets Serve handle n requests at once on this peer (default 1).
 func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = max(n, 1) } }
 
-// WithConsumer tunes ConsumeEvents (AckWait, MaxDeliver, RetryDelay; Name
+// WithConsumer tunes ConsumeEvents (AckWait, MaxDeliver, the retry schedule,
+// Concurrency and the rest of transport.ConsumerConfig; Name
 // and Subject are derived unless set).
 func WithConsumer(c ConsumerConfig) Option { return func(o *options) { o.consumer = c } }
 

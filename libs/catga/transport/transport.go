@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/internal/backoff"
+	"github.com/catga-go/catga/libs/catga/mediator"
 )
 
 // Header holds message headers. Keys are case-sensitive, as in NATS: "Catga-Msg-Id" and
@@ -58,26 +62,54 @@ type ConsumerConfig struct {
 	Name string
 	// Subject the consumer reads.
 	Subject string
-	// AckWait is how long a delivery may stay unacknowledged before it is
-	// redelivered. Default 30s.
+	// AckWait is how long a delivery may go without news from its peer
+	// before it is redelivered elsewhere. A handler still running reports
+	// progress every AckWait/3, so AckWait bounds how long a crashed
+	// peer's message waits, not how long a handler may take. Default 30s.
 	AckWait time.Duration
+	// HandlerTimeout bounds one run of the handler. Default 5m.
+	HandlerTimeout time.Duration
 	// MaxDeliver bounds deliveries per message before it is dead-lettered.
-	// Default 5.
+	// Default 10.
 	MaxDeliver int
-	// RetryDelay is the delay before redelivering after a retryable error.
-	// Default 200ms.
-	RetryDelay time.Duration
+	// RetryDelay is the delay before the first redelivery after a
+	// retryable error; each further one doubles it, up to MaxRetryDelay,
+	// with jitter. The defaults (500ms, 30s, 10 deliveries) wait about
+	// 2.5 minutes in all, enough to outlast a Redis or PostgreSQL
+	// failover without dead-lettering what was in flight.
+	RetryDelay    time.Duration
+	MaxRetryDelay time.Duration
+	// Concurrency is how many deliveries this peer handles at once; the
+	// peer holds at most that many more, pulled ahead. Default 1.
+	Concurrency int
+	// MaxAckPending bounds the deliveries of the consumer (all its peers)
+	// that are out and not yet acknowledged. Default 1000.
+	MaxAckPending int
+}
+
+// retryPolicy is the schedule of redelivery delays.
+func (c ConsumerConfig) retryPolicy() backoff.Policy {
+	return backoff.Policy{Initial: c.RetryDelay, Max: c.MaxRetryDelay, Jitter: 0.2}
 }
 
 func (c *ConsumerConfig) defaults() {
-	if c.AckWait <= 0 {
-		c.AckWait = 30 * time.Second
+	set := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
 	}
+	set(&c.AckWait, 30*time.Second)
+	set(&c.HandlerTimeout, 5*time.Minute)
+	set(&c.RetryDelay, 500*time.Millisecond)
+	set(&c.MaxRetryDelay, 30*time.Second)
 	if c.MaxDeliver <= 0 {
-		c.MaxDeliver = 5
+		c.MaxDeliver = 10
 	}
-	if c.RetryDelay <= 0 {
-		c.RetryDelay = 200 * time.Millisecond
+	if c.Concurrency <= 0 {
+		c.Concurrency = 1
+	}
+	if c.MaxAckPending <= 0 {
+		c.MaxAckPending = 1000
 	}
 }
 
@@ -90,8 +122,11 @@ func (c ConsumerConfig) Validate() error {
 	if c.Subject == "" {
 		errs = append(errs, fmt.Errorf("%w: empty consumer subject", ErrConfig))
 	}
-	if c.AckWait < 0 || c.MaxDeliver < 0 || c.RetryDelay < 0 {
-		errs = append(errs, fmt.Errorf("%w: negative AckWait, MaxDeliver or RetryDelay", ErrConfig))
+	if c.AckWait < 0 || c.HandlerTimeout < 0 || c.RetryDelay < 0 || c.MaxRetryDelay < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative AckWait, HandlerTimeout, RetryDelay or MaxRetryDelay", ErrConfig))
+	}
+	if c.MaxDeliver < 0 || c.Concurrency < 0 || c.MaxAckPending < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative MaxDeliver, Concurrency or MaxAckPending", ErrConfig))
 	}
 	return errors.Join(errs...)
 }
@@ -100,6 +135,38 @@ func (c ConsumerConfig) Validate() error {
 func (c ConsumerConfig) WithDefaults() ConsumerConfig {
 	c.defaults()
 	return c
+}
+
+// Verdict is what becomes of a durable delivery once its handler returned.
+type Verdict struct {
+	// Ack: handled, done.
+	Ack bool
+	// Retry: redeliver after Delay.
+	Retry bool
+	Delay time.Duration
+	// DeadReason, when neither Ack nor Retry: dead-letter with it.
+	DeadReason string
+}
+
+// Decide is the dead-letter rule every Transport applies to the error of
+// delivery attempt (from 1): nil acknowledges; a retryable error is
+// redelivered on the backoff schedule until MaxDeliver deliveries are
+// spent; anything else, and the last retryable failure, is dead-lettered.
+// A panic's reason names it without its stack (which the serving peer
+// logs).
+func (c ConsumerConfig) Decide(err error, attempt int) Verdict {
+	switch {
+	case err == nil:
+		return Verdict{Ack: true}
+	case IsPanic(err):
+		return Verdict{DeadReason: mediator.ErrPanic.Error()}
+	case catga.IsRetryable(err) && attempt < c.MaxDeliver:
+		return Verdict{Retry: true, Delay: c.retryPolicy().Delay(attempt)}
+	case catga.IsRetryable(err):
+		return Verdict{DeadReason: fmt.Sprintf("catga: gave up after %d deliveries: %s", attempt, err)}
+	default:
+		return Verdict{DeadReason: err.Error()}
+	}
 }
 
 // Subscription is a registration that Close ends. Close drains: messages

@@ -250,12 +250,3 @@ func TestDeadlineCtx(t *testing.T) {
 		t.Errorf("parent cancel not seen: %v", child.Err())
 	}
 }
-
-func TestBackoffBounded(t *testing.T) {
-	for attempt := 1; attempt < 100; attempt++ {
-		d := backoff(20*time.Millisecond, time.Second, attempt)
-		if d < 0 || d > time.Second {
-			t.Fatalf("backoff(%d) = %s, outside [0, 1s]", attempt, d)
-		}
-	}
-}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/libs/catga"
-	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 )
@@ -339,7 +338,9 @@ func (t *Transport) Consume(cfg transport.ConsumerConfig, h transport.DurableHan
 	if err := t.track(c); err != nil {
 		return nil, err
 	}
-	c.wg.Go(c.run)
+	for range cfg.Concurrency {
+		c.wg.Go(c.run)
+	}
 	return c, nil
 }
 
@@ -373,23 +374,19 @@ func (c *consumer) run() {
 }
 
 func (c *consumer) deliver(cfg transport.ConsumerConfig, d delivery) {
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.HandlerTimeout)
 	err := transport.Guard(cfg.Subject, func() error { return c.h(ctx, transport.Delivery{Msg: copyMsg(d.msg), Attempt: d.attempt}) })
 	cancel()
 	if transport.IsPanic(err) {
 		transport.LogPanic(ctx, c.t.logger, cfg.Subject, err)
-		err = catga.Permanent(mediator.ErrPanic)
 	}
+	v := cfg.Decide(err, d.attempt)
 	switch {
-	case err == nil:
-	case catga.IsRetryable(err) && d.attempt < cfg.MaxDeliver:
-		c.g.redeliverAfter(cfg.RetryDelay, delivery{msg: d.msg, attempt: d.attempt + 1})
+	case v.Ack:
+	case v.Retry:
+		c.g.redeliverAfter(v.Delay, delivery{msg: d.msg, attempt: d.attempt + 1})
 	default:
-		reason := err.Error()
-		if catga.IsRetryable(err) {
-			reason = fmt.Sprintf("catga: gave up after %d deliveries: %s", d.attempt, reason)
-		}
-		if err := c.g.bus.publish(deadLetter(cfg.Name, d.msg, reason)); err != nil {
+		if err := c.g.bus.publish(deadLetter(cfg.Name, d.msg, v.DeadReason)); err != nil {
 			c.t.logger.Error("catga: dead letter", "consumer", cfg.Name, "error", err)
 		}
 	}

@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/catga-go/catga/libs/catga"
-	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 )
@@ -409,125 +408,6 @@ func (t *Transport) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, m
 	}
 	t.cfg.Logger.Debug("catga: duplicate publish ignored", "subject", msg.Subject, "id", id, "sequence", ack.Sequence)
 	return nil
-}
-
-type consumerSub struct {
-	t    *Transport
-	cc   jetstream.ConsumeContext
-	once sync.Once
-}
-
-// Close drains the consumer: deliveries already pulled are handled.
-func (c *consumerSub) Close() error {
-	c.once.Do(func() {
-		c.cc.Drain()
-		select {
-		case <-c.cc.Closed():
-		case <-time.After(c.t.cfg.DrainTimeout):
-		}
-		c.t.mu.Lock()
-		delete(c.t.consumers, c)
-		c.t.mu.Unlock()
-	})
-	return nil
-}
-
-// Consume implements transport.Transport with a durable pull consumer
-// (explicit ack, AckWait, deliver-all). The server allows one delivery more
-// than MaxDeliver so that a last attempt lost to AckWait still reaches the
-// dead-letter subject instead of vanishing.
-func (t *Transport) Consume(cfg transport.ConsumerConfig, h transport.DurableHandler) (transport.Subscription, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	cfg = cfg.WithDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := t.ensureStream(ctx); err != nil {
-		return nil, err
-	}
-	cons, err := t.js.CreateOrUpdateConsumer(ctx, t.cfg.Stream, jetstream.ConsumerConfig{
-		Durable:       cfg.Name,
-		FilterSubject: cfg.Subject,
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    cfg.MaxDeliver + 1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("catga: consumer %s: %w", cfg.Name, err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) { t.deliver(cfg, m, h) })
-	if err != nil {
-		return nil, fmt.Errorf("catga: consume %s: %w", cfg.Name, err)
-	}
-	c := &consumerSub{t: t, cc: cc}
-	t.mu.Lock()
-	closing := t.isClosing
-	if !closing {
-		t.consumers[c] = struct{}{}
-	}
-	t.mu.Unlock()
-	if closing {
-		cc.Stop()
-		return nil, transport.ErrClosed
-	}
-	return c, nil
-}
-
-func (t *Transport) deliver(cfg transport.ConsumerConfig, m jetstream.Msg, h transport.DurableHandler) {
-	attempt := 1
-	var seq uint64
-	if meta, err := m.Metadata(); err == nil {
-		attempt, seq = int(meta.NumDelivered), meta.Sequence.Stream
-	}
-	msg := &transport.Msg{Subject: m.Subject(), Header: transport.Header(m.Headers()), Data: m.Data()}
-	if attempt > cfg.MaxDeliver {
-		t.deadLetter(cfg, m, msg, seq, fmt.Sprintf("catga: not acknowledged within %s in %d deliveries", cfg.AckWait, cfg.MaxDeliver))
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.AckWait)
-	err := transport.Guard(cfg.Subject, func() error { return h(ctx, transport.Delivery{Msg: msg, Attempt: attempt}) })
-	cancel()
-	if transport.IsPanic(err) {
-		transport.LogPanic(ctx, t.cfg.Logger, cfg.Subject, err)
-		err = catga.Permanent(mediator.ErrPanic) // the stack stays in the log
-	}
-	switch {
-	case err == nil:
-		if aerr := m.Ack(); aerr != nil {
-			t.cfg.Logger.Warn("catga: ack", "consumer", cfg.Name, "error", aerr)
-		}
-	case catga.IsRetryable(err) && attempt < cfg.MaxDeliver:
-		_ = m.NakWithDelay(cfg.RetryDelay)
-	default:
-		reason := err.Error()
-		if catga.IsRetryable(err) {
-			reason = fmt.Sprintf("catga: gave up after %d deliveries: %s", attempt, reason)
-		}
-		t.deadLetter(cfg, m, msg, seq, reason)
-	}
-}
-
-// deadLetter publishes the message to the consumer's dead-letter subject
-// with the reason, then terminates it; if that publish fails the message is
-// redelivered later instead of being lost.
-func (t *Transport) deadLetter(cfg transport.ConsumerConfig, m jetstream.Msg, msg *transport.Msg, seq uint64, reason string) {
-	h := nats.Header{}
-	for k, v := range msg.Header {
-		h[k] = v
-	}
-	h.Set(transport.HeaderDeadReason, reason)
-	h.Set(transport.HeaderDeadSubject, msg.Subject)
-	h.Set(transport.HeaderNatsMsgID, "dlq-"+cfg.Name+"-"+strconv.FormatUint(seq, 10))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := t.js.PublishMsg(ctx, &nats.Msg{Subject: transport.DeadLetterSubject(cfg.Name), Header: h, Data: msg.Data}); err != nil {
-		t.cfg.Logger.Error("catga: dead letter", "consumer", cfg.Name, "error", err)
-		_ = m.NakWithDelay(cfg.RetryDelay)
-		return
-	}
-	_ = m.TermWithReason(reason)
 }
 
 // Close drains everything: consumers finish the deliveries they hold,
