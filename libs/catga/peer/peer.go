@@ -56,7 +56,7 @@ func Run(ctx context.Context, cfg Config, setup func(ctx context.Context, p *Pee
 		return err
 	}
 	tr, err := catganats.Connect(catganats.Config{
-		URLs: cfg.NATSURLs, Name: cfg.Service, DrainTimeout: o.drainTimeout, Logger: o.logger,
+		URLs: cfg.NATSURLs, Name: cfg.Service, Version: cfg.Version, DrainTimeout: o.drainTimeout, Logger: o.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, cfg.NATSURLs, err)

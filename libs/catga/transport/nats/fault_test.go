@@ -139,6 +139,16 @@ func (c *cluster) caller(t *testing.T, node int, opts ...transport.Option) (*cat
 	if err := transport.Route[Charge, Charged](m, &countingTransport{Transport: tr, t: t}, opts...); err != nil {
 		t.Fatalf("Route: %v", err)
 	}
+	// Interest in the responders' queue group reaches this node over the
+	// cluster routes a little after they subscribed; a request too early
+	// meets no responders. An empty body is refused before any handler
+	// runs, so the probe has no effect.
+	waitFor(t, 10*time.Second, "the responders to be reachable from the caller's node", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, err := tr.Request(ctx, &transport.Msg{Subject: transport.CommandPrefix + transport.NameOf[Charge]()})
+		return err == nil
+	})
 	return tr, m
 }
 

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
@@ -54,6 +53,9 @@ type Config struct {
 	// deduplicates through by default (see [Transport.IdempotencyStore]).
 	// Replicas defaults to the stream's.
 	Idempotency KVStoreConfig
+	// Version of the service, announced through discovery. Default
+	// "0.0.0-dev".
+	Version string
 	// Logger receives connection events. Default discards.
 	Logger *slog.Logger
 }
@@ -96,6 +98,9 @@ func (c *Config) defaults() {
 	if c.Replicas == 0 {
 		c.Replicas = 1
 	}
+	if c.Version == "" {
+		c.Version = "0.0.0-dev"
+	}
 	if c.Idempotency.Replicas == 0 {
 		c.Idempotency.Replicas = c.Replicas
 	}
@@ -115,7 +120,7 @@ type Transport struct {
 	mu        sync.Mutex
 	isClosing bool
 	streamOK  bool
-	services  map[micro.Service]struct{}
+	subs      map[*servingSub]struct{}
 	consumers map[*consumerSub]struct{}
 
 	replies replyMux
@@ -135,7 +140,7 @@ func Connect(cfg Config) (*Transport, error) {
 	cfg.defaults()
 	t := &Transport{
 		cfg: cfg, id: uuid.NewString(), closed: make(chan struct{}),
-		services: map[micro.Service]struct{}{}, consumers: map[*consumerSub]struct{}{},
+		subs: map[*servingSub]struct{}{}, consumers: map[*consumerSub]struct{}{},
 	}
 	log := cfg.Logger
 	opts := []nats.Option{
@@ -233,124 +238,6 @@ func mapErr(subject string, err error) error {
 	}
 }
 
-// Serve implements transport.Transport with a nats.go/micro service named
-// cfg.Service (default: queue) holding cfg.Concurrency endpoints on subject
-// in queue group queue. Each endpoint is one subscription, handled by its
-// own goroutine, so Concurrency is how many requests run at once. Every
-// Serve call is one micro service instance: $SRV.PING.<service> lists one
-// per served type and peer, and the "peer" metadata (see [Transport.ID])
-// tells the peers apart.
-func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg transport.ServeConfig) (transport.Subscription, error) {
-	name := cfg.Service
-	if name == "" {
-		name = queue
-	}
-	ep := cfg.Endpoint
-	if ep == "" {
-		ep = "handle"
-	}
-	svc, err := micro.AddService(t.nc, micro.Config{
-		Name: name, Version: "1.0.0", QueueGroup: queue,
-		Description: "catga peer serving " + subject,
-		Metadata:    map[string]string{"peer": t.id, "subject": subject},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("catga: serve %s: %w", subject, err)
-	}
-	handler := micro.HandlerFunc(func(r micro.Request) {
-		var reply *transport.Msg
-		err := transport.Guard(subject, func() error {
-			reply = h(context.Background(), &transport.Msg{Subject: r.Subject(), Header: transport.Header(r.Headers()), Data: r.Data()})
-			return nil
-		})
-		if err != nil {
-			transport.LogPanic(context.Background(), t.cfg.Logger, subject, err)
-			reply = transport.ReplyFromError(err).Msg()
-		}
-		if reply == nil {
-			reply = &transport.Msg{}
-		}
-		if r.Reply() == "" {
-			return
-		}
-		if len(reply.Header) == 0 {
-			// The common OK reply has no headers; skip the option's closure.
-			_ = r.Respond(reply.Data)
-			return
-		}
-		_ = r.Respond(reply.Data, micro.WithHeaders(micro.Headers(reply.Header)))
-	})
-	for i := range max(cfg.Concurrency, 1) {
-		n := ep
-		if i > 0 {
-			n += "-" + strconv.Itoa(i+1)
-		}
-		if err := svc.AddEndpoint(n, handler, micro.WithEndpointSubject(subject), micro.WithEndpointQueueGroup(queue)); err != nil {
-			_ = svc.Stop()
-			return nil, fmt.Errorf("catga: serve %s: %w", subject, err)
-		}
-	}
-	t.mu.Lock()
-	if t.isClosing {
-		t.mu.Unlock()
-		_ = svc.Stop()
-		return nil, transport.ErrClosed
-	}
-	t.services[svc] = struct{}{}
-	t.mu.Unlock()
-	return serviceSub{t, svc}, nil
-}
-
-type serviceSub struct {
-	t   *Transport
-	svc micro.Service
-}
-
-// Close drains the endpoints: requests already delivered are still answered.
-func (s serviceSub) Close() error {
-	s.t.mu.Lock()
-	delete(s.t.services, s.svc)
-	s.t.mu.Unlock()
-	if err := s.svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		return err
-	}
-	return nil
-}
-
-// Broadcast implements transport.Transport.
-func (t *Transport) Broadcast(_ context.Context, msg *transport.Msg) error {
-	if err := t.nc.PublishMsg(&nats.Msg{Subject: msg.Subject, Header: nats.Header(msg.Header), Data: msg.Data}); err != nil {
-		return mapErr(msg.Subject, err)
-	}
-	return nil
-}
-
-// SubscribeBroadcast implements transport.Transport.
-func (t *Transport) SubscribeBroadcast(subject string, h transport.MsgHandler) (transport.Subscription, error) {
-	sub, err := t.nc.Subscribe(subject, func(m *nats.Msg) {
-		err := transport.Guard(subject, func() error {
-			h(context.Background(), &transport.Msg{Subject: m.Subject, Header: transport.Header(m.Header), Data: m.Data})
-			return nil
-		})
-		if err != nil {
-			transport.LogPanic(context.Background(), t.cfg.Logger, subject, err)
-		}
-	})
-	if err != nil {
-		return nil, mapErr(subject, err)
-	}
-	return natsSub{sub}, nil
-}
-
-type natsSub struct{ sub *nats.Subscription }
-
-func (s natsSub) Close() error {
-	if err := s.sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-		return err
-	}
-	return nil
-}
-
 func (t *Transport) ensureStream(ctx context.Context) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -410,9 +297,16 @@ func (t *Transport) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, m
 	return nil
 }
 
-// Close drains everything: consumers finish the deliveries they hold,
-// endpoints answer the requests already delivered, buffered publishes are
-// flushed, then the connection closes. It waits up to DrainTimeout.
+// Close shuts the peer down in order, waiting up to DrainTimeout:
+//
+//  1. every serving subscription (Serve, SubscribeBroadcast) and consumer
+//     stops taking messages; the server routes new requests to the other
+//     members of the queue groups;
+//  2. the messages already delivered here are handled and answered, and
+//     the requests those handlers send still get their replies, because
+//     the private reply subscription stays open meanwhile;
+//  3. then the reply subscription goes, buffered publishes are flushed and
+//     the connection closes.
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	if t.isClosing {
@@ -421,20 +315,29 @@ func (t *Transport) Close() error {
 		return nil
 	}
 	t.isClosing = true
-	consumers := make([]*consumerSub, 0, len(t.consumers))
+	subs := make([]transport.Subscription, 0, len(t.consumers)+len(t.subs))
 	for c := range t.consumers {
-		consumers = append(consumers, c)
+		subs = append(subs, c)
+	}
+	for s := range t.subs {
+		subs = append(subs, s)
 	}
 	t.mu.Unlock()
-	for _, c := range consumers {
-		_ = c.Close()
+	deadline := time.Now().Add(t.cfg.DrainTimeout)
+	var wg sync.WaitGroup
+	for _, s := range subs {
+		wg.Go(func() { _ = s.Close() })
 	}
+	wg.Wait()
+	t.replies.stop()
+	// What remains (subscriptions made on Conn directly) drains with the
+	// connection; in-flight publishes are flushed first.
 	if err := t.nc.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 		t.nc.Close()
 	}
 	select {
 	case <-t.closed:
-	case <-time.After(t.cfg.DrainTimeout + time.Second):
+	case <-time.After(time.Until(deadline) + time.Second):
 		t.nc.Close()
 		<-t.closed
 		return fmt.Errorf("catga: nats drain did not finish within %s", t.cfg.DrainTimeout)

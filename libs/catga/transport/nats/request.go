@@ -25,9 +25,21 @@ type replyMux struct {
 	startMu sync.Mutex
 	prefix  string // "<inbox>.", set before started
 
+	sub *nats.Subscription
+
 	mu   sync.Mutex
 	next uint64
 	wait map[uint64]chan *nats.Msg
+}
+
+// stop ends the reply subscription. The transport calls it on Close once
+// no handler of its own can still be waiting for a reply.
+func (r *replyMux) stop() {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.sub != nil {
+		_ = r.sub.Unsubscribe()
+	}
 }
 
 // start subscribes on first use; a failure (say, the connection is
@@ -48,9 +60,11 @@ func (r *replyMux) start(nc *nats.Conn) error {
 	}
 	r.mu.Unlock()
 	r.prefix = prefix
-	if _, err := nc.Subscribe(prefix+"*", r.deliver); err != nil {
+	sub, err := nc.Subscribe(prefix+"*", r.deliver)
+	if err != nil {
 		return err
 	}
+	r.sub = sub
 	r.started.Store(true)
 	return nil
 }
