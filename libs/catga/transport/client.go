@@ -70,28 +70,26 @@ func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {
 		if d, ok := ctx.Deadline(); ok && time.Until(d) < wait {
 			return zero, err
 		}
-		timer := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			timer.Stop()
+		if !backoff.Sleep(ctx, wait) {
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return zero, fmt.Errorf("catga: %s: %w (last attempt: %w)", c.subject, ctx.Err(), err)
+			}
 			return zero, fmt.Errorf("%w: %s: %w (last attempt: %w)", ErrTimeout, c.subject, ctx.Err(), err)
-		case <-timer.C:
 		}
 	}
 }
 
-// retryRequest: only failures where the request surely or possibly did not
-// run to completion are retried; the message id makes a retry of one that
-// did run harmless.
+// retryRequest: failures where the request surely or possibly did not run
+// to completion (no responders, a timeout, busy) and infrastructure
+// failures on the serving peer (ErrRemote: a lost database connection, a
+// failover), which released their claim. The message id makes a retry of
+// one that did run harmless.
 func retryRequest(err error) bool {
-	return errors.Is(err, ErrNoResponders) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrBusy)
+	return errors.Is(err, ErrNoResponders) || errors.Is(err, ErrTimeout) || errors.Is(err, ErrBusy) ||
+		errors.Is(err, ErrRemote)
 }
 
 func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body []byte) (data []byte, err error) {
-	h := make(Header, 8)
-	writeMetadata(ctx, h, md, []string{HeaderContentType, c.o.codec.ContentType()})
-	ctx, span := c.o.tracer.StartSend(ctx, trace.SpanKindClient, c.subject, md.MessageID, h)
-	defer func() { tracing.End(span, err) }()
 	actx := ctx
 	// A deadline per attempt only when the attempt ends before the caller's
 	// deadline would. Its timer is made lazily (see SplitDeadline): the NATS
@@ -101,6 +99,14 @@ func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body
 		defer dc.release()
 		actx = dc
 	}
+	// The attempt's deadline goes on the wire, not the caller's: once this
+	// attempt is given up, the serving peer (and a peer waiting on its
+	// claim) should give up too, not hold a handler for the rest of the
+	// caller's budget.
+	h := make(Header, 8)
+	writeMetadata(actx, h, md, []string{HeaderContentType, c.o.codec.ContentType()})
+	actx, span := c.o.tracer.StartSend(actx, trace.SpanKindClient, c.subject, md.MessageID, h)
+	defer func() { tracing.End(span, err) }()
 	msg, err := c.t.Request(actx, &Msg{Subject: c.subject, Header: h, Data: body})
 	if err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	_ = mediator.Handle(m, func(_ context.Context, r fuzzReq) (fuzzReq, error) { return r, nil })
 	s := &server[fuzzReq, fuzzReq]{m: m, o: newOptions([]Option{WithMaxSize(1 << 12), WithCodec(JSON{DisallowUnknownFields: true})}), name: "fuzz", subject: "fuzz"}
 	f.Fuzz(func(t *testing.T, epoch, deadline, ct string, data []byte) {
-		h := Header{HeaderEpoch: {epoch}, HeaderDeadline: {deadline}, HeaderContentType: {ct}, HeaderMsgID: {epoch + deadline}}
+		h := Header{HeaderEpoch: {epoch}, HeaderTimeout: {deadline}, HeaderContentType: {ct}, HeaderMsgID: {epoch + deadline}}
 		reply := s.handle(context.Background(), &Msg{Subject: "fuzz", Header: h, Data: data})
 		if reply == nil {
 			t.Fatal("nil reply")

@@ -183,7 +183,9 @@ type Subscription interface {
 //   - Request delivers req to exactly one member of every queue group serving
 //     req.Subject and returns the first reply. It fails with an error matching
 //     [ErrNoResponders] at once when nobody serves the subject, and with one
-//     matching [ErrTimeout] when ctx ends first. Both are retryable.
+//     matching [ErrTimeout] when ctx's deadline passes first (both
+//     retryable); when ctx is canceled, with an error matching
+//     context.Canceled, not ErrTimeout.
 //   - Serve registers h in the queue group queue: each request reaches one
 //     member of the group. Closing the subscription, or the transport, lets
 //     requests already delivered finish and be answered.

@@ -22,14 +22,18 @@ const (
 	HeaderCausationID    = "Catga-Causation-Id"
 	HeaderIdempotencyKey = "Catga-Idempotency-Key"
 	HeaderEpoch          = "Catga-Epoch"
-	HeaderDeadline       = "Catga-Deadline" // unix nanoseconds
-	HeaderContentType    = "Content-Type"
-	HeaderType           = "Catga-Type"
-	HeaderStatus         = "Catga-Status"
-	HeaderErrorCode      = "Catga-Error-Code"
-	HeaderError          = "Catga-Error"
-	HeaderDeadReason     = "Catga-Dead-Reason"
-	HeaderDeadSubject    = "Catga-Dead-Subject"
+	// HeaderTimeout is the time left to the sender's deadline when it sent
+	// the message, in nanoseconds: relative, so that the receiver's clock
+	// need not agree with the sender's. The receiver's deadline is its
+	// receive time plus this.
+	HeaderTimeout     = "Catga-Timeout"
+	HeaderContentType = "Content-Type"
+	HeaderType        = "Catga-Type"
+	HeaderStatus      = "Catga-Status"
+	HeaderErrorCode   = "Catga-Error-Code"
+	HeaderError       = "Catga-Error"
+	HeaderDeadReason  = "Catga-Dead-Reason"
+	HeaderDeadSubject = "Catga-Dead-Subject"
 	// HeaderNatsMsgID is JetStream's deduplication header.
 	HeaderNatsMsgID = "Nats-Msg-Id"
 )
@@ -231,7 +235,8 @@ func (r *Reply) UnmarshalBinary(b []byte) error {
 	return nil
 }
 
-// WriteMetadata writes md and the deadline of ctx (if any) into h.
+// WriteMetadata writes md and the time left to the deadline of ctx (if
+// any) into h.
 func WriteMetadata(ctx context.Context, h Header, md catga.Metadata) {
 	writeMetadata(ctx, h, md, nil)
 }
@@ -259,12 +264,13 @@ func writeMetadata(ctx context.Context, h Header, md catga.Metadata, extra []str
 		set(HeaderEpoch, strconv.FormatUint(md.Epoch, 10))
 	}
 	if d, ok := ctx.Deadline(); ok {
-		set(HeaderDeadline, strconv.FormatInt(d.UnixNano(), 10))
+		set(HeaderTimeout, strconv.FormatInt(int64(max(time.Until(d), 0)), 10))
 	}
 }
 
-// ReadMetadata reads what WriteMetadata wrote. A malformed epoch or
-// deadline is an error wrapping [ErrDecode]; it never panics.
+// ReadMetadata reads what WriteMetadata wrote; the deadline is now plus
+// the time left the sender wrote. A malformed epoch or timeout is an error
+// wrapping [ErrDecode]; it never panics.
 func ReadMetadata(h Header) (md catga.Metadata, deadline time.Time, err error) {
 	md = catga.Metadata{
 		MessageID:      h.Get(HeaderMsgID),
@@ -277,12 +283,12 @@ func ReadMetadata(h Header) (md catga.Metadata, deadline time.Time, err error) {
 			return md, deadline, fmt.Errorf("%w: epoch header %q", ErrDecode, s)
 		}
 	}
-	if s := h.Get(HeaderDeadline); s != "" {
+	if s := h.Get(HeaderTimeout); s != "" {
 		ns, perr := strconv.ParseInt(s, 10, 64)
-		if perr != nil {
-			return md, deadline, fmt.Errorf("%w: deadline header %q", ErrDecode, s)
+		if perr != nil || ns < 0 {
+			return md, deadline, fmt.Errorf("%w: timeout header %q", ErrDecode, s)
 		}
-		deadline = time.Unix(0, ns)
+		deadline = time.Now().Add(time.Duration(ns))
 	}
 	return md, deadline, nil
 }

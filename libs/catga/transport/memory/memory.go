@@ -172,6 +172,9 @@ func (t *Transport) Request(ctx context.Context, req *transport.Msg) (*transport
 	case r := <-reply:
 		return r, nil
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.Canceled) {
+			return nil, fmt.Errorf("catga: %s: %w", req.Subject, ctx.Err())
+		}
 		return nil, fmt.Errorf("%w: %s: %w", transport.ErrTimeout, req.Subject, ctx.Err())
 	}
 }

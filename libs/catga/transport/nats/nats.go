@@ -229,7 +229,9 @@ func mapErr(subject string, err error) error {
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
 		return fmt.Errorf("%w for %s: %w", transport.ErrNoResponders, subject, err)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout), errors.Is(err, context.Canceled):
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("catga: %s: %w", subject, err) // the caller gave up: not a timeout
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return fmt.Errorf("%w: %s: %w", transport.ErrTimeout, subject, err)
 	case errors.Is(err, nats.ErrConnectionClosed), errors.Is(err, nats.ErrConnectionDraining):
 		return fmt.Errorf("%w: %s: %w", transport.ErrClosed, subject, err)

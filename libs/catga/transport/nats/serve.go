@@ -128,6 +128,9 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		_ = s.Close()
 		return nil, err
 	}
+	// When Serve returns, the server knows the subscriptions (while
+	// connected): requests sent from now on can reach them.
+	_ = t.nc.FlushTimeout(t.cfg.ConnectTimeout)
 	return s, nil
 }
 

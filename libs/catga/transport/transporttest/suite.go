@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -48,6 +49,8 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedEventIDDedup", testTypedEventIDDedup},
 		{"TypedEventMalformed", testTypedEventMalformed},
 		{"TypedStepSends", testStepSends},
+		{"TypedAttemptDeadline", testAttemptDeadline},
+		{"TypedCanceled", testCanceled},
 		{"TypedRerunSameIDs", testRerunSameIDs},
 		{"DurableDuplicateID", testDuplicateID},
 	}
@@ -485,13 +488,19 @@ func testTypedErrors(t *testing.T, f Factory) {
 		err       error
 		check     func(error) bool
 		retryable bool
+		calls     func(int64) bool // how often the handler may run
 	}{
 		{"rejection", catga.Reject("insufficient_funds", "balance %d", 3), func(err error) bool {
 			var r *catga.RejectionError
 			return errors.As(err, &r) && r.Code == "insufficient_funds" && r.Reason == "balance 3"
-		}, false},
-		{"infrastructure", errors.New("db down"), func(err error) bool { return errors.Is(err, transport.ErrRemote) }, true},
-		{"permanent", catga.Permanent(errors.New("unsupported currency")), func(err error) bool { return errors.Is(err, transport.ErrBadRequest) }, false},
+		}, false, once},
+		// Infrastructure failures are retried under the same id (the claim
+		// is released) until the attempts run out; the caller learns the
+		// status, not the handler's error text.
+		{"infrastructure", errors.New("db down at 10.0.0.7"), func(err error) bool {
+			return errors.Is(err, transport.ErrRemote) && !strings.Contains(err.Error(), "10.0.0.7")
+		}, true, func(n int64) bool { return n > 1 }},
+		{"permanent", catga.Permanent(errors.New("unsupported currency")), func(err error) bool { return errors.Is(err, transport.ErrBadRequest) }, false, once},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -500,7 +509,11 @@ func testTypedErrors(t *testing.T, f Factory) {
 				calls.Add(1)
 				return Charged{}, tc.err
 			})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			timeout := 10 * time.Second
+			if tc.retryable {
+				timeout = 1500 * time.Millisecond // retried until the deadline
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			defer cancel()
 			_, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
 			if err == nil || !tc.check(err) {
@@ -509,12 +522,29 @@ func testTypedErrors(t *testing.T, f Factory) {
 			if catga.IsRetryable(err) != tc.retryable {
 				t.Errorf("IsRetryable(%v) = %v, want %v", err, !tc.retryable, tc.retryable)
 			}
-			if calls.Load() != 1 {
-				t.Errorf("handler ran %d times, want 1 (errors from the handler are not retried by the transport)", calls.Load())
+			if !tc.calls(calls.Load()) {
+				t.Errorf("handler ran %d times", calls.Load())
 			}
 		})
 	}
+	t.Run("infrastructure, then recovers", func(t *testing.T) {
+		var calls atomic.Int64
+		m := pair(t, f, uniq("catga.cmd.ct"), func(_ context.Context, c Charge) (Charged, error) {
+			if calls.Add(1) == 1 {
+				return Charged{}, errors.New("failover in progress")
+			}
+			return Charged{OrderID: c.OrderID}, nil
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		got, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
+		if err != nil || got.OrderID != "o" || calls.Load() != 2 {
+			t.Fatalf("Send = %+v, %v after %d runs; want the retry to succeed", got, err, calls.Load())
+		}
+	})
 }
+
+func once(n int64) bool { return n == 1 }
 
 func testTypedBadRequest(t *testing.T, f Factory) {
 	p := f(t, 2)
@@ -600,14 +630,12 @@ func testTypedHandlerBoundedByLease(t *testing.T, f Factory) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	ctx = catga.WithMetadata(ctx, catga.Metadata{MessageID: uniq("msg")})
-	if _, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o-lease"}); !catga.IsRetryable(err) {
-		t.Fatalf("Send = %v; want a retryable error from the run cut short by its lease", err)
-	}
+	// The cut-short run released its claim: the caller's retry with the
+	// same id runs and succeeds.
+	got, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o-lease"})
 	if err := <-firstErr; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("first run ended with %v, want its context to end with the lease", err)
 	}
-	// The cut-short run released its claim: a retry with the same id runs.
-	got, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o-lease"})
 	if err != nil || got.OrderID != "o-lease" || calls.Load() != 2 {
 		t.Fatalf("retry = %+v, %v after %d runs; want it to run and succeed", got, err, calls.Load())
 	}
@@ -788,4 +816,42 @@ func testTypedEventMalformed(t *testing.T, f Factory) {
 		t.Fatal("malformed event was not dead-lettered")
 	}
 	waitFor(t, 10*time.Second, "the good event after the bad one", func() bool { return good.Load() == 1 })
+}
+
+// testAttemptDeadline: the serving side gets the deadline of the attempt
+// (which the caller gives up on and retries), not the caller's whole
+// budget, so that it does not hold a handler (or wait on another peer's
+// claim) long after that attempt was abandoned.
+func testAttemptDeadline(t *testing.T, f Factory) {
+	left := make(chan time.Duration, 1)
+	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
+		dl, _ := ctx.Deadline()
+		left <- time.Until(dl)
+		return Charged{OrderID: c.OrderID}, nil
+	}, transport.WithAttemptTimeout(time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"}); err != nil {
+		t.Fatal(err)
+	}
+	if d := <-left; d > time.Second || d <= 0 {
+		t.Errorf("handler had %v left, want at most the 1s attempt", d)
+	}
+}
+
+// testCanceled: a caller that cancels gets context.Canceled, not a
+// timeout.
+func testCanceled(t *testing.T, f Factory) {
+	entered := make(chan struct{}, 1)
+	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
+		entered <- struct{}{}
+		<-ctx.Done()
+		return Charged{}, ctx.Err()
+	}, transport.WithAttemptTimeout(time.Second))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-entered; cancel() }()
+	_, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
+	if !errors.Is(err, context.Canceled) || errors.Is(err, transport.ErrTimeout) {
+		t.Fatalf("Send after cancel = %v; want context.Canceled, not ErrTimeout", err)
+	}
 }
