@@ -49,6 +49,10 @@ type Config struct {
 	Replicas int
 	// DuplicateWindow of the stream's Nats-Msg-Id deduplication. Default 2m.
 	DuplicateWindow time.Duration
+	// MaxAge and MaxBytes bound the stream (events and dead letters); past
+	// either, the oldest messages go. Defaults 7 days and 1 GiB.
+	MaxAge   time.Duration
+	MaxBytes int64
 	// Idempotency configures the JetStream key-value bucket that Serve
 	// deduplicates through by default (see [Transport.IdempotencyStore]).
 	// Replicas defaults to the stream's.
@@ -69,8 +73,8 @@ func (c Config) Validate() error {
 	if c.ReconnectWait < 0 || c.PingInterval < 0 || c.ConnectTimeout < 0 || c.DrainTimeout < 0 || c.DuplicateWindow < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative duration", transport.ErrConfig))
 	}
-	if c.MaxPingsOut < 0 || c.Replicas < 0 {
-		errs = append(errs, fmt.Errorf("%w: negative MaxPingsOut or Replicas", transport.ErrConfig))
+	if c.MaxPingsOut < 0 || c.Replicas < 0 || c.MaxAge < 0 || c.MaxBytes < 0 {
+		errs = append(errs, fmt.Errorf("%w: negative MaxPingsOut, Replicas, MaxAge or MaxBytes", transport.ErrConfig))
 	}
 	return errors.Join(errs...)
 }
@@ -86,6 +90,10 @@ func (c *Config) defaults() {
 	set(&c.ConnectTimeout, 2*time.Second)
 	set(&c.DrainTimeout, 10*time.Second)
 	set(&c.DuplicateWindow, 2*time.Minute)
+	set(&c.MaxAge, 7*24*time.Hour)
+	if c.MaxBytes == 0 {
+		c.MaxBytes = 1 << 30
+	}
 	if c.MaxPingsOut == 0 {
 		c.MaxPingsOut = 2
 	}
@@ -238,26 +246,6 @@ func mapErr(subject string, err error) error {
 	default:
 		return fmt.Errorf("catga: nats %s: %w", subject, err)
 	}
-}
-
-func (t *Transport) ensureStream(ctx context.Context) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.streamOK {
-		return nil
-	}
-	_, err := t.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       t.cfg.Stream,
-		Subjects:   t.cfg.StreamSubjects,
-		Replicas:   t.cfg.Replicas,
-		Duplicates: t.cfg.DuplicateWindow,
-		Storage:    jetstream.FileStorage,
-	})
-	if err != nil {
-		return fmt.Errorf("catga: jetstream stream %s: %w", t.cfg.Stream, err)
-	}
-	t.streamOK = true
-	return nil
 }
 
 // PublishDurable implements transport.Transport: a JetStream publish that
