@@ -15,8 +15,10 @@ import (
 )
 
 // Serve answers requests of type Req arriving over t by dispatching them
-// into m with mediator.Send, in the queue group named service: every peer of
-// the service calls Serve and NATS balances requests between them. The
+// into m with mediator.Send, in the queue group of the request's subject:
+// every peer of the service calls Serve and NATS balances requests between
+// them; each request is handled once, by one of them. service names the
+// registration for discovery. The
 // handler's context carries the sender's catga.Metadata and deadline.
 // Options: WithSubject, WithCodec, WithMaxSize, WithIdempotency,
 // WithoutIdempotency, WithLease, WithReplyTTL, WithConcurrency, WithTracer,
@@ -37,10 +39,16 @@ func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opt
 		}
 		s.store = store
 	}
-	return t.Serve(s.subject, service, s.handle, ServeConfig{
+	// The queue group is the subject's, not the service's: a command is
+	// handled once even if two services (by mistake, or while one takes
+	// it over from the other) both serve its type.
+	return t.Serve(s.subject, queueOf(s.subject), s.handle, ServeConfig{
 		Concurrency: o.concurrency, Service: service, Endpoint: tokenName(s.name),
 	})
 }
+
+// queueOf is the queue group of the typed servers of subject.
+func queueOf(subject string) string { return "catga_" + tokenName(subject) }
 
 // StoreProvider is implemented by a Transport that offers an idempotency
 // store shared by all its peers (NATS: a JetStream key-value bucket; memory:

@@ -2,6 +2,7 @@ package nats_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -71,34 +72,74 @@ func TestRacingPeersRedis(t *testing.T) {
 		}
 		_ = tr.Conn().Flush()
 	}
+	// Both services share the command's queue group, so two concurrent
+	// sends of one id land on different peers about half the time; ten ids
+	// make a cross-peer race all but certain.
+	const ids = 10
 	var (
 		wg      sync.WaitGroup
 		mu      sync.Mutex
-		replies []Charged
+		replies = map[string][]Charged{}
 	)
-	for range 2 {
+	callers := make([]*mediator.Mediator, 2)
+	for i := range callers {
 		tr := connect(t, s.ClientURL())
-		m := mediator.New()
-		_ = transport.Route[Charge, Charged](m, tr)
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			ctx = catga.WithMetadata(ctx, catga.Metadata{MessageID: "race-1"})
-			r, err := mediator.Send[Charged](ctx, m, Charge{N: 1})
-			if err != nil {
-				t.Errorf("Send: %v", err)
-				return
-			}
-			mu.Lock()
-			replies = append(replies, r)
-			mu.Unlock()
-		})
+		callers[i] = mediator.New()
+		_ = transport.Route[Charge, Charged](callers[i], tr)
+	}
+	for i := range ids {
+		id := fmt.Sprintf("race-%d", i)
+		for _, m := range callers {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				ctx = catga.WithMetadata(ctx, catga.Metadata{MessageID: id})
+				r, err := mediator.Send[Charged](ctx, m, Charge{N: 1})
+				if err != nil {
+					t.Errorf("Send: %v", err)
+					return
+				}
+				mu.Lock()
+				replies[id] = append(replies[id], r)
+				mu.Unlock()
+			})
+		}
 	}
 	wg.Wait()
-	if runs.Load() != 1 {
-		t.Errorf("handler ran %d times for one message id, want 1", runs.Load())
+	if runs.Load() != ids {
+		t.Errorf("handler ran %d times for %d message ids, want %d", runs.Load(), ids, ids)
 	}
-	if len(replies) == 2 && replies[0] != replies[1] {
-		t.Errorf("callers got different replies: %+v", replies)
+	for id, r := range replies {
+		if len(r) == 2 && r[0] != r[1] {
+			t.Errorf("callers of %s got different replies: %+v", id, r)
+		}
+	}
+}
+
+// TestTwoServicesServeOneType: two services serve the same type, without
+// deduplication (a query); a request runs once, not once per service.
+func TestTwoServicesServeOneType(t *testing.T) {
+	s := startServer(t)
+	var runs atomic.Int64
+	for _, svc := range []string{"payments", "payments-v2"} {
+		tr := connect(t, s.ClientURL())
+		m := mediator.New()
+		_ = mediator.Handle(m, func(_ context.Context, c Charge) (Charged, error) { runs.Add(1); return Charged{N: c.N}, nil })
+		if _, err := transport.Serve[Charge, Charged](tr, m, svc, transport.WithoutIdempotency()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := mediator.New()
+	_ = transport.Route[Charge, Charged](m, connect(t, s.ClientURL()))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 5 {
+		if _, err := mediator.Send[Charged](ctx, m, Charge{N: i}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(100 * time.Millisecond) // let a second service's run land
+	if n := runs.Load(); n != 5 {
+		t.Errorf("5 requests ran %d times", n)
 	}
 }
