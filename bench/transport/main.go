@@ -36,7 +36,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // Echo is the benchmark request and response.
@@ -182,7 +182,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	// except deduplication: an echo is a query, and queries are served
 	// WithoutIdempotency (a command's default store is a JetStream bucket,
 	// one write per request, which this server does not run).
-	server, err := catganats.Connect(catganats.Config{URLs: []string{url}, Name: "bench-server"})
+	server, err := natstransport.Connect(natstransport.Config{URLs: []string{url}, Name: "bench-server"})
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 		return err
 	}
 	_ = server.Conn().Flush()
-	client, err := catganats.Connect(catganats.Config{URLs: []string{url}, Name: "bench-client"})
+	client, err := natstransport.Connect(natstransport.Config{URLs: []string{url}, Name: "bench-client"})
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 
 	w := os.Stdout
 	fmt.Fprintf(w, "payload %d bytes, %s per side and mode, %d alternating slices, nats-server embedded on loopback\n", len(payload), dur, nslices)
-	fmt.Fprintln(w, "raw = nc.Request echo; hdr = raw with one header (reference); json = raw plus JSON both ways and id/deadline headers (reference); ours = mediator.Send over transport/nats")
+	fmt.Fprintln(w, "raw = nc.Request echo; hdr = raw with one header (reference); json = raw plus JSON both ways and id/deadline headers (reference); ours = mediator.Send over transport/natstransport")
 	fmt.Fprintf(w, "%-16s %-5s %10s %10s %12s %10s\n", "mode", "side", "p50", "p99", "req/s", "cpu/req")
 	for _, r := range rows {
 		for _, s := range []struct {

@@ -10,7 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // Peer is a running instance, handed to the service's setup function.
@@ -18,7 +18,7 @@ type Peer struct {
 	Config Config
 	// Transport is the peer's NATS transport, for transport.Serve, Route
 	// and events.
-	Transport *catganats.Transport
+	Transport *natstransport.Transport
 	Conn      *nats.Conn // Transport's connection
 	Logger    *slog.Logger
 	// Service is the discovery registration; setup may add endpoints to it.
@@ -55,7 +55,7 @@ func Run(ctx context.Context, cfg Config, setup func(ctx context.Context, p *Pee
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	tr, err := catganats.Connect(catganats.Config{
+	tr, err := natstransport.Connect(natstransport.Config{
 		URLs: cfg.NATSURLs, Name: cfg.Service, Version: cfg.Version, DrainTimeout: o.drainTimeout, Logger: o.logger,
 	})
 	if err != nil {

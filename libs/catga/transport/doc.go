@@ -29,7 +29,7 @@
 // delivery per consuming service with redelivery and dead letters) or
 // [BroadcastEvent] (every instance, nothing stored).
 //
-// Implementations: transport/nats (NATS, JetStream, nats.go/micro
+// Implementations: transport/natstransport (NATS, JetStream, nats.go/micro
 // discovery) and transport/memory (in-process), both checked by the
 // transporttest conformance suite.
 package transport

@@ -1,4 +1,4 @@
-package nats
+package natstransport
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 func Example() {
@@ -20,14 +20,14 @@ func Example() {
 	defer srv.Shutdown()
 
 	// Two peers: one serves Charge for the "payment" service, one sends it.
-	server, _ := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	server, _ := natstransport.Connect(natstransport.Config{URLs: []string{srv.ClientURL()}})
 	defer func() { _ = server.Close() }()
 	payments := mediator.New()
 	_ = mediator.Handle(payments, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N * 2}, nil })
 	_, _ = transport.Serve[Charge, Charged](server, payments, "payment")
 	_ = server.Conn().Flush()
 
-	client, _ := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	client, _ := natstransport.Connect(natstransport.Config{URLs: []string{srv.ClientURL()}})
 	defer func() { _ = client.Close() }()
 	orders := mediator.New()
 	_ = transport.Route[Charge, Charged](orders, client)

@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"context"

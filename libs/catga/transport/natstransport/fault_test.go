@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // Fault tests: a real 3-node nats-server cluster in-process, peers that are
@@ -92,11 +92,11 @@ func startCluster(t *testing.T) *cluster {
 }
 
 // peerOn connects to node first (falling back to the others).
-func (c *cluster) peerOn(t *testing.T, node int, name string) *catganats.Transport {
+func (c *cluster) peerOn(t *testing.T, node int, name string) *natstransport.Transport {
 	t.Helper()
 	urls := c.URLs()
 	ordered := append([]string{urls[node]}, append(append([]string{}, urls[:node]...), urls[node+1:]...)...)
-	tr, err := catganats.Connect(catganats.Config{URLs: ordered, Name: name, NoRandomize: true})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: ordered, Name: name, NoRandomize: true})
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}
@@ -107,7 +107,7 @@ func (c *cluster) peerOn(t *testing.T, node int, name string) *catganats.Transpo
 
 // responder serves Charge as peer name; block, when set, runs before the
 // effect and may veto it.
-func (c *cluster) responder(t *testing.T, node int, name string, block func(ctx context.Context) error) *catganats.Transport {
+func (c *cluster) responder(t *testing.T, node int, name string, block func(ctx context.Context) error) *natstransport.Transport {
 	t.Helper()
 	tr := c.peerOn(t, node, name)
 	m := mediator.New()
@@ -131,7 +131,7 @@ func (c *cluster) responder(t *testing.T, node int, name string, block func(ctx 
 	return tr
 }
 
-func (c *cluster) caller(t *testing.T, node int, opts ...transport.Option) (*catganats.Transport, *mediator.Mediator) {
+func (c *cluster) caller(t *testing.T, node int, opts ...transport.Option) (*natstransport.Transport, *mediator.Mediator) {
 	t.Helper()
 	tr := c.peerOn(t, node, "caller")
 	m := mediator.New()
@@ -227,7 +227,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 	}
 }
 
-func serverIndex(t *testing.T, tr *catganats.Transport) int {
+func serverIndex(t *testing.T, tr *natstransport.Transport) int {
 	t.Helper()
 	name := tr.Conn().ConnectedServerName()
 	i, err := strconv.Atoi(name[len("catga-"):])

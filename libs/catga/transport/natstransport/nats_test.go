@@ -1,11 +1,11 @@
-package nats_test
+package natstransport_test
 
 import (
 	"testing"
 
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 	"github.com/catga-go/catga/libs/catga/transport/transporttest"
 )
 
@@ -21,9 +21,9 @@ func startServer(t *testing.T) *natsembed.Server {
 	return s
 }
 
-func connect(t *testing.T, urls ...string) *catganats.Transport {
+func connect(t *testing.T, urls ...string) *natstransport.Transport {
 	t.Helper()
-	tr, err := catganats.Connect(catganats.Config{URLs: urls, Name: t.Name()})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: urls, Name: t.Name()})
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
 	}

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package nats_test
+package natstransport_test
 
 import "syscall"
 

@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // Record is what a Charge handler sends on to the ledger service.
@@ -49,8 +49,8 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 	}
 
 	var handling atomic.Int64 // Charge handlers running, on any peer
-	startPayment := func(name string) *catganats.Transport {
-		tr, err := catganats.Connect(catganats.Config{URLs: []string{url}, Name: name})
+	startPayment := func(name string) *natstransport.Transport {
+		tr, err := natstransport.Connect(natstransport.Config{URLs: []string{url}, Name: name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		}
 		return tr
 	}
-	peers := []*catganats.Transport{startPayment("p0"), startPayment("p1")}
+	peers := []*natstransport.Transport{startPayment("p0"), startPayment("p1")}
 
 	caller := connect(t, url)
 	cm := mediator.New()

@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // TestStreamNotRewritten: an operator sized the event stream (limits the
@@ -36,7 +36,7 @@ func TestStreamNotRewritten(t *testing.T) {
 	}
 
 	logs := &logBuffer{}
-	tr, err := catganats.Connect(catganats.Config{URLs: []string{s.ClientURL()}, Logger: logs.logger()})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{s.ClientURL()}, Logger: logs.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"bufio"
@@ -20,7 +20,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // Environment of the responder process (the test binary re-executed).
@@ -91,7 +91,7 @@ func TestKillResponderProcessMidRequest(t *testing.T) {
 	}
 	// The doomed peer holds the claim (a pending marker with the lease as
 	// its TTL): the survivor can only run the handler once it lapses.
-	if v, err := rdb.Get(ctx, "catga:idem:catga.cmd.nats_test.Charge:"+id).Result(); err != nil || !strings.HasPrefix(v, "P") {
+	if v, err := rdb.Get(ctx, "catga:idem:catga.cmd.natstransport_test.Charge:"+id).Result(); err != nil || !strings.HasPrefix(v, "P") {
 		t.Fatalf("claim of %s while the doomed peer is in its handler: %q, %v; want pending", id, v, err)
 	}
 
@@ -236,7 +236,7 @@ func (p *doomedResponder) kill(ctx context.Context) error {
 func runDoomedResponder() int {
 	rdb := redis.NewClient(&redis.Options{Addr: os.Getenv(responderRedis)})
 	defer func() { _ = rdb.Close() }()
-	tr, err := catganats.Connect(catganats.Config{URLs: []string{os.Getenv(responderNATS)}, Name: "doomed"})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{os.Getenv(responderNATS)}, Name: "doomed"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "responder:", err)
 		return 2

@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency/idempotencytest"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 func TestKVStore(t *testing.T) {
@@ -29,7 +29,7 @@ func TestKVStore(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			st, err := catganats.NewKVStore(ctx, js, catganats.KVStoreConfig{Bucket: bucket, Storage: jetstream.MemoryStorage})
+			st, err := natstransport.NewKVStore(ctx, js, natstransport.KVStoreConfig{Bucket: bucket, Storage: jetstream.MemoryStorage})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +51,7 @@ func TestKVStoreBoundedByCount(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	st, err := catganats.NewKVStore(ctx, js, catganats.KVStoreConfig{Bucket: "BOUNDED", MaxKeys: 10})
+	st, err := natstransport.NewKVStore(ctx, js, natstransport.KVStoreConfig{Bucket: "BOUNDED", MaxKeys: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

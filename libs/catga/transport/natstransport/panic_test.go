@@ -1,4 +1,4 @@
-package nats_test
+package natstransport_test
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // logBuffer is a slog destination that tests can read while peers write.
@@ -62,7 +62,7 @@ func TestPanickingHandlerDoesNotCrashPeers(t *testing.T) {
 	var panics atomic.Int64
 	served := map[string]*atomic.Int64{"r1": {}, "r2": {}}
 	for _, name := range []string{"r1", "r2"} {
-		tr, err := catganats.Connect(catganats.Config{URLs: []string{s.ClientURL()}, Name: name, Logger: logs.logger()})
+		tr, err := natstransport.Connect(natstransport.Config{URLs: []string{s.ClientURL()}, Name: name, Logger: logs.logger()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +134,7 @@ func TestPanickingEventHandlerDeadLetters(t *testing.T) {
 	}
 	s := startServer(t)
 	logs := &logBuffer{}
-	tr, err := catganats.Connect(catganats.Config{URLs: []string{s.ClientURL()}, Name: "consumer", Logger: logs.logger()})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{s.ClientURL()}, Name: "consumer", Logger: logs.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +154,7 @@ func TestPanickingEventHandlerDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := make(chan *transport.Msg, 4)
-	if _, err := tr.Consume(transport.ConsumerConfig{Name: "billing_dlq", Subject: transport.DeadLetterSubject("billing_nats_test_Charge")},
+	if _, err := tr.Consume(transport.ConsumerConfig{Name: "billing_dlq", Subject: transport.DeadLetterSubject("billing_natstransport_test_Charge")},
 		func(_ context.Context, d transport.Delivery) error { dead <- d.Msg; return nil }); err != nil {
 		t.Fatal(err)
 	}

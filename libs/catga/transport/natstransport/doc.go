@@ -1,0 +1,11 @@
+// Package natstransport is the NATS implementation of transport.Transport:
+// core request-reply in queue groups for commands (each registration also
+// announced through nats.go/micro, so $SRV.PING/INFO list every peer),
+// JetStream for durable events and their dead letters, a JetStream
+// key-value bucket as the idempotency store shared by every peer, and
+// core NATS for broadcasts.
+//
+// Shutdown is ordered (see [Transport.Close]): serving stops first, the
+// handlers in flight finish with their own requests still answered, and
+// only then does the connection close.
+package natstransport
