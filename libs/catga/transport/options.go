@@ -77,7 +77,7 @@ func WithRetry(attempts int, base time.Duration) Option {
 func WithAttemptTimeout(d time.Duration) Option { return func(o *options) { o.attemptTimeout = d } }
 
 // WithIdempotency makes Serve deduplicate by message key through s (say,
-// Redis in a deployment that has it). Without it Serve uses the store the
+// idempotency/redisstore in a deployment that runs Redis). Without it Serve uses the store the
 // transport shares between its peers (see StoreProvider: a JetStream
 // key-value bucket on NATS), or else a bounded memory store of its own.
 func WithIdempotency(s idempotency.Store) Option { return func(o *options) { o.store = s } }

@@ -2,13 +2,10 @@ package idempotency_test
 
 import (
 	"context"
-	"fmt"
 	"strconv"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency/idempotencytest"
 )
@@ -17,15 +14,6 @@ func TestMemory(t *testing.T) {
 	idempotencytest.Run(t, idempotencytest.Capabilities{}, func(*testing.T) func() idempotency.Store {
 		s := idempotency.NewMemory()
 		return func() idempotency.Store { return s }
-	})
-}
-
-func TestRedis(t *testing.T) {
-	client := redistest.Start(t)
-	var n atomic.Int64
-	idempotencytest.Run(t, idempotencytest.Capabilities{Shared: true}, func(*testing.T) func() idempotency.Store {
-		prefix := fmt.Sprintf("t%d:", n.Add(1)) // a fresh key space per case
-		return func() idempotency.Store { return idempotency.NewRedis(client, idempotency.WithPrefix(prefix)) }
 	})
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
-	"github.com/catga-go/catga/libs/catga/transport/idempotency"
+	"github.com/catga-go/catga/libs/catga/transport/idempotency/redisstore"
 )
 
 // TestDiscovery: every serving peer answers $SRV.PING for its service.
@@ -57,7 +57,7 @@ func TestDiscovery(t *testing.T) {
 func TestRacingPeersRedis(t *testing.T) {
 	client := redistest.Start(t)
 	s := startServer(t)
-	store := idempotency.NewRedis(client)
+	store := redisstore.New(client)
 	var runs atomic.Int64
 	for _, svc := range []string{"payA", "payB"} {
 		tr := connect(t, s.ClientURL())

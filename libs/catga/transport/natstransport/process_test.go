@@ -19,7 +19,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
-	"github.com/catga-go/catga/libs/catga/transport/idempotency"
+	"github.com/catga-go/catga/libs/catga/transport/idempotency/redisstore"
 	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
@@ -43,7 +43,7 @@ func serveCharge(tr transport.Transport, rdb *redis.Client, handle func(ctx cont
 		return handle(ctx, md.MessageID, req)
 	})
 	_, err := transport.Serve[Charge, Charged](tr, m, "payment",
-		transport.WithIdempotency(idempotency.NewRedis(rdb)), transport.WithLease(time.Second))
+		transport.WithIdempotency(redisstore.New(rdb)), transport.WithLease(time.Second))
 	return err
 }
 

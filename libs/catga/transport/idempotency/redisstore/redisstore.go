@@ -1,4 +1,8 @@
-package idempotency
+// Package redisstore is an idempotency.Store in Redis (standalone, Sentinel
+// or Cluster, through redis.UniversalClient), for deployments that run
+// Redis anyway. It is its own package so that services without Redis do
+// not link go-redis.
+package redisstore
 
 import (
 	"context"
@@ -9,15 +13,19 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 )
 
-// Redis is a [Store] shared by every peer using the same Redis. A key holds
+var _ idempotency.Store = (*Store)(nil)
+
+// Store is an idempotency.Store shared by every peer using the same Redis. A key holds
 // "P"+token while claimed (with the lease as its TTL) and "D"+reply once
 // completed (with the reply TTL), so a claim is one atomic SET NX and a
 // crashed holder's claim expires with its lease. The token, random per
 // claim, lets Release remove this store's own claim only, never the one
 // another peer took after this one's lease lapsed.
-type Redis struct {
+type Store struct {
 	client redis.UniversalClient
 	prefix string
 
@@ -25,15 +33,15 @@ type Redis struct {
 	held map[string]string // key -> token of this store's claim
 }
 
-// RedisOption configures a Redis store.
-type RedisOption func(*Redis)
+// Option configures a Store.
+type Option func(*Store)
 
 // WithPrefix sets the key prefix (default "catga:idem:").
-func WithPrefix(p string) RedisOption { return func(r *Redis) { r.prefix = p } }
+func WithPrefix(p string) Option { return func(r *Store) { r.prefix = p } }
 
-// NewRedis returns a store over client.
-func NewRedis(client redis.UniversalClient, opts ...RedisOption) *Redis {
-	r := &Redis{client: client, prefix: "catga:idem:", held: map[string]string{}}
+// New returns a store over client.
+func New(client redis.UniversalClient, opts ...Option) *Store {
+	r := &Store{client: client, prefix: "catga:idem:", held: map[string]string{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -61,10 +69,10 @@ end
 return 0
 `)
 
-// Claim implements [Store].
-func (r *Redis) Claim(ctx context.Context, key string, lease time.Duration) (bool, []byte, error) {
+// Claim implements idempotency.Store.
+func (r *Store) Claim(ctx context.Context, key string, lease time.Duration) (bool, []byte, error) {
 	if key == "" {
-		return false, nil, ErrEmptyKey
+		return false, nil, idempotency.ErrEmptyKey
 	}
 	ms := max(lease.Milliseconds(), 1)
 	token := "P" + strconv.FormatUint(rand.Uint64(), 36)
@@ -88,10 +96,10 @@ func (r *Redis) Claim(ctx context.Context, key string, lease time.Duration) (boo
 	return false, nil, nil
 }
 
-// Complete implements [Store].
-func (r *Redis) Complete(ctx context.Context, key string, reply []byte, ttl time.Duration) error {
+// Complete implements idempotency.Store.
+func (r *Store) Complete(ctx context.Context, key string, reply []byte, ttl time.Duration) error {
 	if key == "" {
-		return ErrEmptyKey
+		return idempotency.ErrEmptyKey
 	}
 	r.mu.Lock()
 	delete(r.held, key)
@@ -104,8 +112,8 @@ func (r *Redis) Complete(ctx context.Context, key string, reply []byte, ttl time
 	return nil
 }
 
-// Release implements [Store]: it drops this store's own claim only.
-func (r *Redis) Release(ctx context.Context, key string) error {
+// Release implements idempotency.Store: it drops this store's own claim only.
+func (r *Store) Release(ctx context.Context, key string) error {
 	r.mu.Lock()
 	token, ok := r.held[key]
 	delete(r.held, key)
