@@ -55,7 +55,7 @@ bench: ## library micro-benchmarks
 	@set -e; cd libs/catga && $(GO) test -run '^$$' -bench . -benchmem ./mediator/...
 
 .PHONY: bench-transport
-bench-transport: ## raw nats.go request vs catga Send over NATS; last line: p50_ratio p99_ratio throughput_ratio
+bench-transport: ## catga Send over NATS vs raw nats.go and a same-codec baseline; last line: p50_ratio p99_ratio throughput_ratio codec_p50_ratio codec_p99_ratio codec_throughput_ratio
 	@cd bench && $(GO) run ./transport
 
 .PHONY: bench-saga

@@ -1,16 +1,19 @@
-// Command transport measures request-reply over NATS: raw nc.Request against
-// catga's mediator.Send routed over the NATS transport, same payload, same
-// embedded server, serial and with concurrent callers. Raw and ours run in
-// alternating slices so that noise from other processes hits both alike.
-// The last line is the summary `make bench-transport` reports:
+// Command transport measures request-reply over NATS: catga's mediator.Send
+// routed over the NATS transport against raw nc.Request (bytes echoed) and
+// against a same-codec baseline (raw nats.go plus the transport's JSON
+// codec both ways on both sides and the same headers), same payload, same
+// embedded server, serial and with concurrent callers. Every slice runs
+// each side once, in a random order, so that noise from other processes
+// hits all alike; the ratios are the median of the per-slice ratios, with
+// their spread (min..max) printed beside them. The last line is the
+// summary `make bench-transport` reports:
 //
-//	p50_ratio=… p99_ratio=… throughput_ratio=…
+//	p50_ratio=… p99_ratio=… throughput_ratio=… codec_p50_ratio=… codec_p99_ratio=… codec_throughput_ratio=…
 //
-// (serial p50 and p99 ours/raw, concurrent throughput ours/raw). Two more
-// sides are printed for reference only: "hdr" is raw with one header (NATS
-// sends a message with headers as HPUB/HMSG, a slower path, whatever the
-// headers are), and "json" is raw plus the JSON and header work any typed
-// request-reply does.
+// (serial p50 and p99 and concurrent throughput, ours over raw, then ours
+// over the same-codec baseline). "hdr", raw with one header (NATS sends a
+// message with headers as HPUB/HMSG, a slower path), is printed for
+// reference only.
 package main
 
 import (
@@ -19,6 +22,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -114,7 +118,8 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	defer srv.Shutdown()
 	url := srv.ClientURL()
 
-	payload, _ := json.Marshal(Echo{ID: 1, Body: strings.Repeat("x", size)})
+	body := strings.Repeat("x", size)
+	payload, _ := json.Marshal(Echo{ID: 1, Body: body})
 
 	// Raw: a plain responder echoing the bytes, a plain requester. Like
 	// ours (Serve's default concurrency is 1), it is one subscription, so
@@ -150,32 +155,38 @@ func run(dur time.Duration, nslices, conc, size int) error {
 		return err
 	}
 
-	// Reference, not part of the ratios: raw NATS doing the work any typed
-	// request-reply must do (JSON both ways on both sides, message id and
-	// deadline headers), to show how much of the gap that alone is.
-	if _, err := rawSrv.Subscribe("bench.json", func(m *nats.Msg) {
+	// Same-codec baseline: raw nats.go doing what any typed request-reply
+	// must: the transport's JSON codec both ways on both sides and the
+	// headers ours sends (message and correlation id, content type, time
+	// left), read back on the serving side.
+	codec := transport.JSON{}
+	if _, err := rawSrv.QueueSubscribe("bench.codec", "bench", func(m *nats.Msg) {
 		var e Echo
-		if json.Unmarshal(m.Data, &e) != nil || m.Header.Get("Catga-Msg-Id") == "" {
+		if codec.Unmarshal(m.Data, &e) != nil || m.Header.Get(transport.HeaderMsgID) == "" {
 			return
 		}
-		b, _ := json.Marshal(e)
+		if _, err := strconv.ParseInt(m.Header.Get(transport.HeaderTimeout), 10, 64); err != nil {
+			return
+		}
+		b, _ := codec.Marshal(e)
 		_ = m.Respond(b)
 	}); err != nil {
 		return err
 	}
 	_ = rawSrv.Flush()
-	rawJSON := func(ctx context.Context) error {
-		b, _ := json.Marshal(Echo{ID: 1, Body: strings.Repeat("x", size)})
-		h := nats.Header{"Catga-Msg-Id": {uuid.NewString()}, "Content-Type": {"application/json"}}
+	rawCodec := func(ctx context.Context) error {
+		b, _ := codec.Marshal(Echo{ID: 1, Body: body})
+		id := uuid.NewString()
+		h := nats.Header{transport.HeaderMsgID: {id}, transport.HeaderCorrelationID: {id}, transport.HeaderContentType: {codec.ContentType()}}
 		if d, ok := ctx.Deadline(); ok {
-			h["Catga-Deadline"] = []string{strconv.FormatInt(d.UnixNano(), 10)}
+			h[transport.HeaderTimeout] = []string{strconv.FormatInt(int64(time.Until(d)), 10)}
 		}
-		r, err := rawCli.RequestMsgWithContext(ctx, &nats.Msg{Subject: "bench.json", Header: h, Data: b})
+		r, err := rawCli.RequestMsgWithContext(ctx, &nats.Msg{Subject: "bench.codec", Header: h, Data: b})
 		if err != nil {
 			return err
 		}
 		var e Echo
-		return json.Unmarshal(r.Data, &e)
+		return codec.Unmarshal(r.Data, &e)
 	}
 
 	// Ours: Serve on one peer, Route + mediator.Send on another, defaults
@@ -202,76 +213,105 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	if err := transport.Route[Echo, Echo](cm, client); err != nil {
 		return err
 	}
-	req := Echo{ID: 1, Body: strings.Repeat("x", size)}
+	req := Echo{ID: 1, Body: body}
 	ours := func(ctx context.Context) error {
 		_, err := mediator.Send[Echo](ctx, cm, req)
 		return err
 	}
 
-	// Warm up both paths (connections, pools, JIT-free but cache-warm).
-	for _, f := range []func(context.Context) error{raw, rawHdr, rawJSON, ours} {
-		if _, err := measure(f, 1, 300*time.Millisecond); err != nil {
-			return err
+	sides := []side{{name: "raw", f: raw}, {name: "hdr", f: rawHdr}, {name: "codec", f: rawCodec}, {name: "ours", f: ours}}
+	// Warm up every path (connections, pools, caches).
+	for _, sd := range sides {
+		if _, err := measure(sd.f, 1, 300*time.Millisecond); err != nil {
+			return fmt.Errorf("%s: %w", sd.name, err)
 		}
 	}
 
-	type row struct {
-		mode                       string
-		raw, rawHdr, rawJSON, ours result
-	}
 	var rows []row
 	for _, workers := range []int{1, conc} {
-		r := row{mode: "serial", raw: result{}, ours: result{}}
+		r := row{mode: "serial", total: map[string]*result{}, p50: ratios{}, p99: ratios{}, tput: ratios{}}
 		if workers > 1 {
 			r.mode = fmt.Sprintf("concurrent(%d)", workers)
 		}
+		for _, sd := range sides {
+			r.total[sd.name] = &result{}
+		}
 		slice := dur / time.Duration(nslices)
 		for range nslices {
-			a, err := measure(raw, workers, slice)
-			if err != nil {
-				return fmt.Errorf("raw: %w", err)
+			order := slices.Clone(sides)
+			rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			got := map[string]result{}
+			for _, sd := range order {
+				res, err := measure(sd.f, workers, slice)
+				if err != nil {
+					return fmt.Errorf("%s: %w", sd.name, err)
+				}
+				got[sd.name] = res
+				r.total[sd.name].add(res)
 			}
-			h, err := measure(rawHdr, workers, slice)
-			if err != nil {
-				return fmt.Errorf("raw+header: %w", err)
+			for _, base := range []string{"raw", "codec"} {
+				o, b := got["ours"], got[base]
+				r.p50[base] = append(r.p50[base], ratio(o.pct(0.50), b.pct(0.50)))
+				r.p99[base] = append(r.p99[base], ratio(o.pct(0.99), b.pct(0.99)))
+				r.tput[base] = append(r.tput[base], o.tput()/b.tput())
 			}
-			j, err := measure(rawJSON, workers, slice)
-			if err != nil {
-				return fmt.Errorf("raw+json: %w", err)
-			}
-			b, err := measure(ours, workers, slice)
-			if err != nil {
-				return fmt.Errorf("ours: %w", err)
-			}
-			r.rawHdr.add(h)
-			r.rawJSON.add(j)
-			r.raw.add(a)
-			r.ours.add(b)
 		}
 		rows = append(rows, r)
 	}
 
 	w := os.Stdout
-	fmt.Fprintf(w, "payload %d bytes, %s per side and mode, %d alternating slices, nats-server embedded on loopback\n", len(payload), dur, nslices)
-	fmt.Fprintln(w, "raw = nc.Request echo; hdr = raw with one header (reference); json = raw plus JSON both ways and id/deadline headers (reference); ours = mediator.Send over transport/natstransport")
-	fmt.Fprintf(w, "%-16s %-5s %10s %10s %12s %10s\n", "mode", "side", "p50", "p99", "req/s", "cpu/req")
+	fmt.Fprintf(w, "payload %d bytes, %s per side and mode, %d slices (sides in random order in each), nats-server embedded on loopback\n", len(payload), dur, nslices)
+	fmt.Fprintln(w, "raw = nc.Request echo; hdr = raw with one header (reference); codec = raw plus the transport's JSON codec and headers (same-codec baseline); ours = mediator.Send over transport/natstransport")
+	fmt.Fprintf(w, "%-16s %-14s %10s %10s %12s %10s\n", "mode", "side", "p50", "p99", "req/s", "cpu/req")
 	for _, r := range rows {
-		for _, s := range []struct {
-			name string
-			res  *result
-		}{{"raw", &r.raw}, {"hdr", &r.rawHdr}, {"json", &r.rawJSON}, {"ours", &r.ours}} {
-			fmt.Fprintf(w, "%-16s %-5s %10s %10s %12.0f %10s\n", r.mode, s.name, s.res.pct(0.50), s.res.pct(0.99), s.res.tput(), s.res.cpuPerReq())
+		for _, sd := range sides {
+			res := r.total[sd.name]
+			fmt.Fprintf(w, "%-16s %-14s %10s %10s %12.0f %10s\n", r.mode, sd.name, res.pct(0.50), res.pct(0.99), res.tput(), res.cpuPerReq())
 		}
-		fmt.Fprintf(w, "%-16s %-5s %10.3f %10.3f %12.3f %10.3f\n", r.mode, "ratio",
-			ratio(r.ours.pct(0.50), r.raw.pct(0.50)), ratio(r.ours.pct(0.99), r.raw.pct(0.99)), r.ours.tput()/r.raw.tput(),
-			ratio(r.ours.cpuPerReq(), r.raw.cpuPerReq()))
+		for _, base := range []string{"raw", "codec"} {
+			fmt.Fprintf(w, "%-16s %-14s %10s %10s %12s\n", r.mode, "ours/"+base, spread(r.p50[base]), spread(r.p99[base]), spread(r.tput[base]))
+		}
 	}
 	serial, concurrent := rows[0], rows[1]
-	fmt.Fprintf(w, "p50_ratio=%.3f p99_ratio=%.3f throughput_ratio=%.3f\n",
-		ratio(serial.ours.pct(0.50), serial.raw.pct(0.50)),
-		ratio(serial.ours.pct(0.99), serial.raw.pct(0.99)),
-		concurrent.ours.tput()/concurrent.raw.tput())
+	fmt.Fprintf(w, "p50_ratio=%.3f p99_ratio=%.3f throughput_ratio=%.3f codec_p50_ratio=%.3f codec_p99_ratio=%.3f codec_throughput_ratio=%.3f\n",
+		median(serial.p50["raw"]), median(serial.p99["raw"]), median(concurrent.tput["raw"]),
+		median(serial.p50["codec"]), median(serial.p99["codec"]), median(concurrent.tput["codec"]))
 	return nil
+}
+
+type side struct {
+	name string
+	f    func(context.Context) error
+}
+
+// row is one mode: every side's totals and, per baseline, the per-slice
+// ratios of ours to it.
+type row struct {
+	mode           string
+	total          map[string]*result
+	p50, p99, tput ratios
+}
+
+type ratios map[string][]float64
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// spread prints the median and the range of per-slice ratios.
+func spread(xs []float64) string {
+	if len(xs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f[%.2f..%.2f]", median(xs), slices.Min(xs), slices.Max(xs))
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
