@@ -5,19 +5,34 @@
 // The typed layer sits on the mediator. [Route] registers, in the caller's
 // mediator, a handler for a request type that sends it over a [Transport];
 // [Serve] answers that type on every peer of the owning service (one queue
-// group per service, so load is balanced and peers come and go freely) by
-// dispatching into the local mediator. Callers only write
+// group per request subject, so load is balanced, peers come and go freely
+// and each request runs once) by dispatching into the local mediator. Callers only write
 // mediator.Send[Resp](ctx, m, req).
 //
 // On the wire a request carries its catga.Metadata (message, correlation and
-// causation ids, idempotency key, epoch), its deadline and W3C trace context
-// as headers; the handler's context gets them back. A reply carries a
-// status: ok, rejected (a *catga.RejectionError on the caller, never
-// retried), error (an infrastructure failure, retryable), bad-request
-// (malformed or permanent) or busy. Timeouts and no-responders are retried
-// with backoff under the same message id within the caller's deadline, and
-// Serve deduplicates by that id through an idempotency.Store, so a retry
-// never runs a handler twice.
+// causation ids, idempotency key, epoch), the time left to its attempt's
+// deadline and W3C trace context as headers; the handler's context gets
+// them back. A reply carries a status: ok, rejected (a
+// *catga.RejectionError on the caller, never retried), error (an
+// infrastructure failure, retryable; its text stays in the serving peer's
+// log), bad-request (malformed or permanent; a handler panic is one, with
+// code "panic", matching mediator.ErrPanic) or busy. Timeouts,
+// no-responders, busy and error replies are retried with backoff under the
+// same message id within the caller's deadline, and Serve deduplicates by
+// that id, scoped by subject, through an idempotency.Store shared by the
+// peers (on NATS a JetStream key-value bucket), so a retry never runs a
+// handler twice, whichever peer it reaches. Queries can opt out with
+// WithoutIdempotency.
+//
+// Messages sent while handling one get ids derived from the handled
+// message's id, their subject and their ordinal, so a handler that runs
+// again for the same message sends the same ids and its commands and
+// events are deduplicated downstream too.
+//
+// User code never takes a peer down: every serving path recovers a panic,
+// logs it with its stack and answers (or dead-letters) it as a permanent
+// failure. JSON nested deeper than JSON.MaxDepth is refused before it is
+// parsed.
 //
 // The per-request cost is kept low (see BenchmarkOverhead and `make
 // bench-transport`): JSON through a one-pass stdlib-compatible codec,
@@ -26,7 +41,8 @@
 // deadlines whose timer is only made if something waits on Done.
 //
 // Events go through [PublishEvent] (durable, deduplicated by id, one
-// delivery per consuming service with redelivery and dead letters) or
+// delivery per consuming service, redelivered on an exponential schedule
+// that outlasts a dependency's failover, then dead-lettered) or
 // [BroadcastEvent] (every instance, nothing stored).
 //
 // Implementations: transport/natstransport (NATS, JetStream, nats.go/micro
