@@ -18,6 +18,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no urls", Config{}, true},
 		{"negative duration", Config{URLs: []string{"x"}, PingInterval: -time.Second}, true},
 		{"negative replicas", Config{URLs: []string{"x"}, Replicas: -1}, true},
+		{"semantic version", Config{URLs: []string{"x"}, Version: "1.4.2-rc.1"}, false},
+		{"version micro refuses", Config{URLs: []string{"x"}, Version: "latest"}, true},
+		{"negative MaxAge", Config{URLs: []string{"x"}, MaxAge: -time.Hour}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

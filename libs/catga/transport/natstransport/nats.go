@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"sync"
 	"time"
 
@@ -73,6 +74,9 @@ func (c Config) Validate() error {
 	if c.ReconnectWait < 0 || c.PingInterval < 0 || c.ConnectTimeout < 0 || c.DrainTimeout < 0 || c.DuplicateWindow < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative duration", transport.ErrConfig))
 	}
+	if c.Version != "" && !semver.MatchString(c.Version) {
+		errs = append(errs, fmt.Errorf("%w: version %q is not a semantic version (want e.g. 1.4.2 or 0.0.0-dev)", transport.ErrConfig, c.Version))
+	}
 	if c.MaxPingsOut < 0 || c.Replicas < 0 || c.MaxAge < 0 || c.MaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative MaxPingsOut, Replicas, MaxAge or MaxBytes", transport.ErrConfig))
 	}
@@ -116,6 +120,9 @@ func (c *Config) defaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 }
+
+// semver is what nats.go/micro accepts as a service version.
+var semver = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
 // Transport is a peer on a NATS cluster.
 type Transport struct {
