@@ -342,16 +342,6 @@ func (t *Transport) Close() error {
 	return nil
 }
 
-// Kill closes the connection at once, without draining, as a crashed
-// process would. For fault tests.
-func (t *Transport) Kill() {
-	t.mu.Lock()
-	t.isClosing = true
-	t.mu.Unlock()
-	t.nc.Close()
-	<-t.closed
-}
-
 // Peers lists the instances of service that answer $SRV.PING within wait.
 func (t *Transport) Peers(ctx context.Context, service string, wait time.Duration) ([]micro.Ping, error) {
 	inbox := t.nc.NewRespInbox()
