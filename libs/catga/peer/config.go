@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/catga-go/catga/libs/catga/transport"
 )
 
 // Config is what one peer needs to join the platform.
@@ -45,8 +47,8 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Service == "" {
 		errs = append(errs, errors.New("service name is empty"))
-	} else if strings.ContainsAny(c.Service, ". *>") {
-		errs = append(errs, fmt.Errorf("service name %q must not contain '.', ' ', '*' or '>' (it becomes part of NATS subjects)", c.Service))
+	} else if err := transport.ValidateServiceName(c.Service); err != nil {
+		errs = append(errs, err)
 	}
 	if len(c.NATSURLs) == 0 {
 		errs = append(errs, fmt.Errorf("no NATS server: set %s (e.g. nats://127.0.0.1:4222)", EnvNATSURL))

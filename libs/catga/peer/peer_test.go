@@ -23,6 +23,8 @@ func TestConfigValidate(t *testing.T) {
 		{"valid", peer.Config{Service: "order", NATSURLs: []string{"nats://127.0.0.1:4222"}}, nil},
 		{"missing everything", peer.Config{}, []string{"service name is empty", "no NATS server: set CATGA_NATS_URL"}},
 		{"bad service name", peer.Config{Service: "or.der", NATSURLs: []string{"nats://x:1"}}, []string{`service name "or.der"`}},
+		// The transport's rule: the peer once took names Serve then refused.
+		{"service name Serve refuses", peer.Config{Service: "or:der", NATSURLs: []string{"nats://x:1"}}, []string{`service name "or:der"`}},
 		{"not a url", peer.Config{Service: "order", NATSURLs: []string{"localhost:4222"}}, []string{`"localhost:4222" is not a URL`}},
 	}
 	for _, tt := range tests {

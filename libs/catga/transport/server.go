@@ -24,8 +24,8 @@ import (
 // WithoutIdempotency, WithLease, WithReplyTTL, WithConcurrency, WithTracer,
 // WithLogger.
 func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opts ...Option) (Subscription, error) {
-	if !validToken(service) {
-		return nil, fmt.Errorf("%w: service name %q (want letters, digits, '-' or '_')", ErrConfig, service)
+	if err := ValidateServiceName(service); err != nil {
+		return nil, err
 	}
 	o := newOptions(opts)
 	s := &server[Req, Resp]{m: m, o: o, name: NameOf[Req](), subject: o.subject, store: o.store}

@@ -253,6 +253,17 @@ var (
 	ErrBusy = errors.New("catga: message is being handled by another peer")
 )
 
+// ValidateServiceName is the one rule for service names, used by the peer
+// and the transport alike: the name becomes part of durable consumer,
+// queue and discovery names, so it holds letters, digits, '-' and '_'
+// only.
+func ValidateServiceName(name string) error {
+	if !validToken(name) {
+		return fmt.Errorf("%w: service name %q (want letters, digits, '-' or '_')", ErrConfig, name)
+	}
+	return nil
+}
+
 // validToken reports whether s is usable as a NATS consumer / endpoint name.
 func validToken(s string) bool {
 	if s == "" {
