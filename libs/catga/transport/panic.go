@@ -27,13 +27,14 @@ func Guard(typ string, fn func() error) (err error) {
 // IsPanic reports whether err comes from a recovered panic.
 func IsPanic(err error) bool { return errors.Is(err, mediator.ErrPanic) }
 
-// LogPanic logs a recovered panic at Error level with its stack, which
-// stays on the serving peer: only [ErrPanic]'s text reaches the caller or
-// the dead letter.
+// LogPanic logs a panic recovered by [Guard] at Error level with its
+// stack, which stays on the serving peer: only mediator.ErrPanic's text
+// reaches the caller or the dead letter. An error that only matches
+// ErrPanic, without a stack, was logged where it was recovered and is not
+// logged again.
 func LogPanic(ctx context.Context, logger *slog.Logger, subject string, err error) {
 	var p *mediator.PanicError
 	if !errors.As(err, &p) {
-		logger.ErrorContext(ctx, "catga: handler panicked", "subject", subject, "error", err)
 		return
 	}
 	logger.ErrorContext(ctx, "catga: handler panicked", "subject", subject, "type", p.Type,
