@@ -104,6 +104,7 @@ func (c *client[Req, Resp]) attempt(ctx context.Context, md catga.Metadata, body
 	// claim) should give up too, not hold a handler for the rest of the
 	// caller's budget.
 	h := make(Header, 8)
+	addCallHeaders(ctx, h)
 	writeMetadata(actx, h, md, []string{HeaderContentType, c.o.codec.ContentType()})
 	actx, span := c.o.tracer.StartSend(actx, trace.SpanKindClient, c.subject, md.MessageID, h)
 	defer func() { tracing.End(span, err) }()

@@ -24,6 +24,10 @@
 // handler twice, whichever peer it reaches. Queries can opt out with
 // WithoutIdempotency.
 //
+// [WithHeaders] adds per-call headers (a tenant, a flag) to the requests and
+// events sent from a context; a handler reads the headers of its message
+// with [HeadersFrom].
+//
 // Messages sent while handling one get ids derived from the handled
 // message's id, their subject and their ordinal, so a handler that runs
 // again for the same message sends the same ids and its commands and

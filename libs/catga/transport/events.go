@@ -69,7 +69,10 @@ func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Ms
 	if id, ok := any(ev).(Identified); ok && id.EventID() != "" {
 		md.MessageID = id.EventID()
 	}
-	h := Header{HeaderContentType: {o.codec.ContentType()}, HeaderNatsMsgID: {md.MessageID}}
+	h := Header{}
+	addCallHeaders(ctx, h)
+	h[HeaderContentType] = []string{o.codec.ContentType()}
+	h[HeaderNatsMsgID] = []string{md.MessageID}
 	WriteMetadata(context.WithoutCancel(ctx), h, md) // an event has no deadline
 	return &Msg{Subject: subject, Header: h, Data: body}, nil
 }
@@ -129,7 +132,7 @@ func eventHandler[E any](m *mediator.Mediator, o *options, subject string) func(
 		if err := o.codec.Unmarshal(msg.Data, &ev); err != nil {
 			return catga.Permanent(fmt.Errorf("%w: %s: %w", ErrDecode, subject, err))
 		}
-		ctx = inboundContext(ctx, md)
+		ctx = inboundHeaders(inboundContext(ctx, md), msg.Header)
 		ctx, span := o.tracer.StartReceive(ctx, trace.SpanKindConsumer, subject, md.MessageID, msg.Header)
 		defer func() { tracing.End(span, err) }()
 		err = Guard(subject, func() error { return mediator.Publish(ctx, m, ev) })

@@ -50,6 +50,7 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedEventMalformed", testTypedEventMalformed},
 		{"TypedStepSends", testStepSends},
 		{"TypedAttemptDeadline", testAttemptDeadline},
+		{"TypedCallHeaders", testCallHeaders},
 		{"TypedCanceled", testCanceled},
 		{"TypedRerunSameIDs", testRerunSameIDs},
 		{"DurableDuplicateID", testDuplicateID},
@@ -853,5 +854,31 @@ func testCanceled(t *testing.T, f Factory) {
 	_, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
 	if !errors.Is(err, context.Canceled) || errors.Is(err, transport.ErrTimeout) {
 		t.Fatalf("Send after cancel = %v; want context.Canceled, not ErrTimeout", err)
+	}
+}
+
+// testCallHeaders: per-call headers reach the handler, and cannot
+// override the transport's own.
+func testCallHeaders(t *testing.T, f Factory) {
+	got := make(chan transport.Header, 1)
+	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
+		got <- transport.HeadersFrom(ctx)
+		md, _ := catga.MetadataFrom(ctx)
+		return Charged{OrderID: c.OrderID, MessageID: md.MessageID}, nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ctx = catga.WithMetadata(ctx, catga.Metadata{MessageID: "mine"})
+	ctx = transport.WithHeaders(ctx, transport.Header{"Tenant": {"t-1"}, transport.HeaderMsgID: {"forged"}})
+	resp, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "o"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := <-got
+	if h.Get("Tenant") != "t-1" {
+		t.Errorf("handler saw headers %v, want Tenant t-1", h)
+	}
+	if resp.MessageID != "mine" || h.Get(transport.HeaderMsgID) != "mine" {
+		t.Errorf("message id %q (header %q): a per-call header overrode the transport's", resp.MessageID, h.Get(transport.HeaderMsgID))
 	}
 }
