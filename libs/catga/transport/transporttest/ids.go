@@ -13,11 +13,11 @@ import (
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
-// testStepSends: one saga step (one caller-set message id and idempotency
+// StepSends: one saga step (one caller-set message id and idempotency
 // key) sends two different commands of one type and publishes two
 // different events of one type. Each command runs and gets its own reply;
 // each event is stored and handled.
-func testStepSends(t *testing.T, f Factory) {
+func StepSends(t *testing.T, f Factory) {
 	var calls atomic.Int64
 	m := pair(t, f, uniq("catga.cmd.ct"), func(_ context.Context, c Charge) (Charged, error) {
 		calls.Add(1)
@@ -62,11 +62,11 @@ func testStepSends(t *testing.T, f Factory) {
 	})
 }
 
-// testRerunSameIDs: a handler that runs twice for one message (here its
+// RerunSameIDs: a handler that runs twice for one message (here its
 // deduplication is off, as after a lapsed claim) publishes the same event
 // both times; the derived event id is the same, so it is stored and
 // handled once.
-func testRerunSameIDs(t *testing.T, f Factory) {
+func RerunSameIDs(t *testing.T, f Factory) {
 	p := f(t, 2)
 	cmd, evt := uniq("catga.cmd.ct"), uniq("catga.evt.ct.rerun")
 	var runs atomic.Int64
@@ -122,9 +122,9 @@ func testRerunSameIDs(t *testing.T, f Factory) {
 	}
 }
 
-// testDuplicateID: re-publishing a message is harmless; publishing a
+// DuplicateID: re-publishing a message is harmless; publishing a
 // different message under a used id is refused, not dropped in silence.
-func testDuplicateID(t *testing.T, f Factory) {
+func DuplicateID(t *testing.T, f Factory) {
 	p := f(t, 1)
 	subject, id := uniq("catga.evt.ct.dup"), uniq("dup-")
 	publish(t, p[0], subject, id, "first")

@@ -22,38 +22,40 @@ import (
 // cluster). It registers their cleanup with t.Cleanup.
 type Factory func(t *testing.T, n int) []transport.Transport
 
-// Run runs the conformance suite.
+// Run runs the conformance suite: every exported case of this package, in
+// turn. A transport that cannot pass one of them may run the others one by
+// one instead.
 func Run(t *testing.T, newPeers Factory) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Factory)
 	}{
-		{"RequestReply", testRequestReply},
-		{"NoResponders", testNoResponders},
-		{"Timeout", testTimeout},
-		{"QueueGroup", testQueueGroup},
-		{"Broadcast", testBroadcast},
-		{"DurableOncePerConsumer", testDurableOnce},
-		{"DurableBeforeConsumer", testDurableBeforeConsumer},
-		{"DurableRedelivery", testDurableRedelivery},
-		{"DurableDeadLetter", testDeadLetter},
-		{"Closed", testClosed},
-		{"TypedSend", testTypedSend},
-		{"TypedErrors", testTypedErrors},
-		{"TypedNoResponders", testTypedNoResponders},
-		{"TypedBadRequest", testTypedBadRequest},
-		{"TypedIdempotent", testTypedIdempotent},
-		{"TypedHandlerBoundedByLease", testTypedHandlerBoundedByLease},
-		{"TypedEvents", testTypedEvents},
-		{"TypedBroadcast", testTypedBroadcast},
-		{"TypedEventIDDedup", testTypedEventIDDedup},
-		{"TypedEventMalformed", testTypedEventMalformed},
-		{"TypedStepSends", testStepSends},
-		{"TypedAttemptDeadline", testAttemptDeadline},
-		{"TypedCallHeaders", testCallHeaders},
-		{"TypedCanceled", testCanceled},
-		{"TypedRerunSameIDs", testRerunSameIDs},
-		{"DurableDuplicateID", testDuplicateID},
+		{"RequestReply", RequestReply},
+		{"NoResponders", NoResponders},
+		{"Timeout", Timeout},
+		{"QueueGroup", QueueGroup},
+		{"Broadcast", Broadcast},
+		{"DurableOncePerConsumer", DurableOnce},
+		{"DurableBeforeConsumer", DurableBeforeConsumer},
+		{"DurableRedelivery", DurableRedelivery},
+		{"DurableDeadLetter", DeadLetter},
+		{"Closed", Closed},
+		{"TypedSend", TypedSend},
+		{"TypedErrors", TypedErrors},
+		{"TypedNoResponders", TypedNoResponders},
+		{"TypedBadRequest", TypedBadRequest},
+		{"TypedIdempotent", TypedIdempotent},
+		{"TypedHandlerBoundedByLease", TypedHandlerBoundedByLease},
+		{"TypedEvents", TypedEvents},
+		{"TypedBroadcast", TypedBroadcast},
+		{"TypedEventIDDedup", TypedEventIDDedup},
+		{"TypedEventMalformed", TypedEventMalformed},
+		{"TypedStepSends", StepSends},
+		{"TypedAttemptDeadline", AttemptDeadline},
+		{"TypedCallHeaders", CallHeaders},
+		{"TypedCanceled", Canceled},
+		{"TypedRerunSameIDs", RerunSameIDs},
+		{"DurableDuplicateID", DuplicateID},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
@@ -109,7 +111,8 @@ func mustServe(t *testing.T, tr transport.Transport, subject, queue string, h tr
 	return s
 }
 
-func testRequestReply(t *testing.T, f Factory) {
+// RequestReply: a request reaches its server and the reply comes back.
+func RequestReply(t *testing.T, f Factory) {
 	p := f(t, 2)
 	subject := uniq("ct.rr.")
 	mustServe(t, p[0], subject, "svc", echo)
@@ -132,7 +135,8 @@ func testRequestReply(t *testing.T, f Factory) {
 	}
 }
 
-func testNoResponders(t *testing.T, f Factory) {
+// NoResponders: a request nobody serves fails at once with ErrNoResponders.
+func NoResponders(t *testing.T, f Factory) {
 	p := f(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -149,7 +153,8 @@ func testNoResponders(t *testing.T, f Factory) {
 	}
 }
 
-func testTimeout(t *testing.T, f Factory) {
+// Timeout: a request not answered before ctx's deadline fails with a retryable ErrTimeout.
+func Timeout(t *testing.T, f Factory) {
 	p := f(t, 2)
 	subject := uniq("ct.slow.")
 	release := make(chan struct{})
@@ -172,7 +177,8 @@ func testTimeout(t *testing.T, f Factory) {
 	}
 }
 
-func testQueueGroup(t *testing.T, f Factory) {
+// QueueGroup: each request reaches one member of every queue group serving its subject, and both members of a group take a share.
+func QueueGroup(t *testing.T, f Factory) {
 	p := f(t, 3)
 	subject := uniq("ct.qg.")
 	var a, b, other atomic.Int64
@@ -208,7 +214,8 @@ func testQueueGroup(t *testing.T, f Factory) {
 	}
 }
 
-func testBroadcast(t *testing.T, f Factory) {
+// Broadcast: a broadcast reaches every subscriber.
+func Broadcast(t *testing.T, f Factory) {
 	p := f(t, 3)
 	subject := uniq("catga.bcast.ct")
 	var mu sync.Mutex
@@ -270,7 +277,8 @@ func consume(t *testing.T, tr transport.Transport, cfg transport.ConsumerConfig,
 	return s
 }
 
-func testDurableOnce(t *testing.T, f Factory) {
+// DurableOnce: a durable message is handled once per consumer, by one of its members; a re-publication is stored once.
+func DurableOnce(t *testing.T, f Factory) {
 	p := f(t, 3)
 	subject, name := uniq("catga.evt.ct.once"), uniq("svc")
 	var mu sync.Mutex
@@ -305,7 +313,8 @@ func testDurableOnce(t *testing.T, f Factory) {
 	}
 }
 
-func testDurableBeforeConsumer(t *testing.T, f Factory) {
+// DurableBeforeConsumer: messages published before the consumer exists are delivered to it.
+func DurableBeforeConsumer(t *testing.T, f Factory) {
 	p := f(t, 2)
 	subject, name := uniq("catga.evt.ct.early"), uniq("svc")
 	publish(t, p[1], subject, uniq("id"), "early")
@@ -324,7 +333,8 @@ func testDurableBeforeConsumer(t *testing.T, f Factory) {
 	}
 }
 
-func testDurableRedelivery(t *testing.T, f Factory) {
+// DurableRedelivery: a retryable failure gets the message redelivered with a growing attempt number.
+func DurableRedelivery(t *testing.T, f Factory) {
 	p := f(t, 1)
 	subject, name := uniq("catga.evt.ct.redo"), uniq("svc")
 	attempts := make(chan int, 8)
@@ -354,7 +364,8 @@ func testDurableRedelivery(t *testing.T, f Factory) {
 	}
 }
 
-func testDeadLetter(t *testing.T, f Factory) {
+// DeadLetter: permanent failures, rejections and spent retries go to the dead-letter subject with the reason.
+func DeadLetter(t *testing.T, f Factory) {
 	tests := []struct {
 		name         string
 		err          error
@@ -412,7 +423,8 @@ func contains(s, sub string) bool {
 	return false
 }
 
-func testClosed(t *testing.T, f Factory) {
+// Closed: a closed transport refuses every call with ErrClosed.
+func Closed(t *testing.T, f Factory) {
 	p := f(t, 1)
 	if err := p[0].Close(); err != nil {
 		t.Fatalf("Close: %v", err)
@@ -462,7 +474,8 @@ func pair(t *testing.T, f Factory, subject string, h mediator.RequestHandler[Cha
 	return caller
 }
 
-func testTypedSend(t *testing.T, f Factory) {
+// TypedSend: Route and Serve carry the request, its metadata and deadline, and the reply.
+func TypedSend(t *testing.T, f Factory) {
 	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
 		md, _ := catga.MetadataFrom(ctx)
 		_, dl := ctx.Deadline()
@@ -483,7 +496,8 @@ func testTypedSend(t *testing.T, f Factory) {
 	}
 }
 
-func testTypedErrors(t *testing.T, f Factory) {
+// TypedErrors: rejections, infrastructure and permanent failures reach the caller as such, and only infrastructure failures are retried.
+func TypedErrors(t *testing.T, f Factory) {
 	tests := []struct {
 		name      string
 		err       error
@@ -547,7 +561,8 @@ func testTypedErrors(t *testing.T, f Factory) {
 
 func once(n int64) bool { return n == 1 }
 
-func testTypedBadRequest(t *testing.T, f Factory) {
+// TypedBadRequest: malformed, oversized and mistyped requests get bad-request and never reach the handler.
+func TypedBadRequest(t *testing.T, f Factory) {
 	p := f(t, 2)
 	subject := uniq("catga.cmd.ct")
 	server := mediator.New()
@@ -585,7 +600,8 @@ func testTypedBadRequest(t *testing.T, f Factory) {
 	}
 }
 
-func testTypedIdempotent(t *testing.T, f Factory) {
+// TypedIdempotent: a request sent again under one message id runs once and gets the first reply.
+func TypedIdempotent(t *testing.T, f Factory) {
 	var calls atomic.Int64
 	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
 		n := calls.Add(1)
@@ -607,10 +623,10 @@ func testTypedIdempotent(t *testing.T, f Factory) {
 	}
 }
 
-// testTypedHandlerBoundedByLease: a handler may not outlive its claim on
+// TypedHandlerBoundedByLease: a handler may not outlive its claim on
 // the message id (another peer could claim it then and run it again), so its
 // context ends with the lease even when the caller allows longer.
-func testTypedHandlerBoundedByLease(t *testing.T, f Factory) {
+func TypedHandlerBoundedByLease(t *testing.T, f Factory) {
 	const lease = 200 * time.Millisecond
 	var calls atomic.Int64
 	firstErr := make(chan error, 1)
@@ -655,7 +671,8 @@ type Refunded struct {
 // EventID makes Refunded a transport.Identified event.
 func (r Refunded) EventID() string { return r.ID }
 
-func testTypedEvents(t *testing.T, f Factory) {
+// TypedEvents: PublishEvent and ConsumeEvents deliver each event once per consuming service.
+func TypedEvents(t *testing.T, f Factory) {
 	p := f(t, 3)
 	subject := uniq("catga.evt.ct.typed")
 	var mu sync.Mutex
@@ -704,7 +721,8 @@ func testTypedEvents(t *testing.T, f Factory) {
 	}
 }
 
-func testTypedBroadcast(t *testing.T, f Factory) {
+// TypedBroadcast: BroadcastEvent reaches every SubscribeBroadcast instance.
+func TypedBroadcast(t *testing.T, f Factory) {
 	p := f(t, 3)
 	subject := uniq("catga.bcast.ct")
 	var mu sync.Mutex
@@ -740,7 +758,8 @@ func testTypedBroadcast(t *testing.T, f Factory) {
 	waitFor(t, 5*time.Second, "every instance to get the broadcast", func() bool { return both("o-1") })
 }
 
-func testTypedEventIDDedup(t *testing.T, f Factory) {
+// TypedEventIDDedup: events with their own id are stored once however often they are published.
+func TypedEventIDDedup(t *testing.T, f Factory) {
 	p := f(t, 1)
 	subject := uniq("catga.evt.ct.refund")
 	var n atomic.Int64
@@ -767,9 +786,9 @@ func testTypedEventIDDedup(t *testing.T, f Factory) {
 	}
 }
 
-// testTypedNoResponders: a type nobody serves fails with no-responders after
+// TypedNoResponders: a type nobody serves fails with no-responders after
 // the few quick retries, well inside a long deadline, not with a timeout.
-func testTypedNoResponders(t *testing.T, f Factory) {
+func TypedNoResponders(t *testing.T, f Factory) {
 	p := f(t, 1)
 	m := mediator.New()
 	if err := transport.Route[Charge, Charged](m, p[0], transport.WithSubject(uniq("catga.cmd.nobody"))); err != nil {
@@ -786,9 +805,9 @@ func testTypedNoResponders(t *testing.T, f Factory) {
 	}
 }
 
-// testTypedEventMalformed: an event that cannot be decoded goes to the dead
+// TypedEventMalformed: an event that cannot be decoded goes to the dead
 // letters with the reason, and the consumer carries on.
-func testTypedEventMalformed(t *testing.T, f Factory) {
+func TypedEventMalformed(t *testing.T, f Factory) {
 	p := f(t, 1)
 	subject, service := uniq("catga.evt.ct.bad"), uniq("billing")
 	var good atomic.Int64
@@ -819,11 +838,11 @@ func testTypedEventMalformed(t *testing.T, f Factory) {
 	waitFor(t, 10*time.Second, "the good event after the bad one", func() bool { return good.Load() == 1 })
 }
 
-// testAttemptDeadline: the serving side gets the deadline of the attempt
+// AttemptDeadline: the serving side gets the deadline of the attempt
 // (which the caller gives up on and retries), not the caller's whole
 // budget, so that it does not hold a handler (or wait on another peer's
 // claim) long after that attempt was abandoned.
-func testAttemptDeadline(t *testing.T, f Factory) {
+func AttemptDeadline(t *testing.T, f Factory) {
 	left := make(chan time.Duration, 1)
 	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
 		dl, _ := ctx.Deadline()
@@ -840,9 +859,9 @@ func testAttemptDeadline(t *testing.T, f Factory) {
 	}
 }
 
-// testCanceled: a caller that cancels gets context.Canceled, not a
+// Canceled: a caller that cancels gets context.Canceled, not a
 // timeout.
-func testCanceled(t *testing.T, f Factory) {
+func Canceled(t *testing.T, f Factory) {
 	entered := make(chan struct{}, 1)
 	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
 		entered <- struct{}{}
@@ -857,9 +876,9 @@ func testCanceled(t *testing.T, f Factory) {
 	}
 }
 
-// testCallHeaders: per-call headers reach the handler, and cannot
+// CallHeaders: per-call headers reach the handler, and cannot
 // override the transport's own.
-func testCallHeaders(t *testing.T, f Factory) {
+func CallHeaders(t *testing.T, f Factory) {
 	got := make(chan transport.Header, 1)
 	m := pair(t, f, uniq("catga.cmd.ct"), func(ctx context.Context, c Charge) (Charged, error) {
 		got <- transport.HeadersFrom(ctx)
