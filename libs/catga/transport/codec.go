@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -87,29 +88,49 @@ func (c JSON) Unmarshal(data []byte, v any) (err error) {
 // checkDepth returns [ErrTooDeep] when data nests arrays or objects deeper
 // than limit. It looks at bytes only (brackets outside strings), one pass
 // with no allocation, so hostile input costs its length and nothing more;
-// whether data is valid JSON is the parser's business.
+// whether data is valid JSON is the parser's business. Strings are skipped
+// with IndexByte, so the common case (a body of mostly string bytes) costs
+// little more than a memchr.
 func checkDepth(data []byte, limit int) error {
 	depth := 0
 	for i := 0; i < len(data); i++ {
-		switch data[i] {
-		case '[', '{':
+		switch jsonClass[data[i]] {
+		case classOpen:
 			depth++
 			if depth > limit {
 				return fmt.Errorf("%w: more than %d levels at byte %d", ErrTooDeep, limit, i)
 			}
-		case ']', '}':
+		case classClose:
 			depth--
-		case '"':
-			// Skip the string: a backslash escapes the next byte.
-			for i++; i < len(data) && data[i] != '"'; i++ {
-				if data[i] == '\\' {
-					i++
+		case classQuote:
+			for { // to the closing quote: one not escaped by an odd run of backslashes
+				j := bytes.IndexByte(data[i+1:], '"')
+				if j < 0 {
+					return nil // unterminated string: the parser will say so
+				}
+				i += 1 + j
+				n := 0
+				for k := i - 1; data[k] == '\\'; k-- {
+					n++
+				}
+				if n%2 == 0 {
+					break
 				}
 			}
 		}
 	}
 	return nil
 }
+
+const (
+	classOther = iota
+	classOpen
+	classClose
+	classQuote
+)
+
+// jsonClass sorts bytes for checkDepth.
+var jsonClass = [256]uint8{'[': classOpen, '{': classOpen, ']': classClose, '}': classClose, '"': classQuote}
 
 // Named lets a message type choose its wire name, which subjects are
 // derived from. Implement it on the value type.

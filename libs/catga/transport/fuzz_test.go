@@ -72,6 +72,9 @@ func FuzzJSONDepth(f *testing.F) {
 	f.Add([]byte(`]]]]{{`))
 	c := JSON{MaxDepth: 8}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if got, want := checkDepth(data, 8) != nil, checkDepthSlow(data, 8); got != want {
+			t.Fatalf("checkDepth(%q) too deep = %v, reference says %v", data, got, want)
+		}
 		var v any
 		_ = c.Unmarshal(data, &v)
 		var r fuzzReq
@@ -83,4 +86,26 @@ func FuzzJSONDepth(f *testing.F) {
 			t.Fatalf("Unmarshal of %q nested 9 deep: %v, want ErrTooDeep", data, err)
 		}
 	})
+}
+
+// checkDepthSlow is the byte-by-byte statement of checkDepth's rule.
+func checkDepthSlow(data []byte, limit int) bool {
+	depth := 0
+	for i := 0; i < len(data); i++ {
+		switch data[i] {
+		case '[', '{':
+			if depth++; depth > limit {
+				return true
+			}
+		case ']', '}':
+			depth--
+		case '"':
+			for i++; i < len(data) && data[i] != '"'; i++ {
+				if data[i] == '\\' {
+					i++
+				}
+			}
+		}
+	}
+	return false
 }
