@@ -132,7 +132,7 @@ func eventHandler[E any](m *mediator.Mediator, o *options, subject string) func(
 		if err := o.codec.Unmarshal(msg.Data, &ev); err != nil {
 			return catga.Permanent(fmt.Errorf("%w: %s: %w", ErrDecode, subject, err))
 		}
-		ctx = inboundHeaders(inboundContext(ctx, md), msg.Header)
+		ctx = inboundContext(ctx, md, msg.Header)
 		ctx, span := o.tracer.StartReceive(ctx, trace.SpanKindConsumer, subject, md.MessageID, msg.Header)
 		defer func() { tracing.End(span, err) }()
 		err = Guard(subject, func() error { return mediator.Publish(ctx, m, ev) })

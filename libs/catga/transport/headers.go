@@ -5,10 +5,7 @@ import (
 	"strings"
 )
 
-type (
-	headersKey        struct{} // per-call headers to send
-	inboundHeadersKey struct{} // headers of the message being handled
-)
+type headersKey struct{} // per-call headers to send
 
 // WithHeaders returns ctx whose requests (Route, Request) and events
 // (PublishEvent, BroadcastEvent) carry h besides the transport's own
@@ -23,8 +20,10 @@ func WithHeaders(ctx context.Context, h Header) context.Context {
 // (every header, the transport's included), or nil outside a handler. The
 // handler must not modify them.
 func HeadersFrom(ctx context.Context) Header {
-	h, _ := ctx.Value(inboundHeadersKey{}).(Header)
-	return h
+	if in, _ := ctx.Value(inboundKey{}).(*inbound); in != nil {
+		return in.header
+	}
+	return nil
 }
 
 // addCallHeaders copies the caller's per-call headers (see WithHeaders)
@@ -41,11 +40,4 @@ func addCallHeaders(ctx context.Context, h Header) {
 
 func reservedHeader(k string) bool {
 	return strings.HasPrefix(k, "Catga-") || strings.HasPrefix(k, "Nats-") || k == HeaderContentType
-}
-
-// inboundHeaders makes h available to the handler through HeadersFrom.
-// They are not sent on with the handler's own messages: a handler passes
-// on what it chooses, with WithHeaders.
-func inboundHeaders(ctx context.Context, h Header) context.Context {
-	return context.WithValue(ctx, inboundHeadersKey{}, h)
 }

@@ -85,7 +85,7 @@ func (s *server[Req, Resp]) handle(ctx context.Context, msg *Msg) *Msg {
 		defer dc.release()
 		ctx = dc
 	}
-	ctx = inboundHeaders(inboundContext(ctx, md), msg.Header)
+	ctx = inboundContext(ctx, md, msg.Header)
 	ctx, span := s.o.tracer.StartReceive(ctx, trace.SpanKindServer, s.subject, md.MessageID, msg.Header)
 	// Keys are scoped by subject: one message id (a saga step's, say)
 	// may carry several commands, each to be applied once.

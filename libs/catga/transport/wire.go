@@ -295,6 +295,12 @@ func ReadMetadata(h Header) (md catga.Metadata, deadline time.Time, err error) {
 
 type inboundKey struct{}
 
+// inbound is the message a handler is handling, as its context knows it.
+type inbound struct {
+	id     string
+	header Header
+}
+
 // outgoingMetadata returns the metadata of a message with body sent to
 // subject from ctx.
 //
@@ -316,8 +322,8 @@ func outgoingMetadata(ctx context.Context, subject string, body []byte, newID fu
 		return catga.Metadata{MessageID: id, CorrelationID: id}
 	}
 	n, _ := catga.SendOrdinal(ctx, subject, maphash.Bytes(digestSeed, body))
-	if in, _ := ctx.Value(inboundKey{}).(string); in != "" && in == md.MessageID {
-		md = catga.Metadata{MessageID: childID(in, subject, n), CorrelationID: md.CorrelationID, CausationID: in, Epoch: md.Epoch}
+	if in, _ := ctx.Value(inboundKey{}).(*inbound); in != nil && in.id != "" && in.id == md.MessageID {
+		md = catga.Metadata{MessageID: childID(in.id, subject, n), CorrelationID: md.CorrelationID, CausationID: in.id, Epoch: md.Epoch}
 	} else if n > 0 {
 		if md.MessageID != "" {
 			md.MessageID = childID(md.MessageID, subject, n)
@@ -351,9 +357,9 @@ func childID(parent, subject string, n int) string {
 	return uuid.NewSHA1(childNamespace, b).String()
 }
 
-// inboundContext restores md into ctx and remembers it as the message being
-// handled.
-func inboundContext(ctx context.Context, md catga.Metadata) context.Context {
+// inboundContext restores md into ctx and remembers it, with its headers
+// h (see HeadersFrom), as the message being handled.
+func inboundContext(ctx context.Context, md catga.Metadata, h Header) context.Context {
 	ctx = catga.WithMetadata(ctx, md)
-	return context.WithValue(ctx, inboundKey{}, md.MessageID)
+	return context.WithValue(ctx, inboundKey{}, &inbound{id: md.MessageID, header: h})
 }

@@ -140,7 +140,7 @@ func TestOutgoingMetadata(t *testing.T) {
 				{MessageID: childID("mine", "a", 1), CorrelationID: "c", IdempotencyKey: "k#1"}}},
 		{"sent while handling a message: derived ids, caused by it",
 			func() context.Context {
-				return inboundContext(context.Background(), catga.Metadata{MessageID: "in", CorrelationID: "c", IdempotencyKey: "k", Epoch: 5})
+				return inboundContext(context.Background(), catga.Metadata{MessageID: "in", CorrelationID: "c", IdempotencyKey: "k", Epoch: 5}, nil)
 			},
 			[]send{a1, a2, a1, b1},
 			[]catga.Metadata{
