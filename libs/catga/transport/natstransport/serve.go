@@ -102,7 +102,12 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		if reply == nil {
 			reply = &transport.Msg{}
 		}
-		if err := t.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: nats.Header(reply.Header), Data: reply.Data}); err != nil {
+		if len(reply.Header) == 0 {
+			err = t.nc.Publish(m.Reply, reply.Data) // the common OK reply: no HPUB, no Msg
+		} else {
+			err = t.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: nats.Header(reply.Header), Data: reply.Data})
+		}
+		if err != nil {
 			t.cfg.Logger.Warn("catga: reply", "subject", subject, "error", err)
 		}
 	}
