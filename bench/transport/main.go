@@ -121,9 +121,10 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	body := strings.Repeat("x", size)
 	payload, _ := json.Marshal(Echo{ID: 1, Body: body})
 
-	// Raw: a plain responder echoing the bytes, a plain requester. Like
-	// ours (Serve's default concurrency is 1), it is one subscription, so
-	// one goroutine, answering on its own connection.
+	// Raw: a plain responder echoing the bytes, a plain requester: one
+	// subscription, so one goroutine, answering on its own connection, as a
+	// plain nats.go service is written. Ours runs with its defaults
+	// (transport.DefaultConcurrency handlers at once).
 	rawSrv, err := nats.Connect(url)
 	if err != nil {
 		return err

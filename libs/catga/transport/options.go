@@ -40,7 +40,7 @@ func newOptions(opts []Option) *options {
 		maxBackoff:     time.Second,
 		lease:          5 * time.Second,
 		replyTTL:       24 * time.Hour,
-		concurrency:    1,
+		concurrency:    DefaultConcurrency,
 	}
 	for _, opt := range opts {
 		opt(o)
@@ -94,7 +94,15 @@ func WithLease(d time.Duration) Option { return func(o *options) { o.lease = d }
 // WithReplyTTL sets how long replies stay cached for duplicates (default 24h).
 func WithReplyTTL(d time.Duration) Option { return func(o *options) { o.replyTTL = d } }
 
-// WithConcurrency lets Serve handle n requests at once on this peer (default 1).
+// DefaultConcurrency is how many requests Serve handles at once on a peer
+// unless WithConcurrency says otherwise. More than one, so that a request
+// waiting (on a slow dependency, or on another peer's claim of its message
+// id) does not hold up every other request to the peer; handlers must be
+// safe for concurrent use, as HTTP handlers are.
+const DefaultConcurrency = 4
+
+// WithConcurrency lets Serve handle n requests at once on this peer
+// (default DefaultConcurrency; 1 handles them one at a time).
 func WithConcurrency(n int) Option { return func(o *options) { o.concurrency = max(n, 1) } }
 
 // WithConsumer tunes ConsumeEvents (AckWait, MaxDeliver, the retry schedule,

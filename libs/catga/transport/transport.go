@@ -214,7 +214,8 @@ type Transport interface {
 // ServeConfig tunes one Serve registration.
 type ServeConfig struct {
 	// Concurrency is how many requests this peer handles at once for the
-	// subject. Default 1.
+	// subject. Default 1 (the typed Serve passes its own default,
+	// DefaultConcurrency).
 	Concurrency int
 	// Service and Endpoint name the registration for discovery
 	// (nats.go/micro); the NATS transport uses them, others may ignore them.

@@ -53,6 +53,7 @@ func Run(t *testing.T, newPeers Factory) {
 		{"TypedStepSends", StepSends},
 		{"TypedAttemptDeadline", AttemptDeadline},
 		{"TypedCallHeaders", CallHeaders},
+		{"TypedConcurrentByDefault", ConcurrentByDefault},
 		{"TypedCanceled", Canceled},
 		{"TypedRerunSameIDs", RerunSameIDs},
 		{"DurableDuplicateID", DuplicateID},
@@ -899,5 +900,31 @@ func CallHeaders(t *testing.T, f Factory) {
 	}
 	if resp.MessageID != "mine" || h.Get(transport.HeaderMsgID) != "mine" {
 		t.Errorf("message id %q (header %q): a per-call header overrode the transport's", resp.MessageID, h.Get(transport.HeaderMsgID))
+	}
+}
+
+// ConcurrentByDefault: with Serve's defaults, a request stuck in its
+// handler (a slow dependency, a claim held by another peer) does not hold
+// up the next request to the same peer.
+func ConcurrentByDefault(t *testing.T, f Factory) {
+	stuck, release := make(chan struct{}), make(chan struct{})
+	defer close(release)
+	m := pair(t, f, uniq("catga.cmd.ct"), func(_ context.Context, c Charge) (Charged, error) {
+		if c.OrderID == "slow" {
+			close(stuck)
+			<-release
+		}
+		return Charged{OrderID: c.OrderID}, nil
+	})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = mediator.Send[Charged](ctx, m, Charge{OrderID: "slow"})
+	}()
+	<-stuck
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if got, err := mediator.Send[Charged](ctx, m, Charge{OrderID: "fast"}); err != nil || got.OrderID != "fast" {
+		t.Fatalf("Send while another request is stuck = %+v, %v; want it answered", got, err)
 	}
 }
