@@ -36,8 +36,19 @@ type scope struct {
 	md Metadata
 
 	mu    sync.Mutex
-	sends map[string][]uint64 // subject -> body digests, in first-send order
+	sends map[string]*sendLog
 }
+
+// sendLog is what one scope sent to one subject.
+type sendLog struct {
+	digests []uint64 // of the first maxRemembered bodies, in order
+	n       int      // bodies sent, remembered or not
+}
+
+// maxRemembered bounds the memory of a scope that lives long (a worker's
+// root context) and sends many messages: past it, a body gets a fresh
+// ordinal even if it was sent before.
+const maxRemembered = 1024
 
 // WithMetadata returns ctx carrying md. It opens a new scope for
 // [SendOrdinal]: call it once per attempt of the work whose messages it
@@ -61,7 +72,9 @@ func MetadataFrom(ctx context.Context) (Metadata, bool) {
 // saga step) get different ids, and a re-run of the handler, which sends
 // the same messages in the same order, reproduces them. digest identifies
 // the body: sending the same body again in the same scope (a retry) gets
-// the same number back. ok is false when ctx carries no metadata.
+// the same number back, for the first 1024 bodies sent to a subject (a
+// long-lived scope must not grow without bound). ok is false when ctx
+// carries no metadata.
 func SendOrdinal(ctx context.Context, subject string, digest uint64) (n int, ok bool) {
 	s, ok := ctx.Value(metadataKey{}).(*scope)
 	if !ok {
@@ -70,16 +83,23 @@ func SendOrdinal(ctx context.Context, subject string, digest uint64) (n int, ok 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.sends == nil {
-		s.sends = map[string][]uint64{}
+		s.sends = map[string]*sendLog{}
 	}
-	sent := s.sends[subject]
-	for i, d := range sent {
+	l := s.sends[subject]
+	if l == nil {
+		l = &sendLog{}
+		s.sends[subject] = l
+	}
+	for i, d := range l.digests {
 		if d == digest {
 			return i, true
 		}
 	}
-	s.sends[subject] = append(sent, digest)
-	return len(sent), true
+	if len(l.digests) < maxRemembered {
+		l.digests = append(l.digests, digest)
+	}
+	l.n++
+	return l.n - 1, true
 }
 
 // Key returns the idempotency key of the message: IdempotencyKey when set,
