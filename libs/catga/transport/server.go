@@ -18,8 +18,8 @@ import (
 // into m with mediator.Send, in the queue group of the request's subject:
 // every peer of the service calls Serve and NATS balances requests between
 // them; each request is handled once, by one of them. service names the
-// registration for discovery. The
-// handler's context carries the sender's catga.Metadata and deadline.
+// registration for discovery. The handler's context carries the sender's
+// catga.Metadata, deadline and headers.
 // Options: WithSubject, WithCodec, WithMaxSize, WithIdempotency,
 // WithoutIdempotency, WithLease, WithReplyTTL, WithConcurrency, WithTracer,
 // WithLogger.
@@ -36,6 +36,12 @@ func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opt
 		store, err := defaultStore(t)
 		if err != nil {
 			return nil, fmt.Errorf("catga: serve %s: %w", s.subject, err)
+		}
+		if store == nil {
+			// A transport without a shared store (or a wrapper hiding
+			// it): say so, since retries reaching another peer run again.
+			o.logger.Warn("catga: the transport offers no shared idempotency store; deduplicating on this peer only (use WithIdempotency)", "subject", s.subject)
+			store = idempotency.NewMemory()
 		}
 		s.store = store
 	}
@@ -58,13 +64,12 @@ type StoreProvider interface {
 	IdempotencyStore() (idempotency.Store, error)
 }
 
-// defaultStore is the transport's shared store, or else a memory store of
-// this peer's own, which only catches retries that reach the same peer.
+// defaultStore is the transport's shared store, or nil if it has none.
 func defaultStore(t Transport) (idempotency.Store, error) {
 	if p, ok := t.(StoreProvider); ok {
 		return p.IdempotencyStore()
 	}
-	return idempotency.NewMemory(), nil
+	return nil, nil
 }
 
 type server[Req, Resp any] struct {
