@@ -32,6 +32,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
+	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
 )
 
 // OrderPlaced is the benchmark's event.
@@ -97,9 +98,15 @@ func run(duration time.Duration, writers, latencyN, rate int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.MemoryStorage, Duplicates: time.Minute}); err != nil {
+	// The transport's event stream, as the transport would create it.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CATGA_EVENTS", Subjects: []string{"catga.evt.>", "catga.dlq.>"}, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
 		return err
 	}
+	tr, err := catganats.Connect(catganats.Config{URLs: []string{ns.ClientURL()}})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tr.Close() }()
 
 	fmt.Printf("PostgreSQL event store, schema %s, %d writers, %v per phase\n\n", schema, writers, duration)
 	fmt.Printf("%-34s %12s %12s\n", "phase", "appends/s", "events/s")
@@ -115,7 +122,7 @@ func run(duration time.Duration, writers, latencyN, rate int) error {
 	fmt.Printf("%-34s %12.0f %12.0f\n", "append, batch of 10", batch, batch*10)
 
 	// Drain the backlog the append phases left, timing the relay on it.
-	relay, err := outbox.NewRelay(store, js, outbox.WithPollInterval(time.Second))
+	relay, err := outbox.NewRelay(store, tr, outbox.WithPollInterval(time.Second))
 	if err != nil {
 		return err
 	}
@@ -141,7 +148,7 @@ func run(duration time.Duration, writers, latencyN, rate int) error {
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
 	got := make(chan struct{}, 1)
-	cons, err := js.OrderedConsumer(ctx, "EVENTS", jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	cons, err := js.OrderedConsumer(ctx, "CATGA_EVENTS", jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
 	if err != nil {
 		return err
 	}

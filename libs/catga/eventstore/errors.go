@@ -24,6 +24,9 @@ var (
 	// ErrInvalidArgument is returned for an empty stream id, no events, or an
 	// expected version below [Any].
 	ErrInvalidArgument = errors.New("catga: eventstore: invalid argument")
+	// ErrNotParked is returned by Requeue for a position that is not in the
+	// outbox's dead-letter table.
+	ErrNotParked = errors.New("catga: eventstore: outbox entry not parked")
 )
 
 // ConflictError reports that a stream was not at the expected version. It is

@@ -21,7 +21,7 @@ func TestTraceCrossesTheOutbox(t *testing.T) {
 	t.Cleanup(func() { otel.SetTextMapPropagator(prev) })
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
-			store := b.db(t)(t)
+			store := b.db(t)(t, eventstoretest.NewRegistry())
 			srv, stream := startNATS(t)
 			r, err := outbox.NewRelay(store, connect(t, srv))
 			if err != nil {

@@ -5,8 +5,9 @@
 // applies the embedded migrations with golang-migrate, which holds a
 // PostgreSQL advisory lock so peers starting at the same time migrate once.
 //
-// Appends notify a channel (LISTEN/NOTIFY) in their transaction, so relays
-// wake right after commit. Relays claim work with FOR UPDATE SKIP LOCKED on
+// Relays on the appending Store are woken in-process right after commit;
+// relays elsewhere by one NOTIFY per [WithNotifyInterval], never one per
+// append (a notifying commit takes a cluster-wide lock). Relays claim work with FOR UPDATE SKIP LOCKED on
 // the oldest pending entry of each stream, which also locks the stream for
 // them: relays on several peers share the work without a leader and keep
 // per-stream order.

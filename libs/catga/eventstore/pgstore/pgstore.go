@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
@@ -34,9 +35,10 @@ var schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
 type Option func(*config)
 
 type config struct {
-	schema  string
-	migrate bool
-	log     *slog.Logger
+	schema         string
+	migrate        bool
+	notifyInterval time.Duration
+	log            *slog.Logger
 }
 
 // WithSchema sets the schema that holds this service's tables (lower case
@@ -46,6 +48,11 @@ func WithSchema(name string) Option { return func(c *config) { c.schema = name }
 // WithoutMigrations skips creating the schema and migrating at New, for
 // deployments that migrate separately.
 func WithoutMigrations() Option { return func(c *config) { c.migrate = false } }
+
+// WithNotifyInterval sets how often, at most, commits are announced to
+// relays outside this Store with a NOTIFY (default 20ms; negative: never,
+// they poll). Relays on this Store are woken in-process at once either way.
+func WithNotifyInterval(d time.Duration) Option { return func(c *config) { c.notifyInterval = d } }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -72,21 +79,25 @@ type Store struct {
 	cfg     config
 	channel string
 	q       queries
+
+	local         wakers
+	notifyPending atomic.Bool
 }
 
 var (
-	_ eventstore.Store         = (*Store)(nil)
-	_ eventstore.SnapshotStore = (*Store)(nil)
-	_ eventstore.Outbox        = (*Store)(nil)
-	_ inbox.Inbox[pgx.Tx]      = (*Store)(nil)
-	_ inbox.Pruner             = (*Store)(nil)
+	_ eventstore.Store           = (*Store)(nil)
+	_ eventstore.SnapshotStore   = (*Store)(nil)
+	_ eventstore.Outbox          = (*Store)(nil)
+	_ eventstore.OutboxInspector = (*Store)(nil)
+	_ inbox.Inbox[pgx.Tx]        = (*Store)(nil)
+	_ inbox.Pruner               = (*Store)(nil)
 )
 
 // New returns a store over pool, creating its schema and applying
 // migrations first (unless [WithoutMigrations]). reg maps event and snapshot
 // types.
 func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts ...Option) (*Store, error) {
-	cfg := config{schema: DefaultSchema, migrate: true, log: slog.New(slog.DiscardHandler)}
+	cfg := config{schema: DefaultSchema, migrate: true, notifyInterval: 20 * time.Millisecond, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -105,6 +116,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts
 	}
 	return s, nil
 }
+
+// Pool returns the store's pool, e.g. for a service's own tables.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Schema returns the store's schema name.
 func (s *Store) Schema() string { return s.cfg.schema }
@@ -144,6 +158,7 @@ type queries struct {
 	insertEvents, load, readAll                                    string
 	saveSnapshot, loadSnapshot                                     string
 	claimHeads, claimRecords, markPublished                        string
+	holdFailed, parkFailed, outboxStats, parked, requeue           string
 	// One-statement appends by expected-version mode: see appendFast.
 	fastNew, fastExpected, fastAny string
 	pruneInbox                     string
@@ -153,22 +168,20 @@ func newQueries(p string) queries {
 	r := strings.NewReplacer("{p}", p)
 	// The stream row is claimed first (its RETURNING feeds the inserts), so
 	// a refused append inserts nothing and, being one statement, commits
-	// nothing. NOTIFY is delivered at commit, and only then.
+	// nothing.
 	fast := func(stream string) string {
 		return r.Replace(`WITH st AS (` + stream + `),
 ins AS (
 	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
-	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $10
+	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $9
 	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
 ), ob AS (
 	INSERT INTO {p}outbox (position, stream_id) SELECT position, $1 FROM ins
-), n AS (
-	SELECT pg_notify($9, '') FROM st
 )
 SELECT st.version, ins.position, ins.version, ins.recorded_at
-FROM (SELECT $2::bigint AS expected) AS one LEFT JOIN st ON true LEFT JOIN ins ON true LEFT JOIN n ON true
+FROM (SELECT $2::bigint AS expected) AS one LEFT JOIN st ON true LEFT JOIN ins ON true
 ORDER BY ins.version`)
 	}
 	return queries{
@@ -180,20 +193,17 @@ ORDER BY ins.version`)
 		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3 WHERE stream_id = $1 AND version = $2`),
 		streamAny:     r.Replace(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version RETURNING s.version`),
 		streamVersion: r.Replace(`SELECT coalesce((SELECT version FROM {p}streams WHERE stream_id = $1), 0)`),
-		// One round trip: events, their outbox entries and the wake-up.
-		// NOTIFY is delivered at commit, and only then.
+		// One round trip: events and their outbox entries.
 		insertEvents: r.Replace(`WITH ins AS (
 	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
-	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $9
+	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $8
 	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
 ), ob AS (
 	INSERT INTO {p}outbox (position, stream_id) SELECT position, $2 FROM ins
-), n AS (
-	SELECT pg_notify($8, '')
 )
-SELECT ins.position, ins.recorded_at FROM ins, n ORDER BY ins.version`),
+SELECT ins.position, ins.recorded_at FROM ins ORDER BY ins.version`),
 		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
 		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
 		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data) VALUES ($1, $2, $3, $4::json)
@@ -202,21 +212,43 @@ WHERE s.version <= EXCLUDED.version`),
 		loadSnapshot: r.Replace(`SELECT version, type, data::text FROM {p}snapshots WHERE stream_id = $1`),
 		// Only the oldest pending entry of a stream is eligible, and locking it
 		// (SKIP LOCKED: another relay has it) stands for locking the stream.
-		// Heads are searched among the oldest $2 entries only: a stream with
-		// any entry there has its head there too, and the search stays cheap
-		// when a few streams have long backlogs.
-		claimHeads: r.Replace(`WITH w AS (SELECT position FROM {p}outbox ORDER BY position LIMIT $2)
+		// Heads are searched among the oldest $2 entries of streams that are
+		// not held after a failure: a stream with any entry there has its
+		// head there too, a failing stream cannot fill the window, and the
+		// search stays cheap when a few streams have long backlogs.
+		claimHeads: r.Replace(`WITH w AS (
+	SELECT position FROM {p}outbox
+	WHERE stream_id NOT IN (SELECT stream_id FROM {p}outbox WHERE retry_at > now())
+	ORDER BY position LIMIT $2)
 SELECT o.stream_id FROM {p}outbox o JOIN w ON w.position = o.position
 WHERE NOT EXISTS (SELECT 1 FROM {p}outbox e WHERE e.stream_id = o.stream_id AND e.position < o.position)
 ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED`),
 		// The claimed streams' oldest entries; no other relay can hold them
-		// while their heads are locked by us. Each stream's rows are a prefix
-		// of it: the overall limit cuts by age.
-		claimRecords: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
-FROM unnest($1::text[]) AS s(stream_id)
-CROSS JOIN LATERAL (SELECT position FROM {p}outbox o WHERE o.stream_id = s.stream_id ORDER BY position LIMIT $2) o
-JOIN {p}events e ON e.position = o.position
-ORDER BY e.position LIMIT $2`),
+		// while their heads are locked by us. The limit cuts by rank within
+		// the stream, not by age, so every claimed stream's head is in the
+		// claim: a stream with a long backlog cannot crowd the others out.
+		claimRecords: r.Replace(`SELECT * FROM (
+	SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, o.attempts
+	FROM unnest($1::text[]) AS s(stream_id)
+	CROSS JOIN LATERAL (
+		SELECT position, attempts, row_number() OVER (ORDER BY position) AS rank
+		FROM {p}outbox o WHERE o.stream_id = s.stream_id ORDER BY position LIMIT $2) o
+	JOIN {p}events e ON e.position = o.position
+	ORDER BY o.rank, e.position LIMIT $2) c
+ORDER BY position`),
+		holdFailed: r.Replace(`UPDATE {p}outbox o SET attempts = o.attempts + 1, retry_at = clock_timestamp() + f.wait * interval '1 microsecond', last_error = f.reason
+FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS f(position, wait, reason) WHERE o.position = f.position`),
+		parkFailed: r.Replace(`WITH d AS (
+	DELETE FROM {p}outbox o USING unnest($1::bigint[], $2::text[]) AS f(position, reason)
+	WHERE o.position = f.position RETURNING o.position, o.stream_id, o.attempts, f.reason)
+INSERT INTO {p}outbox_parked (position, stream_id, attempts, reason) SELECT position, stream_id, attempts + 1, reason FROM d`),
+		outboxStats: r.Replace(`SELECT count(*), count(*) FILTER (WHERE retry_at > now()), (SELECT count(*) FROM {p}outbox_parked),
+	(SELECT e.recorded_at FROM {p}events e WHERE e.position = (SELECT min(position) FROM {p}outbox))
+FROM {p}outbox`),
+		parked: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, p.attempts, p.reason, p.parked_at
+FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.position LIMIT $1`),
+		requeue: r.Replace(`WITH d AS (DELETE FROM {p}outbox_parked WHERE position = $1 RETURNING position, stream_id)
+INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM d`),
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position = ANY($1)`),
 		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < $1`),
 	}
@@ -229,15 +261,19 @@ func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int
 		return eventstore.AppendResult{}, err
 	}
 	o := eventstore.ResolveAppendOptions(opts)
-	if o.InboxConsumer == "" {
-		return s.appendFast(ctx, streamID, expectedVersion, recs)
-	}
 	var res eventstore.AppendResult
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		res, err = s.appendTx(ctx, tx, streamID, expectedVersion, recs, o)
-		return err
-	})
+	if o.InboxConsumer == "" {
+		res, err = s.appendFast(ctx, streamID, expectedVersion, recs)
+	} else {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			res, err = s.appendTx(ctx, tx, streamID, expectedVersion, recs, o)
+			return err
+		})
+	}
+	if err == nil {
+		s.committed()
+	}
 	return res, err
 }
 
@@ -257,7 +293,7 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 	for i, r := range recs {
 		ids[i], types[i], data[i] = r.ID, r.Type, string(r.Data)
 	}
-	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel,
+	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID,
 		eventstore.EncodeTrace(recs[0].Trace))
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
@@ -294,8 +330,10 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 }
 
 // AppendTx is Append inside the caller's transaction, typically the one
-// [Store.Process] passes to an inbox effect. The outbox entries and the
-// relay wake-up take effect when tx commits.
+// [Store.Process] passes to an inbox effect (Process wakes the relays when it
+// commits). The outbox entries take effect when tx commits; a caller that
+// commits its own transaction calls [Store.Committed] after, or relays find
+// the entries at their next poll.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streamID string, expectedVersion int64, events []eventstore.Event, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
 	recs, err := eventstore.Prepare(ctx, s.reg, streamID, expectedVersion, events)
 	if err != nil {
@@ -359,7 +397,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	for i, r := range recs {
 		ids[i], versions[i], types[i], data[i] = r.ID, r.Version, r.Type, string(r.Data)
 	}
-	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel,
+	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID,
 		eventstore.EncodeTrace(recs[0].Trace))
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)

@@ -96,7 +96,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 // records (consumer, messageID). Use [Store.AppendTx] in effect to append
 // events atomically with the inbox record.
 func (s *Store) Process(ctx context.Context, consumer, messageID string, effect func(ctx context.Context, tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A concurrent duplicate blocks here on the primary key until the
 		// first commits (then it is a duplicate) or rolls back (then it runs).
 		tag, err := tx.Exec(ctx, s.q.inboxInsert, consumer, messageID)
@@ -108,6 +108,10 @@ func (s *Store) Process(ctx context.Context, consumer, messageID string, effect 
 		}
 		return effect(ctx, tx)
 	})
+	if err == nil {
+		s.committed() // the effect may have appended
+	}
+	return err
 }
 
 // Prune implements [inbox.Pruner]. Records carry the database clock's time.

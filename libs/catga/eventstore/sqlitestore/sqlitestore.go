@@ -85,11 +85,12 @@ type Store struct {
 }
 
 var (
-	_ eventstore.Store         = (*Store)(nil)
-	_ eventstore.SnapshotStore = (*Store)(nil)
-	_ eventstore.Outbox        = (*Store)(nil)
-	_ inbox.Inbox[*sql.Tx]     = (*Store)(nil)
-	_ inbox.Pruner             = (*Store)(nil)
+	_ eventstore.Store           = (*Store)(nil)
+	_ eventstore.SnapshotStore   = (*Store)(nil)
+	_ eventstore.Outbox          = (*Store)(nil)
+	_ eventstore.OutboxInspector = (*Store)(nil)
+	_ inbox.Inbox[*sql.Tx]       = (*Store)(nil)
+	_ inbox.Pruner               = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database file at path and applies
@@ -111,7 +112,10 @@ func Open(ctx context.Context, path string, reg *eventstore.Registry, opts ...Op
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// FULL, not NORMAL: with NORMAL a power loss can roll back a commit the
+	// relay already published, and the stream's versions would then be
+	// reused by different events.
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
@@ -171,6 +175,8 @@ type queries struct {
 	insertEvent, insertOutbox, load, readAll                       string
 	saveSnapshot, loadSnapshot                                     string
 	takeLease, pending, markPublished, releaseLease                string
+	claimable, holdFailed, parkFailed, deleteEntry                 string
+	outboxStats, parked, requeue, deleteParked                     string
 	dupEventID, pruneInbox                                         string
 }
 
@@ -192,8 +198,33 @@ ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, type = exclude
 WHERE version <= excluded.version`),
 		loadSnapshot: r.Replace(`SELECT version, type, data FROM {p}snapshots WHERE stream_id = ?`),
 		takeLease:    r.Replace(`UPDATE {p}outbox_lease SET owner = ?, until = ? WHERE id = 1 AND (owner = '' OR owner = ? OR until < ?)`),
-		pending: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
-FROM {p}outbox o JOIN {p}events e ON e.position = o.position ORDER BY o.position LIMIT ?`),
+		// The oldest entries of streams that are not held after a failure,
+		// cut by rank within the stream rather than by age, so that every
+		// stream in the window has its head in the claim and a stream with a
+		// long backlog cannot crowd the others out.
+		pending: r.Replace(`WITH w AS (
+	SELECT position, stream_id, attempts FROM {p}outbox
+	WHERE stream_id NOT IN (SELECT stream_id FROM {p}outbox WHERE retry_at > ?1)
+	ORDER BY position LIMIT ?2
+), c AS (
+	SELECT position, attempts FROM (
+		SELECT position, attempts, row_number() OVER (PARTITION BY stream_id ORDER BY position) AS rank FROM w)
+	ORDER BY rank, position LIMIT ?3
+)
+SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, c.attempts
+FROM c JOIN {p}events e ON e.position = c.position ORDER BY c.position`),
+		claimable:  r.Replace(`SELECT EXISTS (SELECT 1 FROM {p}outbox WHERE retry_at <= ?)`),
+		holdFailed: r.Replace(`UPDATE {p}outbox SET attempts = attempts + 1, retry_at = ?, last_error = ? WHERE position = ?`),
+		parkFailed: r.Replace(`INSERT INTO {p}outbox_parked (position, stream_id, attempts, reason, parked_at)
+SELECT position, stream_id, attempts + 1, ?, ? FROM {p}outbox WHERE position = ?`),
+		deleteEntry: r.Replace(`DELETE FROM {p}outbox WHERE position = ?`),
+		outboxStats: r.Replace(`SELECT count(*), count(*) FILTER (WHERE retry_at > ?), (SELECT count(*) FROM {p}outbox_parked),
+	(SELECT e.recorded_at FROM {p}events e WHERE e.position = (SELECT min(position) FROM {p}outbox))
+FROM {p}outbox`),
+		parked: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, p.attempts, p.reason, p.parked_at
+FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.position LIMIT ?`),
+		requeue:       r.Replace(`INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM {p}outbox_parked WHERE position = ?`),
+		deleteParked:  r.Replace(`DELETE FROM {p}outbox_parked WHERE position = ?`),
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position IN (SELECT value FROM json_each(?))`),
 		releaseLease:  r.Replace(`UPDATE {p}outbox_lease SET owner = '', until = 0 WHERE id = 1 AND owner = ?`),
 		dupEventID:    p + "events.id",
