@@ -32,10 +32,13 @@ type Event struct {
 
 // Record is a stored event.
 type Record struct {
-	ID         string
-	StreamID   string
-	Version    int64 // 1 for the stream's first event
-	Position   int64 // global insertion order across streams; see Store.ReadAll
+	ID       string
+	StreamID string
+	Version  int64 // 1 for the stream's first event
+	Position int64 // global insertion order across streams; see Store.ReadAll
+	// Tx is the feed's commit-order key (see [Checkpoint]), set by
+	// [Feed.ReadFeed]; 0 elsewhere.
+	Tx         uint64
 	Type       string
 	Data       []byte // JSON as stored
 	Event      any    // Data decoded; nil where a method says it does not decode
@@ -50,6 +53,9 @@ type Record struct {
 	// outbox.
 	Trace map[string]string
 }
+
+// Checkpoint returns the record's place in the feed it was read from.
+func (r Record) Checkpoint() Checkpoint { return Checkpoint{Tx: r.Tx, Position: r.Position} }
 
 // AppendResult describes a successful append.
 type AppendResult struct {
@@ -76,8 +82,9 @@ type AppendResult struct {
 //     event that does not decode fails the call with a [*DecodeError].
 //   - ReadAll returns up to limit events with position > afterPosition, in
 //     position order, decoded. Positions are assigned at insert, so a reader
-//     tailing the log may see a lower position commit after a higher one; use
-//     the outbox, not ReadAll, for reliable delivery.
+//     tailing the log may see a lower position commit after a higher one:
+//     ReadAll pages through history; to tail the log use a [Feed] (or a
+//     [Subscription] over it) or the outbox.
 type Store interface {
 	Append(ctx context.Context, streamID string, expectedVersion int64, events []Event, opts ...AppendOption) (AppendResult, error)
 	Load(ctx context.Context, streamID string, afterVersion int64) ([]Record, error)

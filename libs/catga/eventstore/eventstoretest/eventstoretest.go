@@ -65,6 +65,7 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("OutboxListen", func(t *testing.T) { testOutboxListen(t, factory(t)) })
 	t.Run("OutboxPoisonStream", func(t *testing.T) { testOutboxPoisonStream(t, factory(t)) })
 	t.Run("OutboxParkRequeue", func(t *testing.T) { testOutboxParkRequeue(t, factory(t)) })
+	t.Run("FeedTail", func(t *testing.T) { testFeedTail(t, factory(t)) })
 	t.Run("TraceContext", func(t *testing.T) { testTraceContext(t, factory(t)) })
 }
 

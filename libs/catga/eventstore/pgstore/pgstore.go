@@ -159,6 +159,7 @@ type queries struct {
 	saveSnapshot, loadSnapshot                                     string
 	claimHeads, claimRecords, markPublished                        string
 	holdFailed, parkFailed, outboxStats, parked, requeue           string
+	readFeed, loadCheckpoint, saveCheckpoint                       string
 	// One-statement appends by expected-version mode: see appendFast.
 	fastNew, fastExpected, fastAny string
 	pruneInbox                     string
@@ -249,6 +250,12 @@ FROM {p}outbox`),
 FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.position LIMIT $1`),
 		requeue: r.Replace(`WITH d AS (DELETE FROM {p}outbox_parked WHERE position = $1 RETURNING position, stream_id)
 INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM d`),
+		readFeed: r.Replace(`SELECT tx::text, position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context
+FROM {p}events WHERE (tx, position) > ($1::text::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY tx, position LIMIT $3`),
+		loadCheckpoint: r.Replace(`SELECT tx::text, position FROM {p}checkpoints WHERE name = $1`),
+		saveCheckpoint: r.Replace(`INSERT INTO {p}checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
+ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, position = EXCLUDED.position, saved_at = now()`),
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position = ANY($1)`),
 		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < $1`),
 	}

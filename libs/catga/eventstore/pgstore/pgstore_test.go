@@ -3,6 +3,7 @@ package pgstore_test
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -124,7 +125,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"events", "inbox", "outbox", "outbox_parked", "schema_migrations", "snapshots", "streams"}
+	want := []string{"checkpoints", "events", "inbox", "outbox", "outbox_parked", "schema_migrations", "snapshots", "streams"}
 	if len(tables) != len(want) {
 		t.Fatalf("tables = %v, want %v", tables, want)
 	}
@@ -191,4 +192,65 @@ func latestMigration(t *testing.T) int64 {
 		t.Fatalf("migrations: %v", err)
 	}
 	return int64(len(files))
+}
+
+// TestFeedLateCommit: a transaction takes a lower position and commits after
+// an append with a higher one was read. A reader of the feed continuing from
+// what it got still sees it; reading by position (ReadAll) skips it.
+func TestFeedLateCommit(t *testing.T) {
+	ctx := ctxT(t)
+	pool := pgtest.Pool(t)
+	s, err := pgstore.New(ctx, pool, eventstoretest.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend := func(stream string) {
+		if _, err := s.Append(ctx, stream, eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{Owner: stream}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustAppend("before")
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	late, err := s.AppendTx(ctx, tx, "late", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{Owner: "late"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend("early")
+
+	var cp eventstore.Checkpoint
+	var got []string
+	read := func() {
+		t.Helper()
+		recs, err := s.ReadFeed(ctx, cp, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if !cp.Less(r.Checkpoint()) {
+				t.Fatalf("feed went back: %v after %v", r.Checkpoint(), cp)
+			}
+			cp = r.Checkpoint()
+			got = append(got, r.StreamID)
+		}
+	}
+	read() // "late" is in flight: the feed stops before it, and so before "early"
+	all, err := s.ReadAll(ctx, 0, 100)
+	if err != nil || len(all) != 2 || all[1].StreamID != "early" || all[1].Position <= late.Records[0].Position {
+		t.Fatalf("ReadAll = %+v, %v; want before, early, with early above late's position %d", all, err, late.Records[0].Position)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	read()
+	if want := []string{"before", "late", "early"}; !slices.Equal(got, want) {
+		t.Fatalf("feed read %v, want %v", got, want)
+	}
+	// ReadAll continuing after the highest position it saw misses "late".
+	if after, err := s.ReadAll(ctx, all[1].Position, 100); err != nil || len(after) != 0 {
+		t.Fatalf("ReadAll after %d = %v, %v", all[1].Position, after, err)
+	}
 }

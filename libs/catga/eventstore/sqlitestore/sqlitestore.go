@@ -177,6 +177,7 @@ type queries struct {
 	takeLease, pending, markPublished, releaseLease                string
 	claimable, holdFailed, parkFailed, deleteEntry                 string
 	outboxStats, parked, requeue, deleteParked                     string
+	loadCheckpoint, saveCheckpoint                                 string
 	dupEventID, pruneInbox                                         string
 }
 
@@ -223,12 +224,15 @@ SELECT position, stream_id, attempts + 1, ?, ? FROM {p}outbox WHERE position = ?
 FROM {p}outbox`),
 		parked: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, p.attempts, p.reason, p.parked_at
 FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.position LIMIT ?`),
-		requeue:       r.Replace(`INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM {p}outbox_parked WHERE position = ?`),
-		deleteParked:  r.Replace(`DELETE FROM {p}outbox_parked WHERE position = ?`),
-		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position IN (SELECT value FROM json_each(?))`),
-		releaseLease:  r.Replace(`UPDATE {p}outbox_lease SET owner = '', until = 0 WHERE id = 1 AND owner = ?`),
-		dupEventID:    p + "events.id",
-		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < ?`),
+		requeue:        r.Replace(`INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM {p}outbox_parked WHERE position = ?`),
+		deleteParked:   r.Replace(`DELETE FROM {p}outbox_parked WHERE position = ?`),
+		markPublished:  r.Replace(`DELETE FROM {p}outbox WHERE position IN (SELECT value FROM json_each(?))`),
+		releaseLease:   r.Replace(`UPDATE {p}outbox_lease SET owner = '', until = 0 WHERE id = 1 AND owner = ?`),
+		loadCheckpoint: r.Replace(`SELECT position FROM {p}checkpoints WHERE name = ?`),
+		saveCheckpoint: r.Replace(`INSERT INTO {p}checkpoints (name, position, saved_at) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET position = excluded.position, saved_at = excluded.saved_at`),
+		dupEventID: p + "events.id",
+		pruneInbox: r.Replace(`DELETE FROM {p}inbox WHERE processed_at < ?`),
 	}
 }
 

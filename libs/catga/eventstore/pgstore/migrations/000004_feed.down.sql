@@ -1,0 +1,3 @@
+DROP TABLE {{prefix}}checkpoints;
+DROP INDEX {{prefix}}events_feed;
+ALTER TABLE {{prefix}}events DROP COLUMN tx;
