@@ -62,8 +62,9 @@ type AppendResult struct {
 	// Version is the stream's version after the append: the expected version
 	// for the next append.
 	Version int64
-	// Records are the appended events as stored (Event set to the appended
-	// values).
+	// Records are the appended events as stored, Event decoded from the
+	// stored data as Load would return it (a value, never the pointer that
+	// was appended).
 	Records []Record
 }
 
@@ -96,16 +97,22 @@ type Snapshot struct {
 	StreamID string
 	Version  int64
 	State    any // a value of a type registered in the store's Registry
+	// SchemaVersion is the aggregate's snapshot schema version when it was
+	// taken (see [WithSnapshotVersion]); loads ignore other versions.
+	SchemaVersion int
 }
 
 // SnapshotStore keeps the latest snapshot per stream.
 //
 // Contract: SaveSnapshot replaces the stream's snapshot unless the stored one
-// has a higher version; LoadSnapshot returns the latest one (State decoded)
-// or [ErrNoSnapshot], and a [*DecodeError] if it does not decode.
+// has a higher version (a different SchemaVersion always replaces it);
+// LoadSnapshot returns the latest one (State decoded, SchemaVersion as
+// saved) or [ErrNoSnapshot], and a [*DecodeError] if it does not decode.
+// DeleteSnapshot removes it (none is not an error).
 type SnapshotStore interface {
 	SaveSnapshot(ctx context.Context, s Snapshot) error
 	LoadSnapshot(ctx context.Context, streamID string) (Snapshot, error)
+	DeleteSnapshot(ctx context.Context, streamID string) error
 }
 
 // AppendOption adjusts one append.
@@ -158,6 +165,12 @@ func Prepare(ctx context.Context, reg *Registry, streamID string, expectedVersio
 		if err != nil {
 			return nil, catga.Permanent(err)
 		}
+		// The record carries the event as it will be read back, so that
+		// folding it now folds what a replay will.
+		decoded, err := reg.Decode(name, data)
+		if err != nil {
+			return nil, catga.Permanent(fmt.Errorf("catga: eventstore: %q does not decode from its own encoding: %w", name, err))
+		}
 		id := ev.ID
 		if id == "" {
 			u, err := uuid.NewV7()
@@ -168,7 +181,7 @@ func Prepare(ctx context.Context, reg *Registry, streamID string, expectedVersio
 		}
 		recs[i] = Record{
 			ID: id, StreamID: streamID, Version: base + int64(i) + 1,
-			Type: name, Data: data, Event: ev.Data,
+			Type: name, Data: data, Event: decoded,
 			CorrelationID: md.CorrelationID, CausationID: md.MessageID, Trace: trace,
 		}
 	}

@@ -156,7 +156,7 @@ func (s *Store) migrate(ctx context.Context) error {
 type queries struct {
 	inboxInsert, streamNew, streamUpdate, streamAny, streamVersion string
 	insertEvents, load, readAll                                    string
-	saveSnapshot, loadSnapshot                                     string
+	saveSnapshot, loadSnapshot, deleteSnapshot                     string
 	claimHeads, claimRecords, markPublished                        string
 	holdFailed, parkFailed, outboxStats, parked, requeue           string
 	readFeed, loadCheckpoint, saveCheckpoint                       string
@@ -207,10 +207,11 @@ ORDER BY ins.version`)
 SELECT ins.position, ins.recorded_at FROM ins ORDER BY ins.version`),
 		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
 		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
-		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data) VALUES ($1, $2, $3, $4::json)
-ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, taken_at = now()
-WHERE s.version <= EXCLUDED.version`),
-		loadSnapshot: r.Replace(`SELECT version, type, data::text FROM {p}snapshots WHERE stream_id = $1`),
+		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data, schema_version) VALUES ($1, $2, $3, $4::json, $5)
+ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, schema_version = EXCLUDED.schema_version, taken_at = now()
+WHERE s.version <= EXCLUDED.version OR s.schema_version <> EXCLUDED.schema_version`),
+		loadSnapshot:   r.Replace(`SELECT version, type, data::text, schema_version FROM {p}snapshots WHERE stream_id = $1`),
+		deleteSnapshot: r.Replace(`DELETE FROM {p}snapshots WHERE stream_id = $1`),
 		// Only the oldest pending entry of a stream is eligible, and locking it
 		// (SKIP LOCKED: another relay has it) stands for locking the stream.
 		// Heads are searched among the oldest $2 entries of streams that are

@@ -37,6 +37,26 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestHandleTx(t *testing.T) {
+	pool := pgtest.Pool(t)
+	s, err := pgstore.New(ctxT(t), pool, eventstoretest.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventstoretest.RunHandleTx[pgx.Tx](t, s, func(ctx context.Context) (pgx.Tx, func(bool) error) {
+		tx, err := pool.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx, func(commit bool) error {
+			if commit {
+				return tx.Commit(ctx)
+			}
+			return tx.Rollback(ctx)
+		}
+	})
+}
+
 func TestInbox(t *testing.T) {
 	s, err := pgstore.New(ctxT(t), pgtest.Pool(t), eventstoretest.NewRegistry())
 	if err != nil {

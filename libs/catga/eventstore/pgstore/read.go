@@ -67,7 +67,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, string(data)); err != nil {
+	if _, err := s.pool.Exec(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, string(data), snap.SchemaVersion); err != nil {
 		return wrap("save snapshot", err)
 	}
 	return nil
@@ -77,7 +77,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.Snapshot, error) {
 	snap := eventstore.Snapshot{StreamID: streamID}
 	var typ, data string
-	err := s.pool.QueryRow(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data)
+	err := s.pool.QueryRow(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data, &snap.SchemaVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return snap, eventstore.ErrNoSnapshot
 	}
@@ -90,6 +90,14 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 	}
 	snap.State = v
 	return snap, nil
+}
+
+// DeleteSnapshot implements [eventstore.SnapshotStore].
+func (s *Store) DeleteSnapshot(ctx context.Context, streamID string) error {
+	if _, err := s.pool.Exec(ctx, s.q.deleteSnapshot, streamID); err != nil {
+		return wrap("delete snapshot", err)
+	}
+	return nil
 }
 
 // Process implements [inbox.Inbox]: effect runs in the transaction that

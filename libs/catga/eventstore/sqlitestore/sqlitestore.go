@@ -173,7 +173,7 @@ func (s *Store) migrate(ctx context.Context, path string) error {
 type queries struct {
 	inboxInsert, streamNew, streamUpdate, streamAny, streamVersion string
 	insertEvent, insertOutbox, load, readAll                       string
-	saveSnapshot, loadSnapshot                                     string
+	saveSnapshot, loadSnapshot, deleteSnapshot                     string
 	takeLease, pending, markPublished, releaseLease                string
 	claimable, holdFailed, parkFailed, deleteEntry                 string
 	outboxStats, parked, requeue, deleteParked                     string
@@ -194,11 +194,12 @@ func newQueries(p string) queries {
 		insertOutbox:  r.Replace(`INSERT INTO {p}outbox (position, stream_id) VALUES (?, ?)`),
 		load:          r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE stream_id = ? AND version > ? ORDER BY version`),
 		readAll:       r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE position > ? ORDER BY position LIMIT ?`),
-		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots (stream_id, version, type, data, taken_at) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, type = excluded.type, data = excluded.data, taken_at = excluded.taken_at
-WHERE version <= excluded.version`),
-		loadSnapshot: r.Replace(`SELECT version, type, data FROM {p}snapshots WHERE stream_id = ?`),
-		takeLease:    r.Replace(`UPDATE {p}outbox_lease SET owner = ?, until = ? WHERE id = 1 AND (owner = '' OR owner = ? OR until < ?)`),
+		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots (stream_id, version, type, data, taken_at, schema_version) VALUES (?, ?, ?, ?, ?, ?)
+ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, type = excluded.type, data = excluded.data, taken_at = excluded.taken_at, schema_version = excluded.schema_version
+WHERE version <= excluded.version OR schema_version <> excluded.schema_version`),
+		loadSnapshot:   r.Replace(`SELECT version, type, data, schema_version FROM {p}snapshots WHERE stream_id = ?`),
+		deleteSnapshot: r.Replace(`DELETE FROM {p}snapshots WHERE stream_id = ?`),
+		takeLease:      r.Replace(`UPDATE {p}outbox_lease SET owner = ?, until = ? WHERE id = 1 AND (owner = '' OR owner = ? OR until < ?)`),
 		// The oldest entries of streams that are not held after a failure,
 		// cut by rank within the stream rather than by age, so that every
 		// stream in the window has its head in the claim and a stream with a
@@ -413,7 +414,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, data, time.Now().UnixMicro()); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, data, time.Now().UnixMicro(), snap.SchemaVersion); err != nil {
 		return wrap("save snapshot", err)
 	}
 	return nil
@@ -424,7 +425,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 	snap := eventstore.Snapshot{StreamID: streamID}
 	var typ string
 	var data []byte
-	err := s.db.QueryRowContext(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data)
+	err := s.db.QueryRowContext(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data, &snap.SchemaVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return snap, eventstore.ErrNoSnapshot
 	}
@@ -437,6 +438,14 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 	}
 	snap.State = v
 	return snap, nil
+}
+
+// DeleteSnapshot implements [eventstore.SnapshotStore].
+func (s *Store) DeleteSnapshot(ctx context.Context, streamID string) error {
+	if _, err := s.db.ExecContext(ctx, s.q.deleteSnapshot, streamID); err != nil {
+		return wrap("delete snapshot", err)
+	}
+	return nil
 }
 
 // Process implements [inbox.Inbox]: effect runs in the transaction that

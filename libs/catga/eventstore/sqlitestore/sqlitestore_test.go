@@ -38,6 +38,22 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestHandleTx(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "tx.db"), eventstoretest.NewRegistry())
+	eventstoretest.RunHandleTx[*sql.Tx](t, s, func(ctx context.Context) (*sql.Tx, func(bool) error) {
+		tx, err := s.DB().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx, func(commit bool) error {
+			if commit {
+				return tx.Commit()
+			}
+			return tx.Rollback()
+		}
+	})
+}
+
 func TestInbox(t *testing.T) {
 	s := open(t, filepath.Join(t.TempDir(), "inbox.db"), eventstoretest.NewRegistry())
 	eventstoretest.RunInbox[*sql.Tx](t, s)

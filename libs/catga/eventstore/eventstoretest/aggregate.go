@@ -1,0 +1,141 @@
+package eventstoretest
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/eventstore"
+)
+
+// counterAgg is the suite's aggregate: Deposited events add to N.
+var counterAgg = eventstore.Aggregate[Counter]{Prefix: "counter-", Evolve: evolveCounter, SnapshotEvery: 1}
+
+// testPointerEvents: decide returns a pointer (which Append accepts). The
+// state Handle returns, and the snapshot it saves, are folded from the
+// events as stored, exactly as a later load folds them.
+func testPointerEvents(t *testing.T, open Opener) {
+	s := open(t, NewRegistry())
+	ctx := ctxT(t)
+	st, err := counterAgg.Handle(ctx, s, "p", func(Counter) ([]any, error) {
+		return []any{&Deposited{Amount: 2}, Deposited{Amount: 3}}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Value.N != 5 || st.Version != 2 {
+		t.Fatalf("Handle returned %+v, want N=5 at version 2", st)
+	}
+	if snap, err := s.(eventstore.SnapshotStore).LoadSnapshot(ctx, "counter-p"); err != nil || snap.State != (Counter{N: 5}) {
+		t.Fatalf("snapshot = %+v, %v; want N=5", snap, err)
+	}
+	loaded, err := counterAgg.Load(ctx, s, "p")
+	if err != nil || loaded != st {
+		t.Fatalf("Load = %+v, %v; want %+v", loaded, err, st)
+	}
+	replayed, err := eventstore.LoadState(ctx, s, "counter-p", Counter{}, evolveCounter)
+	if err != nil || replayed != st {
+		t.Fatalf("replay = %+v, %v; want %+v", replayed, err, st)
+	}
+}
+
+// testDecisionIDs: a decision can carry the event id, so a command retried
+// after its append committed cannot append again.
+func testDecisionIDs(t *testing.T, open Opener) {
+	s := open(t, NewRegistry())
+	ctx := ctxT(t)
+	deposit := func(Counter) ([]any, error) {
+		return []any{eventstore.Event{ID: "cmd-42/deposit", Data: Deposited{Amount: 1}}}, nil
+	}
+	if _, err := counterAgg.Handle(ctx, s, "ids", deposit); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.Load(ctx, "counter-ids", 0)
+	if err != nil || len(recs) != 1 || recs[0].ID != "cmd-42/deposit" {
+		t.Fatalf("stream = %+v, %v; want the event with the decided id", recs, err)
+	}
+	if _, err := counterAgg.Handle(ctx, s, "ids", deposit); err == nil || catga.IsRetryable(err) {
+		t.Fatalf("retried command: err = %v, want a permanent duplicate-id error", err)
+	}
+	if st, err := counterAgg.Load(ctx, s, "ids"); err != nil || st.Value.N != 1 {
+		t.Fatalf("state = %+v, %v; want N=1", st, err)
+	}
+}
+
+// testBrokenSnapshot: a snapshot that no longer decodes does not make the
+// aggregate unloadable (the stream is replayed), and one of another schema
+// version is ignored and then replaced.
+func testBrokenSnapshot(t *testing.T, open Opener) {
+	s := open(t, NewRegistry())
+	ctx := ctxT(t)
+	inc := func(Counter) ([]any, error) { return []any{Deposited{Amount: 1}}, nil }
+	// A buggy evolve (counting 10 per deposit) saves wrong snapshots
+	// under schema version 0.
+	buggy := counterAgg
+	buggy.Evolve = func(c Counter, ev any) Counter { c.N += 10; return c }
+	for range 3 {
+		if _, err := buggy.Handle(ctx, s, "b", inc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fixed := counterAgg
+	fixed.SnapshotVersion = 1
+	st, err := fixed.Load(ctx, s, "b")
+	if err != nil || st.Value.N != 3 || st.Version != 3 {
+		t.Fatalf("fixed evolve with a new snapshot version: %+v, %v; want N=3 (the old snapshot ignored)", st, err)
+	}
+	if st, err := fixed.Handle(ctx, s, "b", inc); err != nil || st.Value.N != 4 {
+		t.Fatalf("handle = %+v, %v; want N=4", st, err)
+	}
+	snap, err := s.(eventstore.SnapshotStore).LoadSnapshot(ctx, "counter-b")
+	if err != nil || snap.SchemaVersion != 1 || snap.State != (Counter{N: 4}) {
+		t.Fatalf("snapshot = %+v, %v; want schema 1, N=4", snap, err)
+	}
+
+	// The snapshot's type changed shape: it no longer decodes.
+	type counterV2 struct{ N []string }
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[Deposited](reg, "test.deposited")
+	eventstore.MustRegister[counterV2](reg, "test.counter")
+	other := open(t, reg)
+	if _, err := other.(eventstore.SnapshotStore).LoadSnapshot(ctx, "counter-b"); !errors.As(err, new(*eventstore.DecodeError)) {
+		t.Fatalf("LoadSnapshot = %v, want a DecodeError", err)
+	}
+	st, err = fixed.Load(ctx, other, "b")
+	if err != nil || st.Value.N != 4 || st.Version != 4 {
+		t.Fatalf("load with an undecodable snapshot: %+v, %v; want a full replay, N=4", st, err)
+	}
+	if err := s.(eventstore.SnapshotStore).DeleteSnapshot(ctx, "counter-b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.(eventstore.SnapshotStore).LoadSnapshot(ctx, "counter-b"); !errors.Is(err, eventstore.ErrNoSnapshot) {
+		t.Fatalf("after delete: %v, want ErrNoSnapshot", err)
+	}
+}
+
+// testHandleTx: a command appended in the caller's transaction commits or
+// rolls back with it.
+func testHandleTx[Tx any](t *testing.T, s eventstore.TxStore[Tx], begin func(ctx context.Context) (Tx, func(commit bool) error)) {
+	ctx := ctxT(t)
+	inc := func(Counter) ([]any, error) { return []any{Deposited{Amount: 1}}, nil }
+	for _, commit := range []bool{false, true} {
+		tx, end := begin(ctx)
+		st, err := eventstore.HandleAggregateTx(ctx, counterAgg, s, tx, "tx", inc)
+		if err != nil || st.Value.N != 1 {
+			t.Fatalf("handle in tx: %+v, %v", st, err)
+		}
+		if err := end(commit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, err := counterAgg.Load(ctx, s, "tx"); err != nil || st.Value.N != 1 || st.Version != 1 {
+		t.Fatalf("state = %+v, %v; want only the committed command", st, err)
+	}
+}
+
+// RunHandleTx checks [eventstore.HandleTx] against s; begin starts a
+// transaction and returns a function that commits or rolls it back.
+func RunHandleTx[Tx any](t *testing.T, s eventstore.TxStore[Tx], begin func(ctx context.Context) (Tx, func(commit bool) error)) {
+	testHandleTx(t, s, begin)
+}
