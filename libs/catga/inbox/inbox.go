@@ -44,4 +44,3 @@ const (
 	HeaderCorrelationID = "Catga-Correlation-Id"
 	HeaderCausationID   = "Catga-Causation-Id"
 )
-
