@@ -54,6 +54,9 @@ type Config struct {
 	// the store's dead-letter table (default 100). An error marked
 	// permanent parks it at once.
 	MaxAttempts int
+	// Linger is how long a woken relay waits before claiming, so that
+	// commits arriving together are published in one claim (default 0).
+	Linger time.Duration
 	// RetryInitial and RetryMax shape the exponential, jittered wait after
 	// a failure: of a claim (the database) before the relay tries again,
 	// and of an entry before its stream is tried again (defaults 200ms, 30s).
@@ -74,6 +77,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAttempts <= 0 {
 		errs = append(errs, fmt.Errorf("catga: outbox: max attempts %d must be positive", c.MaxAttempts))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, errors.New("catga: outbox: negative linger"))
 	}
 	if c.PollInterval <= 0 || c.PublishTimeout <= 0 || c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
 		errs = append(errs, errors.New("catga: outbox: intervals and timeouts must be positive, retry max at least retry initial"))
@@ -100,6 +106,10 @@ func WithPollInterval(d time.Duration) Option { return func(c *Config) { c.PollI
 
 // WithPublishTimeout bounds how long a claim waits for its publishes.
 func WithPublishTimeout(d time.Duration) Option { return func(c *Config) { c.PublishTimeout = d } }
+
+// WithLinger sets how long a woken relay waits for more commits before it
+// claims (0: claim at once).
+func WithLinger(d time.Duration) Option { return func(c *Config) { c.Linger = d } }
 
 // WithMaxAttempts bounds the publishes of one entry before it is parked.
 func WithMaxAttempts(n int) Option { return func(c *Config) { c.MaxAttempts = n } }
@@ -217,6 +227,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+			if !backoff.Sleep(ctx, r.cfg.Linger) {
+				return nil
+			}
 		case <-poll.C:
 		}
 	}

@@ -38,6 +38,7 @@ type config struct {
 	schema         string
 	migrate        bool
 	notifyInterval time.Duration
+	noOutbox       bool
 	log            *slog.Logger
 }
 
@@ -53,6 +54,11 @@ func WithoutMigrations() Option { return func(c *config) { c.migrate = false } }
 // relays outside this Store with a NOTIFY (default 20ms; negative: never,
 // they poll). Relays on this Store are woken in-process at once either way.
 func WithNotifyInterval(d time.Duration) Option { return func(c *config) { c.notifyInterval = d } }
+
+// WithoutOutbox makes appends write no outbox entries, for a service whose
+// events are read through the feed ([Store.ReadFeed], catch-up
+// subscriptions) rather than published.
+func WithoutOutbox() Option { return func(c *config) { c.noOutbox = true } }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -108,7 +114,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts
 		return nil, errors.New("catga: pgstore: nil pool or registry")
 	}
 	s := &Store{pool: pool, reg: reg, cfg: cfg, channel: "catga_outbox_" + cfg.schema}
-	s.q = newQueries(pgx.Identifier{cfg.schema}.Sanitize() + ".")
+	s.q = newQueries(pgx.Identifier{cfg.schema}.Sanitize()+".", !cfg.noOutbox)
 	if cfg.migrate {
 		if err := s.migrate(ctx); err != nil {
 			return nil, err
@@ -165,8 +171,18 @@ type queries struct {
 	pruneInbox                     string
 }
 
-func newQueries(p string) queries {
-	r := strings.NewReplacer("{p}", p)
+func newQueries(p string, outbox bool) queries {
+	// An append writes its outbox entries in the statement that inserts its
+	// events, unless the store has no outbox.
+	ob := func(stream string) string {
+		if !outbox {
+			return ""
+		}
+		return `, ob AS (
+	INSERT INTO ` + p + `outbox (position, stream_id) SELECT position, ` + stream + ` FROM ins
+)`
+	}
+	r := strings.NewReplacer("{p}", p, "{outbox $1}", ob("$1"), "{outbox $2}", ob("$2"))
 	// The stream row is claimed first (its RETURNING feeds the inserts), so
 	// a refused append inserts nothing and, being one statement, commits
 	// nothing.
@@ -178,9 +194,7 @@ ins AS (
 	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
-), ob AS (
-	INSERT INTO {p}outbox (position, stream_id) SELECT position, $1 FROM ins
-)
+){outbox $1}
 SELECT st.version, ins.position, ins.version, ins.recorded_at
 FROM (SELECT $2::bigint AS expected) AS one LEFT JOIN st ON true LEFT JOIN ins ON true
 ORDER BY ins.version`)
@@ -201,9 +215,7 @@ ORDER BY ins.version`)
 	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
-), ob AS (
-	INSERT INTO {p}outbox (position, stream_id) SELECT position, $2 FROM ins
-)
+){outbox $2}
 SELECT ins.position, ins.recorded_at FROM ins ORDER BY ins.version`),
 		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
 		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),

@@ -54,6 +54,9 @@ func (w *wakers) wake() {
 
 // committed is called after a commit that added outbox entries.
 func (s *Store) committed() {
+	if s.cfg.noOutbox {
+		return
+	}
 	s.wakeLocal()
 	if s.cfg.notifyInterval < 0 || !s.notifyPending.CompareAndSwap(false, true) {
 		return
