@@ -383,3 +383,35 @@ func TestHandlerThroughTransport(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRunPruner: records older than the retention go on the schedule; the
+// pruner stops with its context.
+func TestRunPruner(t *testing.T) {
+	s, err := sqlitestore.Open(ctxT(t), filepath.Join(t.TempDir(), "prune.db"), eventstoretest.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	noop := func(context.Context, *sql.Tx) error { return nil }
+	if err := s.Process(ctxT(t), "c", "m", noop); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctxT(t))
+	done := make(chan error, 1)
+	go func() { done <- inbox.RunPruner(ctx, s, time.Millisecond, 10*time.Millisecond, nil) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := s.Process(ctxT(t), "c", "m", noop)
+		if err == nil {
+			break // pruned: the message applies again
+		}
+		if !errors.Is(err, inbox.ErrDuplicate) || time.Now().After(deadline) {
+			t.Fatalf("record never pruned: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

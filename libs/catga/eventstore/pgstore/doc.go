@@ -3,7 +3,12 @@
 //
 // Each service owns a schema (option [WithSchema]); [New] creates it and
 // applies the embedded migrations with golang-migrate, which holds a
-// PostgreSQL advisory lock so peers starting at the same time migrate once.
+// PostgreSQL advisory lock so peers starting at the same time migrate once
+// ([WithMigrationLockTimeout]). To migrate separately, run [MigrationFS]
+// with golang-migrate and open the store [WithoutMigrations]. A migration
+// that fails leaves its version marked dirty and New refuses the schema:
+// repair it to the previous version's state, mark that version clean
+// (golang-migrate force), and start again.
 //
 // Relays on the appending Store are woken in-process right after commit;
 // relays elsewhere by one NOTIFY per [WithNotifyInterval], never one per

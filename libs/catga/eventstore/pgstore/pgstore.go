@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"regexp"
 	"strings"
@@ -39,6 +40,7 @@ type config struct {
 	migrate        bool
 	notifyInterval time.Duration
 	noOutbox       bool
+	lockTimeout    time.Duration
 	log            *slog.Logger
 }
 
@@ -60,6 +62,20 @@ func WithNotifyInterval(d time.Duration) Option { return func(c *config) { c.not
 // subscriptions) rather than published.
 func WithoutOutbox() Option { return func(c *config) { c.noOutbox = true } }
 
+// WithMigrationLockTimeout bounds how long New waits for another peer's
+// migration lock (default 1m).
+func WithMigrationLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// MigrationFS returns the store's migrations for schema, ready to run
+// (schema names filled in), for deployments that migrate separately
+// ([WithoutMigrations]) with golang-migrate's iofs source or another tool.
+func MigrationFS(schema string) (fs.FS, error) {
+	if !schemaRE.MatchString(schema) {
+		return nil, fmt.Errorf("catga: pgstore: invalid schema name %q", schema)
+	}
+	return sqlmigrate.FS(migrations, "migrations", pgx.Identifier{schema}.Sanitize()+".")
+}
+
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
@@ -71,6 +87,9 @@ func (c *config) Validate() error {
 	}
 	if c.log == nil {
 		errs = append(errs, errors.New("catga: pgstore: nil logger"))
+	}
+	if c.lockTimeout <= 0 {
+		errs = append(errs, errors.New("catga: pgstore: migration lock timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -103,7 +122,7 @@ var (
 // migrations first (unless [WithoutMigrations]). reg maps event and snapshot
 // types.
 func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts ...Option) (*Store, error) {
-	cfg := config{schema: DefaultSchema, migrate: true, notifyInterval: 20 * time.Millisecond, log: slog.New(slog.DiscardHandler)}
+	cfg := config{schema: DefaultSchema, migrate: true, notifyInterval: 20 * time.Millisecond, lockTimeout: time.Minute, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -152,7 +171,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("catga: pgstore: migrate: %w", err)
 	}
 	defer func() { _ = drv.Close() }() // closes db too
-	if err := sqlmigrate.Up(migrations, "migrations", pgx.Identifier{s.cfg.schema}.Sanitize()+".", drv, "pgx5"); err != nil {
+	if err := sqlmigrate.Up(migrations, "migrations", pgx.Identifier{s.cfg.schema}.Sanitize()+".", drv, "pgx5", s.cfg.lockTimeout); err != nil {
 		return err
 	}
 	s.cfg.log.Debug("catga: pgstore: migrated", "schema", s.cfg.schema)

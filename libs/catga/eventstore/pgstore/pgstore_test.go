@@ -2,8 +2,10 @@ package pgstore_test
 
 import (
 	"context"
+	"io/fs"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -272,5 +274,38 @@ func TestFeedLateCommit(t *testing.T) {
 	// ReadAll continuing after the highest position it saw misses "late".
 	if after, err := s.ReadAll(ctx, all[1].Position, 100); err != nil || len(after) != 0 {
 		t.Fatalf("ReadAll after %d = %v, %v", all[1].Position, after, err)
+	}
+}
+
+// TestMigrationFS: the exported migrations are the embedded ones with the
+// schema filled in, and a dirty schema is refused with a way out.
+func TestMigrationFS(t *testing.T) {
+	fsys, err := pgstore.MigrationFS("billing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := fs.ReadDir(fsys, ".")
+	if err != nil || int64(len(entries)) != 2*latestMigration(t) {
+		t.Fatalf("migration files = %d, %v", len(entries), err)
+	}
+	up, err := fs.ReadFile(fsys, "000001_init.up.sql")
+	if err != nil || !strings.Contains(string(up), `CREATE TABLE "billing".events`) || strings.Contains(string(up), "{{") {
+		t.Fatalf("000001 up = %s, %v", up, err)
+	}
+	if _, err := pgstore.MigrationFS("Bad"); err == nil {
+		t.Fatal("invalid schema accepted")
+	}
+
+	ctx := ctxT(t)
+	pool := pgtest.Pool(t)
+	if _, err := pgstore.New(ctx, pool, eventstoretest.NewRegistry(), pgstore.WithSchema("billing")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `UPDATE billing.schema_migrations SET dirty = true`); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pgstore.New(ctx, pool, eventstoretest.NewRegistry(), pgstore.WithSchema("billing"), pgstore.WithMigrationLockTimeout(time.Second))
+	if err == nil || !strings.Contains(err.Error(), "dirty") || !strings.Contains(err.Error(), "force") {
+		t.Fatalf("New on a dirty schema: %v, want an error saying how to recover", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -34,6 +35,7 @@ type config struct {
 	prefix       string
 	busyTimeout  time.Duration
 	leaseTimeout time.Duration
+	lockTimeout  time.Duration
 	log          *slog.Logger
 }
 
@@ -50,6 +52,20 @@ func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTi
 // dies holding it (default 30s). It must exceed the relay's publish timeout.
 func WithLeaseTimeout(d time.Duration) Option { return func(c *config) { c.leaseTimeout = d } }
 
+// WithMigrationLockTimeout bounds how long Open waits for golang-migrate's
+// lock (default 1m).
+func WithMigrationLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// MigrationFS returns the store's migrations for table prefix, ready to run
+// (table names filled in), for golang-migrate's iofs source or another
+// tool.
+func MigrationFS(prefix string) (fs.FS, error) {
+	if !prefixRE.MatchString(prefix) {
+		return nil, fmt.Errorf("catga: sqlitestore: invalid table prefix %q", prefix)
+	}
+	return sqlmigrate.FS(migrations, "migrations", prefix)
+}
+
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
@@ -64,6 +80,9 @@ func (c *config) Validate() error {
 	}
 	if c.leaseTimeout <= 0 {
 		errs = append(errs, errors.New("catga: sqlitestore: lease timeout must be positive"))
+	}
+	if c.lockTimeout <= 0 {
+		errs = append(errs, errors.New("catga: sqlitestore: migration lock timeout must be positive"))
 	}
 	if c.log == nil {
 		errs = append(errs, errors.New("catga: sqlitestore: nil logger"))
@@ -96,7 +115,7 @@ var (
 // Open opens (creating if needed) the database file at path and applies
 // migrations. Close releases it.
 func Open(ctx context.Context, path string, reg *eventstore.Registry, opts ...Option) (*Store, error) {
-	cfg := config{busyTimeout: 10 * time.Second, leaseTimeout: 30 * time.Second, log: slog.New(slog.DiscardHandler)}
+	cfg := config{busyTimeout: 10 * time.Second, leaseTimeout: 30 * time.Second, lockTimeout: time.Minute, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -163,7 +182,7 @@ func (s *Store) migrate(ctx context.Context, path string) error {
 		return fmt.Errorf("catga: sqlitestore: migrate: %w", err)
 	}
 	defer func() { _ = drv.Close() }() // closes conn
-	if err := sqlmigrate.Up(migrations, "migrations", s.cfg.prefix, drv, "sqlite"); err != nil {
+	if err := sqlmigrate.Up(migrations, "migrations", s.cfg.prefix, drv, "sqlite", s.cfg.lockTimeout); err != nil {
 		return err
 	}
 	s.cfg.log.Debug("catga: sqlitestore: migrated", "prefix", s.cfg.prefix)

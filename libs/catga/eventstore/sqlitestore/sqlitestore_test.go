@@ -3,7 +3,9 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"io/fs"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -177,4 +179,25 @@ func latestMigration(t *testing.T) int64 {
 		t.Fatalf("migrations: %v", err)
 	}
 	return int64(len(files))
+}
+
+// TestMigrationFS: the exported migrations are the embedded ones with the
+// table prefix filled in, and a dirty schema is refused with a way out.
+func TestMigrationFS(t *testing.T) {
+	fsys, err := sqlitestore.MigrationFS("billing_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := fs.ReadFile(fsys, "000001_init.up.sql")
+	if err != nil || !strings.Contains(string(up), "CREATE TABLE billing_events") {
+		t.Fatalf("000001 up = %s, %v", up, err)
+	}
+	path := filepath.Join(t.TempDir(), "dirty.db")
+	s := open(t, path, eventstoretest.NewRegistry())
+	if _, err := s.DB().Exec(`UPDATE schema_migrations SET dirty = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlitestore.Open(ctxT(t), path, eventstoretest.NewRegistry()); err == nil || !strings.Contains(err.Error(), "force") {
+		t.Fatalf("Open on a dirty schema: %v, want an error saying how to recover", err)
+	}
 }
