@@ -63,6 +63,7 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("PointerEvents", func(t *testing.T) { testPointerEvents(t, factory(t)) })
 	t.Run("DecisionIDs", func(t *testing.T) { testDecisionIDs(t, factory(t)) })
 	t.Run("BrokenSnapshot", func(t *testing.T) { testBrokenSnapshot(t, factory(t)) })
+	t.Run("UpcastAndRaw", func(t *testing.T) { testUpcastAndRaw(t, factory(t)) })
 	t.Run("InboxAppend", func(t *testing.T) { testInboxAppend(t, factory(t)) })
 	t.Run("OutboxClaim", func(t *testing.T) { testOutboxClaim(t, factory(t)) })
 	t.Run("OutboxListen", func(t *testing.T) { testOutboxListen(t, factory(t)) })
