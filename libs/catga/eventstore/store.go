@@ -92,6 +92,19 @@ type Store interface {
 	ReadAll(ctx context.Context, afterPosition int64, limit int) ([]Record, error)
 }
 
+// StreamDeleter deletes streams.
+//
+// Contract: DeleteStream marks the stream deleted (a tombstone) if it is at
+// expectedVersion ([Any]: whatever it is; [NoStream]: it has no events,
+// which reserves the id), else it returns a [*ConflictError]. A deleted
+// stream refuses appends and loads with [ErrStreamDeleted] (permanent), and
+// its snapshot is removed; its events stay in ReadAll, the feed and the
+// outbox, since the log is immutable and readers must see what happened.
+// Deleting a deleted stream returns ErrStreamDeleted.
+type StreamDeleter interface {
+	DeleteStream(ctx context.Context, streamID string, expectedVersion int64) error
+}
+
 // Snapshot is an aggregate's state at a stream version.
 type Snapshot struct {
 	StreamID string

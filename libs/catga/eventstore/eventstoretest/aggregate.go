@@ -3,6 +3,7 @@ package eventstoretest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/catga-go/catga/libs/catga"
@@ -167,4 +168,58 @@ func testUpcastAndRaw(t *testing.T, open Opener) {
 	if raw, ok := recs[1].Event.(eventstore.Raw); !ok || raw.Type != "test.deposited.v1" || string(raw.Data) != `{"Cents":300}` {
 		t.Fatalf("unknown type read as %#v, want a Raw", recs[1].Event)
 	}
+}
+
+// testDeleteStream: a deleted stream refuses appends and loads for good,
+// loses its snapshot, and keeps its events in the log.
+func testDeleteStream(t *testing.T, open Opener) {
+	s := open(t, NewRegistry())
+	del, ok := s.(eventstore.StreamDeleter)
+	if !ok {
+		t.Fatalf("%T does not implement eventstore.StreamDeleter", s)
+	}
+	ctx := ctxT(t)
+	if _, err := counterAgg.Handle(ctx, s, "d", func(Counter) ([]any, error) { return []any{Deposited{Amount: 1}, Deposited{Amount: 2}}, nil }); err != nil {
+		t.Fatal(err)
+	}
+	var ce *eventstore.ConflictError
+	if err := del.DeleteStream(ctx, "counter-d", 1); !errors.As(err, &ce) || ce.Actual != 2 {
+		t.Fatalf("delete at a stale version: %v, want a conflict at 2", err)
+	}
+	if err := del.DeleteStream(ctx, "counter-d", 2); err != nil {
+		t.Fatal(err)
+	}
+	deleted := func(what string, err error) {
+		t.Helper()
+		if !errors.Is(err, eventstore.ErrStreamDeleted) || catga.IsRetryable(err) {
+			t.Fatalf("%s: %v, want a permanent ErrStreamDeleted", what, err)
+		}
+	}
+	for _, expected := range []int64{eventstore.Any, eventstore.NoStream, 2} {
+		_, err := s.Append(ctx, "counter-d", expected, []eventstore.Event{{Data: Deposited{Amount: 1}}})
+		deleted(fmt.Sprintf("append at %d", expected), err)
+	}
+	_, err := s.Load(ctx, "counter-d", 0)
+	deleted("load", err)
+	_, err = counterAgg.Handle(ctx, s, "d", func(Counter) ([]any, error) { return []any{Deposited{}}, nil })
+	deleted("handle", err)
+	deleted("delete again", del.DeleteStream(ctx, "counter-d", eventstore.Any))
+	if _, err := s.(eventstore.SnapshotStore).LoadSnapshot(ctx, "counter-d"); !errors.Is(err, eventstore.ErrNoSnapshot) {
+		t.Fatalf("snapshot of a deleted stream: %v, want none", err)
+	}
+	all, err := s.ReadAll(ctx, 0, 10)
+	if err != nil || len(all) != 2 {
+		t.Fatalf("log after delete = %d events, %v; want both kept", len(all), err)
+	}
+	// Deleting a stream that never existed reserves its id.
+	if err := del.DeleteStream(ctx, "never", eventstore.NoStream); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(ctx, "never", eventstore.NoStream, []eventstore.Event{{Data: Opened{}}})
+	deleted("append to a reserved id", err)
+	if err := del.DeleteStream(ctx, "missing", 3); !errors.As(err, &ce) || ce.Actual != 0 {
+		t.Fatalf("delete of a missing stream at version 3: %v, want a conflict", err)
+	}
+	// Appends to other streams are unaffected.
+	mustAppend(t, s, "alive", eventstore.NoStream, Opened{})
 }

@@ -185,6 +185,7 @@ type queries struct {
 	claimHeads, claimRecords, markPublished                        string
 	holdFailed, parkFailed, outboxStats, parked, requeue           string
 	readFeed, loadCheckpoint, saveCheckpoint                       string
+	deleteStream, tombstoneNew                                     string
 	// One-statement appends by expected-version mode: see appendFast.
 	fastNew, fastExpected, fastAny string
 	pruneInbox                     string
@@ -220,13 +221,13 @@ ORDER BY ins.version`)
 	}
 	return queries{
 		fastNew:       fast(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $3) ON CONFLICT DO NOTHING RETURNING version`),
-		fastExpected:  fast(`UPDATE {p}streams SET version = $2::bigint + $3 WHERE stream_id = $1 AND version = $2 RETURNING version`),
-		fastAny:       fast(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $3) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version RETURNING s.version`),
+		fastExpected:  fast(`UPDATE {p}streams SET version = $2::bigint + $3 WHERE stream_id = $1 AND version = $2 AND NOT deleted RETURNING version`),
+		fastAny:       fast(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $3) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version WHERE NOT s.deleted RETURNING s.version`),
 		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
 		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
-		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3 WHERE stream_id = $1 AND version = $2`),
-		streamAny:     r.Replace(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version RETURNING s.version`),
-		streamVersion: r.Replace(`SELECT coalesce((SELECT version FROM {p}streams WHERE stream_id = $1), 0)`),
+		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3 WHERE stream_id = $1 AND version = $2 AND NOT deleted`),
+		streamAny:     r.Replace(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version WHERE NOT s.deleted RETURNING s.version`),
+		streamVersion: r.Replace(`SELECT coalesce(max(version), 0), coalesce(bool_or(deleted), false) FROM {p}streams WHERE stream_id = $1`),
 		// One round trip: events and their outbox entries.
 		insertEvents: r.Replace(`WITH ins AS (
 	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
@@ -236,7 +237,8 @@ ORDER BY ins.version`)
 	RETURNING position, version, recorded_at
 ){outbox $2}
 SELECT ins.position, ins.recorded_at FROM ins ORDER BY ins.version`),
-		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
+		load: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2
+AND NOT EXISTS (SELECT 1 FROM {p}streams WHERE stream_id = $1 AND deleted) ORDER BY version`),
 		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
 		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data, schema_version) VALUES ($1, $2, $3, $4::json, $5)
 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, schema_version = EXCLUDED.schema_version, taken_at = now()
@@ -285,6 +287,8 @@ INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM d`),
 		readFeed: r.Replace(`SELECT tx::text, position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context
 FROM {p}events WHERE (tx, position) > ($1::text::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY tx, position LIMIT $3`),
+		deleteStream:   r.Replace(`UPDATE {p}streams SET deleted = true WHERE stream_id = $1 AND NOT deleted AND ($2 = -1 OR version = $2)`),
+		tombstoneNew:   r.Replace(`INSERT INTO {p}streams (stream_id, version, deleted) VALUES ($1, 0, true) ON CONFLICT DO NOTHING`),
 		loadCheckpoint: r.Replace(`SELECT tx::text, position FROM {p}checkpoints WHERE name = $1`),
 		saveCheckpoint: r.Replace(`INSERT INTO {p}checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)
 ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, position = EXCLUDED.position, saved_at = now()`),
@@ -356,11 +360,7 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
 	if version == nil {
-		var actual int64
-		if err := s.pool.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
-			return eventstore.AppendResult{}, wrap("append", err)
-		}
-		return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+		return eventstore.AppendResult{}, s.refused(ctx, s.pool, streamID, expected)
 	}
 	if k != n {
 		return eventstore.AppendResult{}, fmt.Errorf("catga: pgstore: append: %d of %d events reported", k, n)
@@ -403,7 +403,11 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	var version int64
 	switch expected {
 	case eventstore.Any:
-		if err := tx.QueryRow(ctx, s.q.streamAny, streamID, n).Scan(&version); err != nil {
+		err := tx.QueryRow(ctx, s.q.streamAny, streamID, n).Scan(&version)
+		if errors.Is(err, pgx.ErrNoRows) { // deleted
+			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
+		}
+		if err != nil {
 			return eventstore.AppendResult{}, wrap("append", err)
 		}
 		for i := range recs {
@@ -421,11 +425,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 			return eventstore.AppendResult{}, wrap("append", err)
 		}
 		if tag.RowsAffected() == 0 {
-			var actual int64
-			if err := tx.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
-				return eventstore.AppendResult{}, wrap("append", err)
-			}
-			return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
 		}
 		version = expected + n
 	}
@@ -456,6 +456,50 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
 	return eventstore.AppendResult{Version: version, Records: recs}, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// refused explains a refused append: the stream is deleted, or not at the
+// expected version.
+func (s *Store) refused(ctx context.Context, q querier, streamID string, expected int64) error {
+	var actual int64
+	var deleted bool
+	if err := q.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual, &deleted); err != nil {
+		return wrap("append", err)
+	}
+	if deleted {
+		return eventstore.StreamDeleted(streamID)
+	}
+	return &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+}
+
+// DeleteStream implements [eventstore.StreamDeleter].
+func (s *Store) DeleteStream(ctx context.Context, streamID string, expectedVersion int64) error {
+	if streamID == "" || expectedVersion < eventstore.Any {
+		return fmt.Errorf("%w: delete %q at %d", eventstore.ErrInvalidArgument, streamID, expectedVersion)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, s.q.deleteStream, streamID, expectedVersion)
+		if err != nil {
+			return wrap("delete stream", err)
+		}
+		if tag.RowsAffected() == 0 && expectedVersion <= eventstore.NoStream {
+			if tag, err = tx.Exec(ctx, s.q.tombstoneNew, streamID); err != nil {
+				return wrap("delete stream", err)
+			}
+		}
+		if tag.RowsAffected() == 0 {
+			return s.refused(ctx, tx, streamID, expectedVersion)
+		}
+		if _, err := tx.Exec(ctx, s.q.deleteSnapshot, streamID); err != nil {
+			return wrap("delete stream", err)
+		}
+		return nil
+	})
 }
 
 func wrap(op string, err error) error {

@@ -42,6 +42,17 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	if err != nil && !errors.As(err, new(*eventstore.DecodeError)) {
 		return nil, wrap("load", err)
 	}
+	if err == nil && len(recs) == 0 {
+		// Nothing: an empty, missing or deleted stream.
+		var version int64
+		var deleted bool
+		if err := s.pool.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
+			return nil, wrap("load", err)
+		}
+		if deleted {
+			return nil, eventstore.StreamDeleted(streamID)
+		}
+	}
 	return recs, err
 }
 

@@ -197,6 +197,7 @@ type queries struct {
 	claimable, holdFailed, parkFailed, deleteEntry                 string
 	outboxStats, parked, requeue, deleteParked                     string
 	loadCheckpoint, saveCheckpoint                                 string
+	deleteStream, tombstoneNew                                     string
 	dupEventID, pruneInbox                                         string
 }
 
@@ -206,13 +207,14 @@ func newQueries(p string) queries {
 	return queries{
 		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
 		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT DO NOTHING`),
-		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = ? WHERE stream_id = ? AND version = ?`),
-		streamAny:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = version + excluded.version RETURNING version`),
-		streamVersion: r.Replace(`SELECT coalesce((SELECT version FROM {p}streams WHERE stream_id = ?), 0)`),
+		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = ? WHERE stream_id = ? AND version = ? AND NOT deleted`),
+		streamAny:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = version + excluded.version WHERE NOT deleted RETURNING version`),
+		streamVersion: r.Replace(`SELECT coalesce(max(version), 0), coalesce(max(deleted), 0) FROM {p}streams WHERE stream_id = ?`),
 		insertEvent:   r.Replace(`INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`),
 		insertOutbox:  r.Replace(`INSERT INTO {p}outbox (position, stream_id) VALUES (?, ?)`),
-		load:          r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE stream_id = ? AND version > ? ORDER BY version`),
-		readAll:       r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE position > ? ORDER BY position LIMIT ?`),
+		load: r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE stream_id = ?1 AND version > ?2
+AND NOT EXISTS (SELECT 1 FROM {p}streams WHERE stream_id = ?1 AND deleted) ORDER BY version`),
+		readAll: r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE position > ? ORDER BY position LIMIT ?`),
 		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots (stream_id, version, type, data, taken_at, schema_version) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, type = excluded.type, data = excluded.data, taken_at = excluded.taken_at, schema_version = excluded.schema_version
 WHERE version <= excluded.version OR schema_version <> excluded.schema_version`),
@@ -248,6 +250,8 @@ FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.p
 		deleteParked:   r.Replace(`DELETE FROM {p}outbox_parked WHERE position = ?`),
 		markPublished:  r.Replace(`DELETE FROM {p}outbox WHERE position IN (SELECT value FROM json_each(?))`),
 		releaseLease:   r.Replace(`UPDATE {p}outbox_lease SET owner = '', until = 0 WHERE id = 1 AND owner = ?`),
+		deleteStream:   r.Replace(`UPDATE {p}streams SET deleted = 1 WHERE stream_id = ? AND NOT deleted AND (?2 = -1 OR version = ?2)`),
+		tombstoneNew:   r.Replace(`INSERT INTO {p}streams (stream_id, version, deleted) VALUES (?, 0, 1) ON CONFLICT DO NOTHING`),
 		loadCheckpoint: r.Replace(`SELECT position FROM {p}checkpoints WHERE name = ?`),
 		saveCheckpoint: r.Replace(`INSERT INTO {p}checkpoints (name, position, saved_at) VALUES (?, ?, ?)
 ON CONFLICT (name) DO UPDATE SET position = excluded.position, saved_at = excluded.saved_at`),
@@ -327,7 +331,11 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 	n := int64(len(recs))
 	var version int64
 	if expected == eventstore.Any {
-		if err := tx.QueryRowContext(ctx, s.q.streamAny, streamID, n).Scan(&version); err != nil {
+		err := tx.QueryRowContext(ctx, s.q.streamAny, streamID, n).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) { // deleted
+			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
+		}
+		if err != nil {
 			return eventstore.AppendResult{}, wrap("append", err)
 		}
 		for i := range recs {
@@ -345,11 +353,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 			return eventstore.AppendResult{}, wrap("append", err)
 		}
 		if k, _ := res.RowsAffected(); k == 0 {
-			var actual int64
-			if err := tx.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
-				return eventstore.AppendResult{}, wrap("append", err)
-			}
-			return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
 		}
 		version = expected + n
 	}
@@ -364,6 +368,52 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 		}
 	}
 	return eventstore.AppendResult{Version: version, Records: recs}, nil
+}
+
+// querier is a database or a transaction.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// refused explains a refused append: the stream is deleted, or not at the
+// expected version.
+func (s *Store) refused(ctx context.Context, q querier, streamID string, expected int64) error {
+	var actual int64
+	var deleted bool
+	if err := q.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&actual, &deleted); err != nil {
+		return wrap("append", err)
+	}
+	if deleted {
+		return eventstore.StreamDeleted(streamID)
+	}
+	return &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+}
+
+// DeleteStream implements [eventstore.StreamDeleter].
+func (s *Store) DeleteStream(ctx context.Context, streamID string, expectedVersion int64) error {
+	if streamID == "" || expectedVersion < eventstore.Any {
+		return fmt.Errorf("%w: delete %q at %d", eventstore.ErrInvalidArgument, streamID, expectedVersion)
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q.deleteStream, streamID, expectedVersion)
+		if err != nil {
+			return wrap("delete stream", err)
+		}
+		n, _ := res.RowsAffected()
+		if n == 0 && expectedVersion <= eventstore.NoStream {
+			if res, err = tx.ExecContext(ctx, s.q.tombstoneNew, streamID); err != nil {
+				return wrap("delete stream", err)
+			}
+			n, _ = res.RowsAffected()
+		}
+		if n == 0 {
+			return s.refused(ctx, tx, streamID, expectedVersion)
+		}
+		if _, err := tx.ExecContext(ctx, s.q.deleteSnapshot, streamID); err != nil {
+			return wrap("delete stream", err)
+		}
+		return nil
+	})
 }
 
 func (s *Store) wrapInsert(err error) error {
@@ -407,6 +457,17 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	recs, err := scanRecords(rows, s.reg, true)
 	if err != nil && !errors.As(err, new(*eventstore.DecodeError)) {
 		return nil, wrap("load", err)
+	}
+	if err == nil && len(recs) == 0 {
+		// Nothing: an empty, missing or deleted stream.
+		var version int64
+		var deleted bool
+		if err := s.db.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
+			return nil, wrap("load", err)
+		}
+		if deleted {
+			return nil, eventstore.StreamDeleted(streamID)
+		}
 	}
 	return recs, err
 }
