@@ -305,7 +305,7 @@ func TestHandlerThroughTransport(t *testing.T) {
 	defer stop()
 	blocked := make(chan struct{})
 	var once sync.Once
-	handler := inbox.Handler[*sql.Tx](s, "payments", func(ctx context.Context, tx *sql.Tx, d transport.Delivery) error {
+	effect := func(ctx context.Context, tx *sql.Tx, d transport.Delivery) error {
 		switch string(d.Data) {
 		case "reject":
 			return catga.Reject("unknown_wallet", "no such wallet")
@@ -321,12 +321,12 @@ func TestHandlerThroughTransport(t *testing.T) {
 		}
 		_, err := s.AppendTx(ctx, tx, "wallet", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: 1}}})
 		return err
-	}, inbox.WithShutdown(shutdown), inbox.WithTimeout(10*time.Second))
-	sub, err := tr.Consume(transport.ConsumerConfig{Name: "payments", Subject: "catga.evt.>", RetryDelay: 20 * time.Millisecond}, handler)
+	}
+	consumer := transport.ConsumerConfig{Name: "payments", Subject: "catga.evt.>", RetryDelay: 20 * time.Millisecond}
+	sub, err := tr.Consume(consumer, inbox.Handler[*sql.Tx](s, "payments", effect, inbox.WithShutdown(shutdown), inbox.WithTimeout(10*time.Second)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = sub.Close() })
 
 	publish := func(natsID, catgaID, data string) {
 		t.Helper()
@@ -353,7 +353,17 @@ func TestHandlerThroughTransport(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("slow effect never ran")
 	}
-	stop() // shutdown: the slow effect's transaction rolls back, it is redelivered and applied
+	// Shutdown: the slow effect's transaction rolls back, the service
+	// stops consuming, and its next instance applies the redelivery.
+	stop()
+	if err := sub.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sub, err = tr.Consume(consumer, inbox.Handler[*sql.Tx](s, "payments", effect))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
 
 	stream, err := js.Stream(ctx, "CATGA_EVENTS")
 	if err != nil {
