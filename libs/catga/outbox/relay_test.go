@@ -360,7 +360,7 @@ func TestPublishFailureKeepsPending(t *testing.T) {
 			store := b.db(t)(t, eventstoretest.NewRegistry())
 			srv, stream := startNATS(t)
 			tr := connect(t, srv)
-			r, err := outbox.NewRelay(store, tr, outbox.WithPublishTimeout(2*time.Second), outbox.WithRetry(300*time.Millisecond, 300*time.Millisecond),
+			r, err := outbox.NewRelay(store, tr, outbox.WithPublishTimeout(2*time.Second), outbox.WithRetry(3*time.Second, 3*time.Second),
 				outbox.WithSubject(func(rec eventstore.Record) string { return "nowhere." + rec.Type }))
 			if err != nil {
 				t.Fatal(err)

@@ -182,7 +182,7 @@ type queries struct {
 	inboxInsert, streamNew, streamUpdate, streamAny, streamVersion string
 	insertEvents, load, readAll                                    string
 	saveSnapshot, loadSnapshot, deleteSnapshot                     string
-	claimHeads, claimRecords, markPublished                        string
+	claim, markPublished                                           string
 	holdFailed, parkFailed, outboxStats, parked, requeue           string
 	readFeed, loadCheckpoint, saveCheckpoint                       string
 	deleteStream, tombstoneNew                                     string
@@ -209,8 +209,8 @@ func newQueries(p string, outbox bool) queries {
 	fast := func(stream string) string {
 		return r.Replace(`WITH st AS (` + stream + `),
 ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
-	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $9
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context, tx)
+	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $9, st.tx
 	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
@@ -220,18 +220,18 @@ FROM (SELECT $2::bigint AS expected) AS one LEFT JOIN st ON true LEFT JOIN ins O
 ORDER BY ins.version`)
 	}
 	return queries{
-		fastNew:       fast(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $3) ON CONFLICT DO NOTHING RETURNING version`),
-		fastExpected:  fast(`UPDATE {p}streams SET version = $2::bigint + $3 WHERE stream_id = $1 AND version = $2 AND NOT deleted RETURNING version`),
-		fastAny:       fast(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $3) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version WHERE NOT s.deleted RETURNING s.version`),
+		fastNew:       fast(`INSERT INTO {p}streams (stream_id, version, tx) VALUES ($1, $3, pg_current_xact_id()) ON CONFLICT DO NOTHING RETURNING version, tx`),
+		fastExpected:  fast(`UPDATE {p}streams SET version = $2::bigint + $3, tx = greatest(tx, pg_current_xact_id()) WHERE stream_id = $1 AND version = $2 AND NOT deleted RETURNING version, tx`),
+		fastAny:       fast(`INSERT INTO {p}streams AS s (stream_id, version, tx) VALUES ($1, $3, pg_current_xact_id()) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, tx = greatest(s.tx, EXCLUDED.tx) WHERE NOT s.deleted RETURNING s.version, s.tx`),
 		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
-		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
-		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3 WHERE stream_id = $1 AND version = $2 AND NOT deleted`),
-		streamAny:     r.Replace(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version WHERE NOT s.deleted RETURNING s.version`),
+		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version, tx) VALUES ($1, $2, pg_current_xact_id()) ON CONFLICT DO NOTHING RETURNING version, tx::text`),
+		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3, tx = greatest(tx, pg_current_xact_id()) WHERE stream_id = $1 AND version = $2 AND NOT deleted RETURNING version, tx::text`),
+		streamAny:     r.Replace(`INSERT INTO {p}streams AS s (stream_id, version, tx) VALUES ($1, $2, pg_current_xact_id()) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version, tx = greatest(s.tx, EXCLUDED.tx) WHERE NOT s.deleted RETURNING s.version, s.tx::text`),
 		streamVersion: r.Replace(`SELECT coalesce(max(version), 0), coalesce(bool_or(deleted), false) FROM {p}streams WHERE stream_id = $1`),
 		// One round trip: events and their outbox entries.
 		insertEvents: r.Replace(`WITH ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
-	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $8
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context, tx)
+	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $8, $9::text::xid8
 	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
@@ -245,31 +245,33 @@ ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDE
 WHERE s.version <= EXCLUDED.version OR s.schema_version <> EXCLUDED.schema_version`),
 		loadSnapshot:   r.Replace(`SELECT version, type, data::text, schema_version FROM {p}snapshots WHERE stream_id = $1`),
 		deleteSnapshot: r.Replace(`DELETE FROM {p}snapshots WHERE stream_id = $1`),
-		// Only the oldest pending entry of a stream is eligible, and locking it
-		// (SKIP LOCKED: another relay has it) stands for locking the stream.
-		// Heads are searched among the oldest $2 entries of streams that are
-		// not held after a failure: a stream with any entry there has its
-		// head there too, a failing stream cannot fill the window, and the
-		// search stays cheap when a few streams have long backlogs.
-		claimHeads: r.Replace(`WITH w AS (
+		// One statement claims: only the oldest pending entry of a stream is
+		// eligible, and locking it (SKIP LOCKED: another relay has it) stands
+		// for locking the stream. Heads are searched among the oldest $2
+		// entries of streams that are not held after a failure: a stream with
+		// any entry there has its head there too, a failing stream cannot fill
+		// the window, and the search stays cheap when a few streams have long
+		// backlogs. Then the locked streams' oldest entries, which no other
+		// relay can hold now, cut by rank within the stream rather than by
+		// age, so every claimed stream's head is in the claim and a stream
+		// with a long backlog cannot crowd the others out.
+		claim: r.Replace(`WITH w AS (
 	SELECT position FROM {p}outbox
 	WHERE stream_id NOT IN (SELECT stream_id FROM {p}outbox WHERE retry_at > now())
-	ORDER BY position LIMIT $2)
-SELECT o.stream_id FROM {p}outbox o JOIN w ON w.position = o.position
-WHERE NOT EXISTS (SELECT 1 FROM {p}outbox e WHERE e.stream_id = o.stream_id AND e.position < o.position)
-ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED`),
-		// The claimed streams' oldest entries; no other relay can hold them
-		// while their heads are locked by us. The limit cuts by rank within
-		// the stream, not by age, so every claimed stream's head is in the
-		// claim: a stream with a long backlog cannot crowd the others out.
-		claimRecords: r.Replace(`SELECT * FROM (
+	ORDER BY position LIMIT $2
+), heads AS (
+	SELECT o.stream_id FROM {p}outbox o JOIN w ON w.position = o.position
+	WHERE NOT EXISTS (SELECT 1 FROM {p}outbox e WHERE e.stream_id = o.stream_id AND e.position < o.position)
+	ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED
+)
+SELECT * FROM (
 	SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, o.attempts
-	FROM unnest($1::text[]) AS s(stream_id)
+	FROM heads
 	CROSS JOIN LATERAL (
 		SELECT position, attempts, row_number() OVER (ORDER BY position) AS rank
-		FROM {p}outbox o WHERE o.stream_id = s.stream_id ORDER BY position LIMIT $2) o
+		FROM {p}outbox o WHERE o.stream_id = heads.stream_id ORDER BY position LIMIT $1) o
 	JOIN {p}events e ON e.position = o.position
-	ORDER BY o.rank, e.position LIMIT $2) c
+	ORDER BY o.rank, e.position LIMIT $1) c
 ORDER BY position`),
 		holdFailed: r.Replace(`UPDATE {p}outbox o SET attempts = o.attempts + 1, retry_at = clock_timestamp() + f.wait * interval '1 microsecond', last_error = f.reason
 FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS f(position, wait, reason) WHERE o.position = f.position`),
@@ -284,9 +286,11 @@ FROM {p}outbox`),
 FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.position LIMIT $1`),
 		requeue: r.Replace(`WITH d AS (DELETE FROM {p}outbox_parked WHERE position = $1 RETURNING position, stream_id)
 INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM d`),
-		readFeed: r.Replace(`SELECT tx::text, position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context
-FROM {p}events WHERE (tx, position) > ($1::text::xid8, $2::bigint) AND tx < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY tx, position LIMIT $3`),
+		// Qualified names: the output column tx::text is also called tx, and
+		// an unqualified ORDER BY tx would sort the text.
+		readFeed: r.Replace(`SELECT e.tx::text, e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
+FROM {p}events e WHERE (e.tx, e.position) > ($1::text::xid8, $2::bigint) AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
+ORDER BY e.tx, e.position LIMIT $3`),
 		deleteStream:   r.Replace(`UPDATE {p}streams SET deleted = true WHERE stream_id = $1 AND NOT deleted AND ($2 = -1 OR version = $2)`),
 		tombstoneNew:   r.Replace(`INSERT INTO {p}streams (stream_id, version, deleted) VALUES ($1, 0, true) ON CONFLICT DO NOTHING`),
 		loadCheckpoint: r.Replace(`SELECT tx::text, position FROM {p}checkpoints WHERE name = $1`),
@@ -401,33 +405,25 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	}
 	n := int64(len(recs))
 	var version int64
+	var streamTx string
+	var row pgx.Row
 	switch expected {
 	case eventstore.Any:
-		err := tx.QueryRow(ctx, s.q.streamAny, streamID, n).Scan(&version)
-		if errors.Is(err, pgx.ErrNoRows) { // deleted
-			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
-		}
-		if err != nil {
-			return eventstore.AppendResult{}, wrap("append", err)
-		}
-		for i := range recs {
-			recs[i].Version = version - n + int64(i) + 1
-		}
+		row = tx.QueryRow(ctx, s.q.streamAny, streamID, n)
+	case eventstore.NoStream:
+		row = tx.QueryRow(ctx, s.q.streamNew, streamID, n)
 	default:
-		var tag pgconn.CommandTag
-		var err error
-		if expected == eventstore.NoStream {
-			tag, err = tx.Exec(ctx, s.q.streamNew, streamID, n)
-		} else {
-			tag, err = tx.Exec(ctx, s.q.streamUpdate, streamID, expected, expected+n)
-		}
-		if err != nil {
-			return eventstore.AppendResult{}, wrap("append", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
-		}
-		version = expected + n
+		row = tx.QueryRow(ctx, s.q.streamUpdate, streamID, expected, expected+n)
+	}
+	err := row.Scan(&version, &streamTx)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
+	}
+	if err != nil {
+		return eventstore.AppendResult{}, wrap("append", err)
+	}
+	for i := range recs {
+		recs[i].Version = version - n + int64(i) + 1
 	}
 	ids := make([]string, n)
 	versions := make([]int64, n)
@@ -437,7 +433,7 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 		ids[i], versions[i], types[i], data[i] = r.ID, r.Version, r.Type, string(r.Data)
 	}
 	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID,
-		eventstore.EncodeTrace(recs[0].Trace))
+		eventstore.EncodeTrace(recs[0].Trace), streamTx)
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
 	}

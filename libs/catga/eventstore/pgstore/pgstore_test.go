@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"slices"
@@ -307,5 +308,60 @@ func TestMigrationFS(t *testing.T) {
 	_, err = pgstore.New(ctx, pool, eventstoretest.NewRegistry(), pgstore.WithSchema("billing"), pgstore.WithMigrationLockTimeout(time.Second))
 	if err == nil || !strings.Contains(err.Error(), "dirty") || !strings.Contains(err.Error(), "force") {
 		t.Fatalf("New on a dirty schema: %v, want an error saying how to recover", err)
+	}
+}
+
+// TestFeedStreamOrder: a transaction that got its id first waits for
+// another's lock on the stream and so appends after it. The feed, ordered
+// by transaction, still gives the stream in version order.
+func TestFeedStreamOrder(t *testing.T) {
+	ctx := ctxT(t)
+	pool := pgtest.Pool(t)
+	s, err := pgstore.New(ctx, pool, eventstoretest.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := []eventstore.Event{{Data: eventstoretest.Deposited{Amount: 1}}}
+	early, err := pool.Begin(ctx) // takes its id first, by writing elsewhere
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = early.Rollback(ctx) }()
+	if _, err := s.AppendTx(ctx, early, "elsewhere", eventstore.NoStream, ev); err != nil {
+		t.Fatal(err)
+	}
+	late, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = late.Rollback(ctx) }()
+	if _, err := s.AppendTx(ctx, late, "s", eventstore.NoStream, ev); err != nil { // holds the stream
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() {
+		_, err := s.AppendTx(ctx, early, "s", eventstore.Any, ev) // waits for late
+		if err == nil {
+			err = early.Commit(ctx)
+		}
+		waited <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // let it block on the stream's row
+	if err := late.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.ReadFeed(ctx, eventstore.Checkpoint{}, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, fmt.Sprintf("%s@%d", r.StreamID, r.Version))
+	}
+	if i, j := slices.Index(got, "s@1"), slices.Index(got, "s@2"); i < 0 || j < i {
+		t.Fatalf("feed = %v, want s@1 before s@2", got)
 	}
 }

@@ -13,8 +13,8 @@ import (
 
 // Claim implements [eventstore.Outbox]. The transaction holds the oldest
 // pending entry of every stream it claims (FOR UPDATE SKIP LOCKED), and with
-// it the stream, while publish runs; what publish did is written in the same
-// transaction, in one round trip.
+// it the stream, while publish runs. Claiming is one statement, and what
+// publish did is written in the same transaction in one round trip.
 func (s *Store) Claim(ctx context.Context, _ string, limit int, publish eventstore.PublishFunc) (eventstore.ClaimResult, error) {
 	var res eventstore.ClaimResult
 	if limit <= 0 {
@@ -25,20 +25,16 @@ func (s *Store) Claim(ctx context.Context, _ string, limit int, publish eventsto
 		return res, wrap("claim", err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	streams, err := pgx.CollectRows(must(tx.Query(ctx, s.q.claimHeads, limit, 4*limit)), pgx.RowTo[string])
-	if err != nil {
-		return res, wrap("claim", err)
-	}
-	if len(streams) == 0 {
-		return res, nil
-	}
-	rows, err := tx.Query(ctx, s.q.claimRecords, streams, limit)
+	rows, err := tx.Query(ctx, s.q.claim, limit, 4*limit)
 	if err != nil {
 		return res, wrap("claim", err)
 	}
 	entries, err := scanPending(rows)
 	if err != nil {
 		return res, wrap("claim", err)
+	}
+	if len(entries) == 0 {
+		return res, nil
 	}
 	res.Claimed = len(entries)
 	out, perr := publish(ctx, entries)
@@ -149,7 +145,3 @@ func (s *Store) Requeue(ctx context.Context, position int64) error {
 	s.wakeLocal()
 	return nil
 }
-
-// must lets a Query feed CollectRows: with an error, pgx returns Rows whose
-// Err reports it.
-func must(rows pgx.Rows, _ error) pgx.Rows { return rows }
