@@ -2,6 +2,7 @@ package pgstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path/filepath"
@@ -363,5 +364,47 @@ func TestFeedStreamOrder(t *testing.T) {
 	}
 	if i, j := slices.Index(got, "s@1"), slices.Index(got, "s@2"); i < 0 || j < i {
 		t.Fatalf("feed = %v, want s@1 before s@2", got)
+	}
+}
+
+// TestListenerKilledConnection: when the server ends the LISTEN connection
+// the listener reports it (the relay then listens again) instead of
+// hanging, and a new listener is woken by another peer's commit.
+func TestListenerKilledConnection(t *testing.T) {
+	ctx := ctxT(t)
+	url := pgtest.URL(t)
+	relayPeer, err := pgstore.New(ctx, pgtest.NewPool(t, url), eventstoretest.NewRegistry(), pgstore.WithNotifyInterval(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	appender, err := pgstore.New(ctx, pgtest.NewPool(t, url), eventstoretest.NewRegistry(), pgstore.WithNotifyInterval(time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := relayPeer.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := appender.Pool().Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %'`); err != nil {
+		t.Fatal(err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := l.Wait(wctx); err == nil || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("wait on a killed connection = %v, want the connection's error", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Logf("close of a killed listener: %v", err)
+	}
+	l, err = relayPeer.Listen(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	if _, err := appender.Append(ctx, "s", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Wait(wctx); err != nil {
+		t.Fatalf("new listener, another peer's commit: %v", err)
 	}
 }
