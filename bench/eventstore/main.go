@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -56,8 +57,20 @@ func main() {
 	latencyN := flag.Int("latency-n", 400, "events in each latency phase")
 	rate := flag.Int("rate", 500, "events per second in the paced latency phase")
 	linger := flag.Duration("linger", 0, "relay linger (outbox.WithLinger); 0 is the default")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*duration, *writers, *schemas, *latencyN, *rate, *linger); err != nil {
+		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
 }

@@ -158,6 +158,11 @@ func TestConcurrentMigrations(t *testing.T) {
 			t.Fatalf("tables = %v, want %v", tables, want)
 		}
 	}
+	// No foreign keys: the outbox's cost each append a row lock (000008).
+	var fks int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_constraint c JOIN pg_namespace n ON n.oid = c.connamespace WHERE n.nspname = 'inventory' AND c.contype = 'f'`).Scan(&fks); err != nil || fks != 0 {
+		t.Fatalf("%d foreign keys, %v; want none", fks, err)
+	}
 	// Every starter works on the migrated schema.
 	for i, s := range stores {
 		if _, err := s.Append(ctx, "item", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: i}}}); err != nil {
