@@ -201,3 +201,13 @@ func TestMigrationFS(t *testing.T) {
 		t.Fatalf("Open on a dirty schema: %v, want an error saying how to recover", err)
 	}
 }
+
+// TestDurableByDefault: commits are synced (synchronous=FULL), so a commit
+// the relay already published cannot be rolled back by a power loss.
+func TestDurableByDefault(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "sync.db"), eventstoretest.NewRegistry())
+	var mode int
+	if err := s.DB().QueryRow(`PRAGMA synchronous`).Scan(&mode); err != nil || mode != 2 {
+		t.Fatalf("PRAGMA synchronous = %d, %v; want 2 (FULL)", mode, err)
+	}
+}
