@@ -28,6 +28,9 @@ type Event struct {
 	ID string
 	// Data is a value of a type registered in the store's [Registry].
 	Data any
+	// Metadata is stored with the event and published with it as
+	// "Catga-Meta-<key>" headers: a tenant, the acting user, and the like.
+	Metadata map[string]string
 }
 
 // Record is a stored event.
@@ -52,6 +55,8 @@ type Record struct {
 	// back into the published message's headers, so a trace crosses the
 	// outbox.
 	Trace map[string]string
+	// Metadata is the appended [Event]'s metadata.
+	Metadata map[string]string
 }
 
 // Checkpoint returns the record's place in the feed it was read from.
@@ -195,7 +200,7 @@ func Prepare(ctx context.Context, reg *Registry, streamID string, expectedVersio
 		recs[i] = Record{
 			ID: id, StreamID: streamID, Version: base + int64(i) + 1,
 			Type: name, Data: data, Event: decoded,
-			CorrelationID: md.CorrelationID, CausationID: md.MessageID, Trace: trace,
+			CorrelationID: md.CorrelationID, CausationID: md.MessageID, Trace: trace, Metadata: ev.Metadata,
 		}
 	}
 	return recs, nil

@@ -121,7 +121,7 @@ func TestOutboxToConsumeEvents(t *testing.T) {
 			ctx := catga.WithMetadata(ctxT(t), catga.Metadata{MessageID: "cmd-1", CorrelationID: "checkout-7"})
 			var ids []string
 			for i := range n {
-				res, err := store.Append(ctx, fmt.Sprintf("pay-%d", i%3), eventstore.Any, []eventstore.Event{{Data: PaymentTaken{Amount: i + 1}}})
+				res, err := store.Append(ctx, fmt.Sprintf("pay-%d", i%3), eventstore.Any, []eventstore.Event{{Data: PaymentTaken{Amount: i + 1}, Metadata: map[string]string{"tenant": "acme"}}})
 				if err != nil {
 					t.Fatal(err)
 				}

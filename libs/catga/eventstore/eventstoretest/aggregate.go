@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"testing"
 
 	"github.com/catga-go/catga/libs/catga"
@@ -222,4 +223,48 @@ func testDeleteStream(t *testing.T, open Opener) {
 	}
 	// Appends to other streams are unaffected.
 	mustAppend(t, s, "alive", eventstore.NoStream, Opened{})
+}
+
+// testEventMetadata: an event's metadata is stored with it and comes back
+// from every read, the outbox's included.
+func testEventMetadata(t *testing.T, open Opener) {
+	s := open(t, NewRegistry())
+	ctx := ctxT(t)
+	meta := map[string]string{"tenant": "acme", "user": "ann"}
+	if _, err := counterAgg.Handle(ctx, s, "m", func(Counter) ([]any, error) {
+		return []any{eventstore.Event{Data: Deposited{Amount: 1}, Metadata: meta}, Deposited{Amount: 2}}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check := func(what string, recs []eventstore.Record) {
+		t.Helper()
+		if len(recs) != 2 || !maps.Equal(recs[0].Metadata, meta) || len(recs[1].Metadata) != 0 {
+			t.Fatalf("%s: metadata %v, %v; want %v and none", what, recs[0].Metadata, recs[1:], meta)
+		}
+	}
+	recs, err := s.Load(ctx, "counter-m", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("Load", recs)
+	all, err := s.ReadAll(ctx, 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("ReadAll", all)
+	if f, ok := s.(eventstore.Feed); ok {
+		feed, err := f.ReadFeed(ctx, eventstore.Checkpoint{}, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check("ReadFeed", feed)
+	}
+	var claimed []eventstore.Record
+	if _, err := asOutbox(t, s).Claim(ctx, "relay", 10, func(_ context.Context, entries []eventstore.Pending) (eventstore.Outcome, error) {
+		claimed = records(entries)
+		return eventstore.Outcome{}, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	check("Claim", claimed)
 }

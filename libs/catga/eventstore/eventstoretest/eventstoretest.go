@@ -65,6 +65,7 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("BrokenSnapshot", func(t *testing.T) { testBrokenSnapshot(t, factory(t)) })
 	t.Run("UpcastAndRaw", func(t *testing.T) { testUpcastAndRaw(t, factory(t)) })
 	t.Run("DeleteStream", func(t *testing.T) { testDeleteStream(t, factory(t)) })
+	t.Run("EventMetadata", func(t *testing.T) { testEventMetadata(t, factory(t)) })
 	t.Run("InboxAppend", func(t *testing.T) { testInboxAppend(t, factory(t)) })
 	t.Run("OutboxClaim", func(t *testing.T) { testOutboxClaim(t, factory(t)) })
 	t.Run("OutboxListen", func(t *testing.T) { testOutboxListen(t, factory(t)) })

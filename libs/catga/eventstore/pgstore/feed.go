@@ -34,14 +34,14 @@ func (s *Store) ReadFeed(ctx context.Context, after eventstore.Checkpoint, limit
 	var out []eventstore.Record
 	for rows.Next() {
 		var r eventstore.Record
-		var tx, data, trace string
-		if err := rows.Scan(&tx, &r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace); err != nil {
+		var tx, data, trace, meta string
+		if err := rows.Scan(&tx, &r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace, &meta); err != nil {
 			return nil, wrap("read feed", err)
 		}
 		if r.Tx, err = strconv.ParseUint(tx, 10, 64); err != nil {
 			return nil, wrap("read feed", err)
 		}
-		r.Data, r.Trace = []byte(data), eventstore.DecodeTrace(trace)
+		r.Data, r.Trace, r.Metadata = []byte(data), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		if err := eventstore.DecodeRecord(s.reg, &r); err != nil {
 			return nil, err
 		}

@@ -213,12 +213,12 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 		q = s.q.fastAny
 	}
 	n := len(recs)
-	ids, types, data := make([]string, n), make([]string, n), make([]string, n)
+	ids, types, data, meta := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, r := range recs {
-		ids[i], types[i], data[i] = r.ID, r.Type, string(r.Data)
+		ids[i], types[i], data[i], meta[i] = r.ID, r.Type, string(r.Data), eventstore.EncodeTrace(r.Metadata)
 	}
 	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID,
-		eventstore.EncodeTrace(recs[0].Trace))
+		eventstore.EncodeTrace(recs[0].Trace), meta)
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
@@ -306,11 +306,12 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	versions := make([]int64, n)
 	types := make([]string, n)
 	data := make([]string, n)
+	meta := make([]string, n)
 	for i, r := range recs {
-		ids[i], versions[i], types[i], data[i] = r.ID, r.Version, r.Type, string(r.Data)
+		ids[i], versions[i], types[i], data[i], meta[i] = r.ID, r.Version, r.Type, string(r.Data), eventstore.EncodeTrace(r.Metadata)
 	}
 	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID,
-		eventstore.EncodeTrace(recs[0].Trace), streamTx)
+		eventstore.EncodeTrace(recs[0].Trace), streamTx, meta)
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
 	}

@@ -34,9 +34,9 @@ func newQueries(p string, outbox bool) queries {
 	fast := func(stream string) string {
 		return r.Replace(`WITH st AS (` + stream + `),
 ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context, tx)
-	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $9, st.tx
-	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context, tx, metadata)
+	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $9, st.tx, u.meta
+	FROM st, unnest($4::text[], $5::text[], $6::text[], $10::text[]) WITH ORDINALITY AS u(id, type, data, meta, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
 ){outbox $1}
@@ -55,16 +55,16 @@ ORDER BY ins.version`)
 		streamVersion: r.Replace(`SELECT coalesce(max(version), 0), coalesce(bool_or(deleted), false) FROM {p}streams WHERE stream_id = $1`),
 		// One round trip: events and their outbox entries.
 		insertEvents: r.Replace(`WITH ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context, tx)
-	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $8, $9::text::xid8
-	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
+	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context, tx, metadata)
+	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $8, $9::text::xid8, u.meta
+	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[], $10::text[]) WITH ORDINALITY AS u(id, version, type, data, meta, ord)
 	ORDER BY u.ord
 	RETURNING position, version, recorded_at
 ){outbox $2}
 SELECT ins.position, ins.recorded_at FROM ins ORDER BY ins.version`),
-		load: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2
+		load: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context, metadata FROM {p}events WHERE stream_id = $1 AND version > $2
 AND NOT EXISTS (SELECT 1 FROM {p}streams WHERE stream_id = $1 AND deleted) ORDER BY version`),
-		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
+		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context, metadata FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
 		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data, schema_version) VALUES ($1, $2, $3, $4::json, $5)
 ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, schema_version = EXCLUDED.schema_version, taken_at = now()
 WHERE s.version <= EXCLUDED.version OR s.schema_version <> EXCLUDED.schema_version`),
@@ -90,7 +90,7 @@ WHERE s.version <= EXCLUDED.version OR s.schema_version <> EXCLUDED.schema_versi
 	ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED
 )
 SELECT * FROM (
-	SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, o.attempts
+	SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, e.metadata, o.attempts
 	FROM heads
 	CROSS JOIN LATERAL (
 		SELECT position, attempts, row_number() OVER (ORDER BY position) AS rank
@@ -107,13 +107,13 @@ INSERT INTO {p}outbox_parked (position, stream_id, attempts, reason) SELECT posi
 		outboxStats: r.Replace(`SELECT count(*), count(*) FILTER (WHERE retry_at > now()), (SELECT count(*) FROM {p}outbox_parked),
 	(SELECT e.recorded_at FROM {p}events e WHERE e.position = (SELECT min(position) FROM {p}outbox))
 FROM {p}outbox`),
-		parked: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, p.attempts, p.reason, p.parked_at
+		parked: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, e.metadata, p.attempts, p.reason, p.parked_at
 FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.position LIMIT $1`),
 		requeue: r.Replace(`WITH d AS (DELETE FROM {p}outbox_parked WHERE position = $1 RETURNING position, stream_id)
 INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM d`),
 		// Qualified names: the output column tx::text is also called tx, and
 		// an unqualified ORDER BY tx would sort the text.
-		readFeed: r.Replace(`SELECT e.tx::text, e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
+		readFeed: r.Replace(`SELECT e.tx::text, e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, e.metadata
 FROM {p}events e WHERE (e.tx, e.position) > ($1::text::xid8, $2::bigint) AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.tx, e.position LIMIT $3`),
 		deleteStream:   r.Replace(`UPDATE {p}streams SET deleted = true WHERE stream_id = $1 AND NOT deleted AND ($2 = -1 OR version = $2)`),

@@ -17,11 +17,11 @@ func scanRecords(rows pgx.Rows, reg *eventstore.Registry, decode bool) ([]events
 	var out []eventstore.Record
 	for rows.Next() {
 		var r eventstore.Record
-		var data, trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace); err != nil {
+		var data, trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace, &meta); err != nil {
 			return nil, err
 		}
-		r.Data, r.Trace = []byte(data), eventstore.DecodeTrace(trace)
+		r.Data, r.Trace, r.Metadata = []byte(data), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		if decode {
 			if err := eventstore.DecodeRecord(reg, &r); err != nil {
 				return nil, err

@@ -82,11 +82,11 @@ func scanPending(rows pgx.Rows) ([]eventstore.Pending, error) {
 	for rows.Next() {
 		var p eventstore.Pending
 		r := &p.Record
-		var data, trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace, &p.Attempts); err != nil {
+		var data, trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace, &meta, &p.Attempts); err != nil {
 			return nil, err
 		}
-		r.Data, r.Trace = []byte(data), eventstore.DecodeTrace(trace)
+		r.Data, r.Trace, r.Metadata = []byte(data), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -119,12 +119,12 @@ func (s *Store) Parked(ctx context.Context, limit int) ([]eventstore.ParkedEntry
 	for rows.Next() {
 		var p eventstore.ParkedEntry
 		r := &p.Record
-		var data, trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace,
+		var data, trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace, &meta,
 			&p.Attempts, &p.Reason, &p.ParkedAt); err != nil {
 			return nil, wrap("parked", err)
 		}
-		r.Data, r.Trace = []byte(data), eventstore.DecodeTrace(trace)
+		r.Data, r.Trace, r.Metadata = []byte(data), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {

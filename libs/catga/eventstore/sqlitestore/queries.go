@@ -17,14 +17,14 @@ type queries struct {
 
 func newQueries(p string) queries {
 	r := strings.NewReplacer("{p}", p)
-	const cols = `position, id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context`
+	const cols = `position, id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context, metadata`
 	return queries{
 		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
 		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT DO NOTHING`),
 		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = ? WHERE stream_id = ? AND version = ? AND NOT deleted`),
 		streamAny:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = version + excluded.version WHERE NOT deleted RETURNING version`),
 		streamVersion: r.Replace(`SELECT coalesce(max(version), 0), coalesce(max(deleted), 0) FROM {p}streams WHERE stream_id = ?`),
-		insertEvent:   r.Replace(`INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`),
+		insertEvent:   r.Replace(`INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context, metadata) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`),
 		insertOutbox:  r.Replace(`INSERT INTO {p}outbox (position, stream_id) VALUES (?, ?)`),
 		load: r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE stream_id = ?1 AND version > ?2
 AND NOT EXISTS (SELECT 1 FROM {p}streams WHERE stream_id = ?1 AND deleted) ORDER BY version`),
@@ -48,7 +48,7 @@ WHERE version <= excluded.version OR schema_version <> excluded.schema_version`)
 		SELECT position, attempts, row_number() OVER (PARTITION BY stream_id ORDER BY position) AS rank FROM w)
 	ORDER BY rank, position LIMIT ?3
 )
-SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, c.attempts
+SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, e.metadata, c.attempts
 FROM c JOIN {p}events e ON e.position = c.position ORDER BY c.position`),
 		claimable:  r.Replace(`SELECT EXISTS (SELECT 1 FROM {p}outbox WHERE retry_at <= ?)`),
 		holdFailed: r.Replace(`UPDATE {p}outbox SET attempts = attempts + 1, retry_at = ?, last_error = ? WHERE position = ?`),
@@ -58,7 +58,7 @@ SELECT position, stream_id, attempts + 1, ?, ? FROM {p}outbox WHERE position = ?
 		outboxStats: r.Replace(`SELECT count(*), count(*) FILTER (WHERE retry_at > ?), (SELECT count(*) FROM {p}outbox_parked),
 	(SELECT e.recorded_at FROM {p}events e WHERE e.position = (SELECT min(position) FROM {p}outbox))
 FROM {p}outbox`),
-		parked: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, p.attempts, p.reason, p.parked_at
+		parked: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context, e.metadata, p.attempts, p.reason, p.parked_at
 FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.position LIMIT ?`),
 		requeue:        r.Replace(`INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM {p}outbox_parked WHERE position = ?`),
 		deleteParked:   r.Replace(`DELETE FROM {p}outbox_parked WHERE position = ?`),

@@ -110,11 +110,11 @@ func scanPending(rows *sql.Rows) ([]eventstore.Pending, error) {
 		var p eventstore.Pending
 		r := &p.Record
 		var at int64
-		var trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace, &p.Attempts); err != nil {
+		var trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace, &meta, &p.Attempts); err != nil {
 			return nil, err
 		}
-		r.RecordedAt, r.Trace = time.UnixMicro(at), eventstore.DecodeTrace(trace)
+		r.RecordedAt, r.Trace, r.Metadata = time.UnixMicro(at), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		out = append(out, p)
 	}
 	return out, rows.Err()
@@ -148,12 +148,12 @@ func (s *Store) Parked(ctx context.Context, limit int) ([]eventstore.ParkedEntry
 		var p eventstore.ParkedEntry
 		r := &p.Record
 		var at, parkedAt int64
-		var trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace,
+		var trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace, &meta,
 			&p.Attempts, &p.Reason, &parkedAt); err != nil {
 			return nil, wrap("parked", err)
 		}
-		r.RecordedAt, r.Trace, p.ParkedAt = time.UnixMicro(at), eventstore.DecodeTrace(trace), time.UnixMicro(parkedAt)
+		r.RecordedAt, r.Trace, r.Metadata, p.ParkedAt = time.UnixMicro(at), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta), time.UnixMicro(parkedAt)
 		out = append(out, p)
 	}
 	if err := rows.Err(); err != nil {

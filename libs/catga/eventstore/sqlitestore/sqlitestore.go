@@ -289,7 +289,7 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 	for i := range recs {
 		r := &recs[i]
 		r.RecordedAt = time.UnixMicro(now.UnixMicro())
-		if err := tx.QueryRowContext(ctx, s.q.insertEvent, r.ID, r.StreamID, r.Version, r.Type, r.Data, r.CorrelationID, r.CausationID, now.UnixMicro(), eventstore.EncodeTrace(r.Trace)).Scan(&r.Position); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q.insertEvent, r.ID, r.StreamID, r.Version, r.Type, r.Data, r.CorrelationID, r.CausationID, now.UnixMicro(), eventstore.EncodeTrace(r.Trace), eventstore.EncodeTrace(r.Metadata)).Scan(&r.Position); err != nil {
 			return eventstore.AppendResult{}, s.wrapInsert(err)
 		}
 		if _, err := tx.ExecContext(ctx, s.q.insertOutbox, r.Position, r.StreamID); err != nil {
@@ -362,11 +362,11 @@ func scanRecords(rows *sql.Rows, reg *eventstore.Registry, decode bool) ([]event
 	for rows.Next() {
 		var r eventstore.Record
 		var at int64
-		var trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace); err != nil {
+		var trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace, &meta); err != nil {
 			return nil, err
 		}
-		r.RecordedAt, r.Trace = time.UnixMicro(at), eventstore.DecodeTrace(trace)
+		r.RecordedAt, r.Trace, r.Metadata = time.UnixMicro(at), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		if decode {
 			if err := eventstore.DecodeRecord(reg, &r); err != nil {
 				return nil, err
