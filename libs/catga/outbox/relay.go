@@ -21,8 +21,12 @@ import (
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
-// ErrPublish wraps failures to get an event stored by the broker.
-var ErrPublish = errors.New("catga: outbox: publish failed")
+var (
+	// ErrPublish wraps failures to get an event stored by the broker.
+	ErrPublish = errors.New("catga: outbox: publish failed")
+	// ErrClaim wraps failures of the store to claim or to record a claim.
+	ErrClaim = errors.New("catga: outbox: claim failed")
+)
 
 // Publisher stores a message durably: the durable-event half of a
 // transport. [transport.Transport] satisfies it (NATS: a JetStream publish
@@ -210,17 +214,17 @@ func (r *Relay) Run(ctx context.Context) error {
 		switch {
 		case err == nil:
 			failures = 0
-		case errors.Is(err, ErrPublish):
-			// Entries that failed are held in the store, each stream on its
-			// own schedule: nothing to wait for here.
-			failures = 0
-			r.cfg.Logger.Warn("catga: outbox: publishes failed", "relay", r.cfg.Name, "err", err)
-		default:
+		case errors.Is(err, ErrClaim):
 			failures++
 			r.cfg.Logger.Warn("catga: outbox: relay round failed", "relay", r.cfg.Name, "err", err)
 			if !backoff.Sleep(ctx, r.retry.Delay(failures)) {
 				return nil
 			}
+		default:
+			// Entries that failed to publish are held in the store, each
+			// stream on its own schedule: nothing to wait for here.
+			failures = 0
+			r.cfg.Logger.Warn("catga: outbox: publishes failed", "relay", r.cfg.Name, "err", err)
 		}
 		poll.Reset(r.cfg.PollInterval)
 		select {
@@ -240,7 +244,7 @@ func (r *Relay) Run(ctx context.Context) error {
 // ends. A failed publish does not stop it: the entry's stream is held (or
 // the entry parked) and the others go on; a stream that failed is not tried
 // again in the same Drain. It reports the failures at the end in an error
-// wrapping [ErrPublish].
+// wrapping [ErrPublish], and a failed claim in one wrapping [ErrClaim].
 func (r *Relay) Drain(ctx context.Context) error {
 	var failures []error
 	failed := map[string]bool{}
@@ -264,7 +268,7 @@ func (r *Relay) Drain(ctx context.Context) error {
 		}
 		r.parked.Add(uint64(res.Parked))
 		if err != nil {
-			return errors.Join(append(failures, err)...)
+			return errors.Join(append(failures, fmt.Errorf("%w: %w", ErrClaim, err))...)
 		}
 		if res.Published+res.Held+res.Parked == 0 {
 			return errors.Join(failures...)
