@@ -71,6 +71,13 @@ func NewSubscription(feed Feed, checkpoints Checkpoints, name string, handle fun
 	return &Subscription{feed: feed, cps: checkpoints, name: name, handle: handle, cfg: cfg}, nil
 }
 
+// Listener is implemented by feeds that can announce commits (the stores'
+// [Outbox.Listen]); a subscription over one wakes at a commit instead of
+// waiting for its next poll.
+type Listener interface {
+	Listen(ctx context.Context) (OutboxListener, error)
+}
+
 // Run delivers events until ctx ends (then it returns nil) or the handler,
 // the feed or the checkpoint store fails for good.
 func (s *Subscription) Run(ctx context.Context) error {
@@ -78,6 +85,8 @@ func (s *Subscription) Run(ctx context.Context) error {
 	if err != nil {
 		return s.stop(ctx, fmt.Errorf("catga: eventstore: subscription %s: load checkpoint: %w", s.name, err))
 	}
+	wake, stopListening := s.listen(ctx)
+	defer stopListening()
 	failures := 0
 	for ctx.Err() == nil {
 		recs, err := s.feed.ReadFeed(ctx, cp, s.cfg.batch)
@@ -107,14 +116,49 @@ func (s *Subscription) Run(ctx context.Context) error {
 			return s.stop(ctx, fmt.Errorf("catga: eventstore: subscription %s at %v: %w", s.name, cp, err))
 		case len(recs) < s.cfg.batch:
 			failures = 0
-			if !backoff.Sleep(ctx, s.cfg.pollInterval) {
+			t := time.NewTimer(s.cfg.pollInterval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
 				return nil
+			case <-wake:
+			case <-t.C:
 			}
+			t.Stop()
 		default:
 			failures = 0
 		}
 	}
 	return nil
+}
+
+// listen returns a channel signalled at commits, when the feed can listen;
+// otherwise (or once the listener breaks) one that never is, and polling
+// alone finds new events. stop ends the listener and waits for it.
+func (s *Subscription) listen(ctx context.Context) (wake <-chan struct{}, stop func()) {
+	ch := make(chan struct{}, 1)
+	ln, ok := s.feed.(Listener)
+	if !ok {
+		return ch, func() {}
+	}
+	lctx, cancel := context.WithCancel(ctx)
+	l, err := ln.Listen(lctx)
+	if err != nil {
+		cancel()
+		return ch, func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { _ = l.Close() }()
+		for l.Wait(lctx) == nil {
+			select {
+			case ch <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return ch, func() { cancel(); <-done }
 }
 
 // deliver hands recs to the handler in order and returns the checkpoint of

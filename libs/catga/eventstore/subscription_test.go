@@ -98,3 +98,46 @@ func TestSubscriptionErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSubscriptionWokenByCommit: with an hour between polls, an event
+// appended while the subscription idles can only arrive through the
+// store's commit announcement.
+func TestSubscriptionWokenByCommit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[Deposited](reg, "account.deposited")
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "wake.db"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	got := make(chan int, 10)
+	sub, err := eventstore.NewSubscription(store, store, "p", func(_ context.Context, r eventstore.Record) error {
+		got <- r.Event.(Deposited).Amount
+		return nil
+	}, eventstore.WithPollInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- sub.Run(rctx) }()
+	for i := 1; i <= 3; i++ {
+		if _, err := store.Append(ctx, "a", eventstore.Any, []eventstore.Event{{Data: Deposited{Amount: i}}}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case n := <-got:
+			if n != i {
+				t.Fatalf("got %d, want %d", n, i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("event %d never arrived: the subscription was not woken", i)
+		}
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
