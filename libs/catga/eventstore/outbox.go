@@ -12,10 +12,10 @@ import (
 // Contract:
 //   - Claim takes pending entries (at most limit), in a transaction or lease
 //     that keeps other Claim calls — in this process or on other peers — off
-//     the same streams until it ends, and calls publish with them: for each
-//     stream a contiguous run starting at its oldest pending entry, in
-//     version order, the streams' runs interleaved so that every claimed
-//     stream's oldest entry is in the claim. A stream whose oldest entry is
+//     the same streams until it ends, and calls publish with them in
+//     position order: for each stream a contiguous run starting at its
+//     oldest pending entry, the limit cutting every stream's run short
+//     rather than leaving a claimed stream out. A stream whose oldest entry is
 //     held (a failure asked for a later retry) is not claimed before then,
 //     so one failing stream never keeps the others waiting. Records are not
 //     decoded (Event is nil).
