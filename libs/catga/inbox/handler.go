@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/internal/backoff"
 	"github.com/catga-go/catga/libs/catga/tracing"
 	"github.com/catga-go/catga/libs/catga/transport"
 )
@@ -23,10 +24,12 @@ type handlerConfig struct {
 	log      *slog.Logger
 	timeout  time.Duration
 	shutdown context.Context
+	retry    backoff.Policy
 }
 
 func newHandlerConfig(opts []HandlerOption) handlerConfig {
-	cfg := handlerConfig{log: slog.New(slog.DiscardHandler), timeout: 30 * time.Second, shutdown: context.Background()}
+	cfg := handlerConfig{log: slog.New(slog.DiscardHandler), timeout: 30 * time.Second, shutdown: context.Background(),
+		retry: backoff.Policy{Initial: 500 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -52,6 +55,30 @@ func WithShutdown(ctx context.Context) HandlerOption {
 	return func(c *handlerConfig) { c.shutdown = ctx }
 }
 
+// WithRetry sets the exponential delay [Handler] suggests before a
+// retryable failure is redelivered (defaults 500ms, doubling to 30s); see
+// [RetryError].
+func WithRetry(initial, max time.Duration) HandlerOption {
+	return func(c *handlerConfig) { c.retry = backoff.Policy{Initial: initial, Max: max, Jitter: 0.2} }
+}
+
+// RetryError is a retryable failure of a message with the delay the inbox
+// suggests before its redelivery, growing with the attempt so that a
+// database outage does not use up the deliveries at once. A transport that
+// knows the RetryAfter method waits that long; others use their own delay.
+type RetryError struct {
+	Err   error
+	Delay time.Duration
+}
+
+func (e *RetryError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the failure.
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// RetryAfter is the suggested delay before redelivery.
+func (e *RetryError) RetryAfter() time.Duration { return e.Delay }
+
 // tracer restores the appending request's trace; with no propagator
 // installed it does nothing.
 var tracer = tracing.New()
@@ -63,8 +90,9 @@ var tracer = tracing.New()
 //   - nil when the effect committed or the message is a duplicate (the
 //     transport acknowledges it);
 //   - the effect's error otherwise, which the transport handles like any
-//     consumer's: a retryable one is redelivered after a delay, a rejection
-//     or a permanent one, or one on the last allowed attempt, goes to the
+//     consumer's: a retryable one (a [*RetryError] suggesting an
+//     exponential delay) is redelivered after a delay, a rejection or a
+//     permanent one, or one on the last allowed attempt, goes to the
 //     consumer's dead-letter subject with the reason;
 //   - a permanent [ErrNoMessageID] for a message without id (dead-lettered).
 //
@@ -86,8 +114,12 @@ func Handler[Tx any](in Inbox[Tx], consumer string, effect func(ctx context.Cont
 			return catga.Permanent(fmt.Errorf("%w: consumer %s, subject %s", ErrNoMessageID, consumer, d.Subject))
 		}
 		err = process(cfg, ctx, in, consumer, md, d.Header, func(ctx context.Context, tx Tx) error { return effect(ctx, tx, d) })
-		if err != nil {
-			cfg.log.Debug("catga: inbox: effect failed", "consumer", consumer, "id", md.MessageID, "attempt", d.Attempt, "err", err)
+		if err == nil {
+			return nil
+		}
+		cfg.log.Debug("catga: inbox: effect failed", "consumer", consumer, "id", md.MessageID, "attempt", d.Attempt, "err", err)
+		if catga.IsRetryable(err) {
+			return &RetryError{Err: err, Delay: cfg.retry.Delay(d.Attempt)}
 		}
 		return err
 	}

@@ -425,3 +425,34 @@ func TestRunPruner(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHandlerSuggestsBackoff: a retryable failure comes back as a
+// RetryError whose delay grows with the delivery attempt, for transports
+// that honour it; it is still retryable and still the effect's error.
+func TestHandlerSuggestsBackoff(t *testing.T) {
+	s, err := sqlitestore.Open(ctxT(t), filepath.Join(t.TempDir(), "retry.db"), eventstoretest.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	down := errors.New("database down")
+	h := inbox.Handler[*sql.Tx](s, "c", func(context.Context, *sql.Tx, transport.Delivery) error { return down },
+		inbox.WithRetry(100*time.Millisecond, time.Second))
+	var last time.Duration
+	for attempt := 1; attempt <= 4; attempt++ {
+		err := h(ctxT(t), transport.Delivery{Msg: &transport.Msg{Subject: "s", Header: transport.Header{transport.HeaderMsgID: {"m"}}}, Attempt: attempt})
+		var re *inbox.RetryError
+		if !errors.As(err, &re) || !errors.Is(err, down) || !catga.IsRetryable(err) {
+			t.Fatalf("attempt %d: %v, want a retryable RetryError wrapping the failure", attempt, err)
+		}
+		if re.RetryAfter() <= last {
+			t.Fatalf("attempt %d: delay %v, not above %v", attempt, re.RetryAfter(), last)
+		}
+		last = re.RetryAfter()
+	}
+	rejected := inbox.Handler[*sql.Tx](s, "c", func(context.Context, *sql.Tx, transport.Delivery) error { return catga.Reject("no", "no") })
+	err = rejected(ctxT(t), transport.Delivery{Msg: &transport.Msg{Subject: "s", Header: transport.Header{transport.HeaderMsgID: {"r"}}}, Attempt: 1})
+	if errors.As(err, new(*inbox.RetryError)) || !errors.Is(err, catga.ErrRejected) {
+		t.Fatalf("rejection: %v, want it as is", err)
+	}
+}
