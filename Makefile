@@ -63,7 +63,7 @@ bench-saga: deps ## 3-step sagas on the memory store and a real Redis Cluster; l
 	@cd bench && $(GO) run ./saga
 
 .PHONY: bench-eventstore
-bench-eventstore: deps ## appends and outbox latency on a real PostgreSQL; last line: appends_per_s outbox_p50_ms outbox_p99_ms
+bench-eventstore: deps ## appends with and without the outbox and outbox latency on a durable PostgreSQL; last line: appends_per_s appends_no_outbox_per_s outbox_p50_ms outbox_p99_ms durable
 	@cd bench && $(GO) run ./eventstore
 
 .PHONY: build

@@ -1,14 +1,21 @@
-// Command eventstore measures the PostgreSQL event store and outbox:
-// appends per second (single events and batches of 10, several writers) and
-// outbox end-to-end latency, from Append returning (commit) to the event
-// arriving at a JetStream consumer, with the relay's fallback poll at 1s so
-// only the LISTEN/NOTIFY wake-up can make it fast.
+// Command eventstore measures the PostgreSQL event store and outbox on a
+// server with its durability settings on (fsync, synchronous_commit,
+// full_page_writes):
 //
-// It starts its own PostgreSQL (pgembed; set CATGA_BENCH_POSTGRES_URL to use
-// a server you have) and an embedded NATS server. The last line reads
-// "appends_per_s=… outbox_p50_ms=… outbox_p99_ms=…".
+//   - appends per second from concurrent appenders spread over several
+//     schemas (services), with the outbox (and its relays running) and
+//     without it (pgstore.WithoutOutbox), in the same run, alternating;
+//   - outbox end-to-end latency, from Append returning (commit) to the
+//     event arriving at a JetStream consumer, with the relays' fallback poll
+//     at 1s so only the commit wake-up can make it fast.
 //
-// Usage: go run ./eventstore [-duration 1s] [-writers 4] [-latency-n 400] [-rate 500]
+// It starts its own PostgreSQL (pgembed, durable; set
+// CATGA_BENCH_POSTGRES_URL to use a server you have) and an embedded NATS
+// server. The last line reads "appends_per_s=… appends_no_outbox_per_s=…
+// outbox_p50_ms=… outbox_p99_ms=… durable=…", durable=1 when the server
+// reports all three settings on.
+//
+// Usage: go run ./eventstore [-duration 1.5s] [-writers 16] [-schemas 4] [-latency-n 400] [-rate 500]
 package main
 
 import (
@@ -18,6 +25,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,6 +40,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
+	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
 )
 
 // OrderPlaced is the benchmark's event.
@@ -42,23 +51,37 @@ type OrderPlaced struct {
 }
 
 func main() {
-	duration := flag.Duration("duration", time.Second, "length of each append phase")
-	writers := flag.Int("writers", 4, "concurrent appenders")
+	duration := flag.Duration("duration", 1500*time.Millisecond, "length of each append phase (each runs twice)")
+	writers := flag.Int("writers", 16, "concurrent appenders")
+	schemas := flag.Int("schemas", 4, "schemas (services) the appenders are spread over")
 	latencyN := flag.Int("latency-n", 400, "events in each latency phase")
 	rate := flag.Int("rate", 500, "events per second in the paced latency phase")
+	linger := flag.Duration("linger", 0, "relay linger (outbox.WithLinger); 0 is the default")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
-	if err := run(*duration, *writers, *latencyN, *rate); err != nil {
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*duration, *writers, *schemas, *latencyN, *rate, *linger); err != nil {
+		pprof.StopCPUProfile()
 		log.Fatal(err)
 	}
 }
 
-func run(duration time.Duration, writers, latencyN, rate int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+func run(duration time.Duration, writers, schemas, latencyN, rate int, linger time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	url := os.Getenv("CATGA_BENCH_POSTGRES_URL")
 	if url == "" {
-		pg, err := pgembed.Start(ctx, pgembed.Config{})
+		pg, err := pgembed.Start(ctx, pgembed.Config{Durable: true})
 		if err != nil {
 			return err
 		}
@@ -69,18 +92,32 @@ func run(duration time.Duration, writers, latencyN, rate int) error {
 	if err != nil {
 		return err
 	}
-	cfg.MaxConns = int32(writers + 4)
+	cfg.MaxConns = int32(writers + 3*schemas + 4)
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}
 	defer pool.Close()
-	reg := eventstore.NewRegistry()
-	eventstore.MustRegister[OrderPlaced](reg, "order.placed")
-	schema := fmt.Sprintf("bench_%d", time.Now().UnixNano()%1e9)
-	store, err := pgstore.New(ctx, pool, reg, pgstore.WithSchema(schema))
+	durable, settings, err := durability(ctx, pool)
 	if err != nil {
 		return err
+	}
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[OrderPlaced](reg, "order.placed")
+	run := time.Now().UnixNano() % 1e9
+	var withOutbox, withoutOutbox []eventstore.Store
+	var outboxes []*pgstore.Store
+	for i := range schemas {
+		s, err := pgstore.New(ctx, pool, reg, pgstore.WithSchema(fmt.Sprintf("bench_%d_%d", run, i)))
+		if err != nil {
+			return err
+		}
+		withOutbox, outboxes = append(withOutbox, s), append(outboxes, s)
+		raw, err := pgstore.New(ctx, pool, reg, pgstore.WithSchema(fmt.Sprintf("bench_raw_%d_%d", run, i)), pgstore.WithoutOutbox())
+		if err != nil {
+			return err
+		}
+		withoutOutbox = append(withoutOutbox, raw)
 	}
 
 	ns, err := natsembed.Start(natsembed.Config{})
@@ -97,51 +134,83 @@ func run(duration time.Duration, writers, latencyN, rate int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}, Storage: jetstream.MemoryStorage, Duplicates: time.Minute}); err != nil {
+	// The transport's event stream, as the transport creates it.
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CATGA_EVENTS", Subjects: []string{"catga.evt.>", "catga.dlq.>"}, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
 		return err
 	}
-
-	fmt.Printf("PostgreSQL event store, schema %s, %d writers, %v per phase\n\n", schema, writers, duration)
-	fmt.Printf("%-34s %12s %12s\n", "phase", "appends/s", "events/s")
-	single, err := appendPhase(ctx, store, writers, 1, duration, "single")
+	tr, err := catganats.Connect(catganats.Config{URLs: []string{ns.ClientURL()}})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%-34s %12.0f %12.0f\n", "append, 1 event", single, single)
-	batch, err := appendPhase(ctx, store, writers, 10, duration, "batch")
-	if err != nil {
-		return err
-	}
-	fmt.Printf("%-34s %12.0f %12.0f\n", "append, batch of 10", batch, batch*10)
+	defer func() { _ = tr.Close() }()
 
-	// Drain the backlog the append phases left, timing the relay on it.
-	relay, err := outbox.NewRelay(store, js, outbox.WithPollInterval(time.Second))
-	if err != nil {
+	fmt.Printf("PostgreSQL event store (%s), %d writers over %d schemas, %v per phase\n\n", settings, writers, schemas, duration)
+	fmt.Printf("%-44s %12s\n", "phase", "appends/s")
+	// Relays run through the outbox phases, as on a live service: the
+	// outbox's cost includes publishing. One phase per round runs with the
+	// relays paused, to tell the cost of the outbox rows from the relays'.
+	relays := make([]*outbox.Relay, schemas)
+	for i, s := range outboxes {
+		if relays[i], err = outbox.NewRelay(s, tr, outbox.WithPollInterval(time.Second), outbox.WithLinger(linger)); err != nil {
+			return err
+		}
+	}
+	startRelays := func() (stop func()) {
+		rctx, rcancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for _, r := range relays {
+			wg.Go(func() { _ = r.Run(rctx) })
+		}
+		return func() { rcancel(); wg.Wait() }
+	}
+	stopRelays := startRelays()
+	defer func() { stopRelays() }()
+	// Warm up both kinds of store (connections, caches, plans).
+	if _, err := appendPhase(ctx, withoutOutbox, writers, duration/3, "warm-raw"); err != nil {
 		return err
 	}
-	start := time.Now()
-	if err := relay.Drain(ctx); err != nil {
+	if _, err := appendPhase(ctx, withOutbox, writers, duration/3, "warm-out"); err != nil {
 		return err
 	}
-	st := relay.Stats()
-	fmt.Printf("%-34s %12s %12.0f\n", "relay drain, backlog above", "", float64(st.Published)/time.Since(start).Seconds())
-	// A backlog on a few long streams is the slow case: each stream's events
-	// go out one acknowledgement after another.
-	if err := longStreams(ctx, store, 4, 2000); err != nil {
+	if err := drained(ctx, outboxes); err != nil {
 		return err
 	}
-	start, before := time.Now(), relay.Stats().Published
-	if err := relay.Drain(ctx); err != nil {
-		return err
+	var sumOut, sumRaw, sumPaused float64
+	for round := range 2 {
+		raw, err := appendPhase(ctx, withoutOutbox, writers, duration, fmt.Sprintf("raw%d", round))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-44s %12.0f\n", "append 1 event, no outbox", raw)
+		stopRelays()
+		paused, err := appendPhase(ctx, withOutbox, writers, duration, fmt.Sprintf("paused%d", round))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-44s %12.0f\n", "append 1 event, outbox, relays paused", paused)
+		stopRelays = startRelays()
+		if err := drained(ctx, outboxes); err != nil {
+			return err
+		}
+		out, err := appendPhase(ctx, withOutbox, writers, duration, fmt.Sprintf("out%d", round))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%-44s %12.0f\n", "append 1 event, outbox, relays running", out)
+		sumRaw, sumOut, sumPaused = sumRaw+raw, sumOut+out, sumPaused+paused
+		if err := drained(ctx, outboxes); err != nil {
+			return err
+		}
 	}
-	fmt.Printf("%-34s %12s %12.0f\n", "relay drain, 4 streams x 2000", "", float64(relay.Stats().Published-before)/time.Since(start).Seconds())
+	fmt.Printf("%-44s %11.1f%%\n", "cost of the outbox rows alone", 100*(1-sumPaused/sumRaw))
+	appendsOut, appendsRaw := sumOut/2, sumRaw/2
+	fmt.Printf("%-44s %11.1f%%\n", "outbox cost on append throughput", 100*(1-appendsOut/appendsRaw))
 
-	// Latency: a relay running with a 1s fallback poll; a JetStream
-	// consumer notes arrival times by message id.
+	// Latency: a JetStream consumer notes arrival times by message id.
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
 	got := make(chan struct{}, 1)
-	cons, err := js.OrderedConsumer(ctx, "EVENTS", jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
+	cons, err := js.OrderedConsumer(ctx, "CATGA_EVENTS", jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverNewPolicy})
 	if err != nil {
 		return err
 	}
@@ -159,64 +228,75 @@ func run(duration time.Duration, writers, latencyN, rate int) error {
 		return err
 	}
 	defer cc.Stop()
-	rctx, rcancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	wg.Go(func() { _ = relay.Run(rctx) })
-	defer func() { rcancel(); wg.Wait() }()
-	time.Sleep(100 * time.Millisecond) // let the relay listen and go idle
+	time.Sleep(100 * time.Millisecond) // let the relays go idle
 
 	fmt.Printf("\n%-34s %9s %9s %9s %9s\n", "outbox latency (commit → consumer)", "n", "p50 ms", "p99 ms", "max ms")
-	seqP50, seqP99, err := latencyPhase(ctx, store, latencyN, 0, &mu, arrived, got, "sequential, one in flight")
+	if _, _, err := latencyPhase(ctx, withOutbox, latencyN, 0, &mu, arrived, got, "sequential, one in flight"); err != nil {
+		return err
+	}
+	p50, p99, err := latencyPhase(ctx, withOutbox, latencyN, rate, &mu, arrived, got, fmt.Sprintf("paced, %d events/s", rate))
 	if err != nil {
 		return err
 	}
-	p50, p99, err := latencyPhase(ctx, store, latencyN, rate, &mu, arrived, got, fmt.Sprintf("paced, %d events/s", rate))
-	if err != nil {
-		return err
+	fmt.Printf("\ngoals: outbox costs <= 15%% of append throughput; outbox p99 < 10 ms (fallback poll is 1s)\n")
+	d := 0
+	if durable {
+		d = 1
 	}
-	_, _ = seqP50, seqP99
-	fmt.Printf("\ngoal: outbox p99 < 10 ms with no polling delay (fallback poll is 1s)\n")
-	fmt.Printf("appends_per_s=%.0f outbox_p50_ms=%.2f outbox_p99_ms=%.2f\n", single, p50, p99)
+	fmt.Printf("appends_per_s=%.0f appends_no_outbox_per_s=%.0f outbox_p50_ms=%.2f outbox_p99_ms=%.2f durable=%d\n", appendsOut, appendsRaw, p50, p99, d)
 	return nil
 }
 
-// longStreams appends n events in batches of 10 to each of k streams.
-func longStreams(ctx context.Context, store eventstore.Store, k, n int) error {
-	for s := range k {
-		stream := fmt.Sprintf("long-%d-%d", s, time.Now().UnixNano())
-		for v := 0; v < n; v += 10 {
-			evs := make([]eventstore.Event, 10)
-			for i := range evs {
-				evs[i] = eventstore.Event{Data: OrderPlaced{OrderID: stream, Amount: v + i}}
-			}
-			if _, err := store.Append(ctx, stream, int64(v), evs); err != nil {
+// durability reports whether the server runs with fsync, synchronous_commit
+// and full_page_writes on.
+func durability(ctx context.Context, pool *pgxpool.Pool) (bool, string, error) {
+	var fsync, sync, fpw string
+	err := pool.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes')`).Scan(&fsync, &sync, &fpw)
+	if err != nil {
+		return false, "", err
+	}
+	settings := fmt.Sprintf("fsync=%s synchronous_commit=%s full_page_writes=%s", fsync, sync, fpw)
+	return fsync == "on" && sync == "on" && fpw == "on", settings, nil
+}
+
+// drained waits until the relays have published every outbox entry.
+func drained(ctx context.Context, stores []*pgstore.Store) error {
+	for _, s := range stores {
+		for {
+			st, err := s.OutboxStats(ctx)
+			if err != nil {
 				return err
+			}
+			if st.Pending == 0 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(20 * time.Millisecond):
 			}
 		}
 	}
 	return nil
 }
 
-// appendPhase runs writers appending perAppend events per call for d and
-// returns appends per second.
-func appendPhase(ctx context.Context, store eventstore.Store, writers, perAppend int, d time.Duration, name string) (float64, error) {
+// appendPhase runs writers, spread over stores, each appending one event
+// per call to a new stream for d, and returns appends per second.
+func appendPhase(ctx context.Context, stores []eventstore.Store, writers int, d time.Duration, name string) (float64, error) {
 	var count atomic.Int64
 	var wg sync.WaitGroup
 	errs := make([]error, writers)
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	for w := range writers {
+		store := stores[w%len(stores)]
 		wg.Go(func() {
 			// Each append starts a new stream, as each order is its own
-			// aggregate: appends do not contend, and the relay can publish
-			// streams in parallel.
+			// aggregate: appends do not contend.
 			for i := 0; time.Now().Before(deadline); i++ {
 				stream := fmt.Sprintf("%s-%d-%d", name, w, i)
-				evs := make([]eventstore.Event, perAppend)
-				for k := range evs {
-					evs[k] = eventstore.Event{Data: OrderPlaced{OrderID: stream, Amount: k, Items: []string{"sku-1", "sku-2"}}}
-				}
-				if _, err := store.Append(ctx, stream, eventstore.NoStream, evs); err != nil {
+				ev := eventstore.Event{Data: OrderPlaced{OrderID: stream, Amount: i, Items: []string{"sku-1", "sku-2"}}}
+				if _, err := store.Append(ctx, stream, eventstore.NoStream, []eventstore.Event{ev}); err != nil {
 					errs[w] = err
 					return
 				}
@@ -231,7 +311,7 @@ func appendPhase(ctx context.Context, store eventstore.Store, writers, perAppend
 // latencyPhase appends n single events to fresh streams — one at a time
 // (rate 0) or paced at rate per second — and returns p50 and p99 of commit →
 // arrival in milliseconds.
-func latencyPhase(ctx context.Context, store eventstore.Store, n, rate int, mu *sync.Mutex, arrived map[string]time.Time, got <-chan struct{}, label string) (float64, float64, error) {
+func latencyPhase(ctx context.Context, stores []eventstore.Store, n, rate int, mu *sync.Mutex, arrived map[string]time.Time, got <-chan struct{}, label string) (float64, float64, error) {
 	committed := make(map[string]time.Time, n)
 	var interval time.Duration
 	if rate > 0 {
@@ -247,7 +327,7 @@ func latencyPhase(ctx context.Context, store eventstore.Store, n, rate int, mu *
 			next = next.Add(interval)
 		}
 		id := fmt.Sprintf("%s-%d", prefix, i)
-		if _, err := store.Append(ctx, id, eventstore.NoStream, []eventstore.Event{{ID: id, Data: OrderPlaced{OrderID: id, Amount: i}}}); err != nil {
+		if _, err := stores[i%len(stores)].Append(ctx, id, eventstore.NoStream, []eventstore.Event{{ID: id, Data: OrderPlaced{OrderID: id, Amount: i}}}); err != nil {
 			return 0, 0, err
 		}
 		committed[id] = time.Now()

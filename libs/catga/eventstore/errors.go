@@ -24,6 +24,12 @@ var (
 	// ErrInvalidArgument is returned for an empty stream id, no events, or an
 	// expected version below [Any].
 	ErrInvalidArgument = errors.New("catga: eventstore: invalid argument")
+	// ErrStreamDeleted is returned (permanent) for an append to, a load of
+	// or a delete of a deleted stream.
+	ErrStreamDeleted = errors.New("catga: eventstore: stream deleted")
+	// ErrNotParked is returned by Requeue for a position that is not in the
+	// outbox's dead-letter table.
+	ErrNotParked = errors.New("catga: eventstore: outbox entry not parked")
 )
 
 // ConflictError reports that a stream was not at the expected version. It is
@@ -58,3 +64,8 @@ func (e *DecodeError) Error() string {
 // Unwrap returns the cause marked permanent, so [catga.IsRetryable] is false
 // and errors.Is still finds ErrUnknownEventType / ErrMalformedEvent.
 func (e *DecodeError) Unwrap() error { return catga.Permanent(e.Err) }
+
+// StreamDeleted returns the permanent error for a deleted stream.
+func StreamDeleted(streamID string) error {
+	return catga.Permanent(fmt.Errorf("%w: %q", ErrStreamDeleted, streamID))
+}

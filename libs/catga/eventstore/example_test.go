@@ -54,3 +54,47 @@ func ExampleHandle() {
 	// 90 2 <nil>
 	// 90 2 catga: rejected (limit): balance would exceed 100
 }
+
+// An aggregate type states the stream prefix, initial state, evolve and
+// snapshot policy once; a decision may carry its event's id, so a retried
+// command cannot append twice.
+func ExampleAggregate() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer func() { _ = os.RemoveAll(dir) }()
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[Deposited](reg, "account.deposited")
+	eventstore.MustRegister[Account](reg, "account.snapshot")
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "accounts.db"), reg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer func() { _ = store.Close() }()
+
+	accounts := eventstore.Aggregate[Account]{
+		Prefix: "account-",
+		Evolve: func(a Account, ev any) Account {
+			if d, ok := ev.(Deposited); ok {
+				a.Balance += d.Amount
+			}
+			return a
+		},
+		SnapshotEvery: 10,
+	}
+	deposit := func(commandID string, amount int) eventstore.Decide[Account] {
+		return func(Account) ([]any, error) {
+			return []any{eventstore.Event{ID: commandID, Data: Deposited{Amount: amount}}}, nil
+		}
+	}
+	st, err := accounts.Handle(ctx, store, "7", deposit("cmd-1", 40))
+	fmt.Println(st.Value.Balance, st.Version, err)
+	_, err = accounts.Handle(ctx, store, "7", deposit("cmd-1", 40)) // the same command again
+	fmt.Println(err != nil && !catga.IsRetryable(err))
+	st, err = accounts.Load(ctx, store, "7")
+	fmt.Println(st.Value.Balance, st.Version, err)
+	// Output:
+	// 40 1 <nil>
+	// true
+	// 40 1 <nil>
+}

@@ -117,3 +117,62 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// placedV1 is how order.placed was stored before Total existed.
+type placedV1 struct {
+	Order  string
+	Amount int
+}
+
+func TestUpcast(t *testing.T) {
+	r := eventstore.NewRegistry()
+	eventstore.MustRegister[placed](r, "order.placed")
+	eventstore.MustRegisterUpcast(r, "order.placed.v1", func(v placedV1) placed { return placed{OrderID: v.Order, Total: v.Amount} })
+	tests := []struct {
+		name    string
+		stored  string
+		data    string
+		want    any
+		wantErr error
+	}{
+		{name: "current", stored: "order.placed", data: `{"OrderID":"1","Total":5}`, want: placed{OrderID: "1", Total: 5}},
+		{name: "old version upcast", stored: "order.placed.v1", data: `{"Order":"2","Amount":7}`, want: placed{OrderID: "2", Total: 7}},
+		{name: "old version malformed", stored: "order.placed.v1", data: `{"Order":3}`, wantErr: eventstore.ErrMalformedEvent},
+		{name: "unknown", stored: "order.shipped", data: `{}`, wantErr: eventstore.ErrUnknownEventType},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := r.Decode(tt.stored, []byte(tt.data))
+			if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && got != tt.want) {
+				t.Fatalf("Decode = %+v, %v; want %+v, %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+	// New events are written under the current name only.
+	if name, _, err := r.Encode(placed{}); err != nil || name != "order.placed" {
+		t.Fatalf("Encode name = %q, %v", name, err)
+	}
+	for _, bad := range []error{
+		eventstore.RegisterUpcast(r, "order.placed", func(v placedV1) placed { return placed{} }),    // a current name
+		eventstore.RegisterUpcast(r, "order.placed.v1", func(v placedV1) placed { return placed{} }), // twice
+		eventstore.RegisterUpcast(r, "x.v1", func(v placedV1) cancelled { return cancelled{} }),      // target not registered
+		eventstore.RegisterUpcast[placedV1, placed](r, "y.v1", nil),                                  // no function
+	} {
+		if !errors.Is(bad, eventstore.ErrInvalidArgument) {
+			t.Errorf("bad upcast registration: %v", bad)
+		}
+	}
+}
+
+func TestRawUnknown(t *testing.T) {
+	r := eventstore.NewRegistry(eventstore.WithRawUnknown())
+	eventstore.MustRegister[placed](r, "order.placed")
+	got, err := r.Decode("order.shipped", []byte(`{"Carrier":"x"}`))
+	raw, ok := got.(eventstore.Raw)
+	if err != nil || !ok || raw.Type != "order.shipped" || string(raw.Data) != `{"Carrier":"x"}` {
+		t.Fatalf("Decode unknown = %#v, %v; want a Raw", got, err)
+	}
+	if _, err := r.Decode("order.placed", []byte(`{"OrderID":1}`)); !errors.Is(err, eventstore.ErrMalformedEvent) {
+		t.Fatalf("a known type that does not decode still fails: %v", err)
+	}
+}

@@ -28,14 +28,20 @@ type Event struct {
 	ID string
 	// Data is a value of a type registered in the store's [Registry].
 	Data any
+	// Metadata is stored with the event and published with it as
+	// "Catga-Meta-<key>" headers: a tenant, the acting user, and the like.
+	Metadata map[string]string
 }
 
 // Record is a stored event.
 type Record struct {
-	ID         string
-	StreamID   string
-	Version    int64 // 1 for the stream's first event
-	Position   int64 // global insertion order across streams; see Store.ReadAll
+	ID       string
+	StreamID string
+	Version  int64 // 1 for the stream's first event
+	Position int64 // global insertion order across streams; see Store.ReadAll
+	// Tx is the feed's commit-order key (see [Checkpoint]), set by
+	// [Feed.ReadFeed]; 0 elsewhere.
+	Tx         uint64
 	Type       string
 	Data       []byte // JSON as stored
 	Event      any    // Data decoded; nil where a method says it does not decode
@@ -49,15 +55,21 @@ type Record struct {
 	// back into the published message's headers, so a trace crosses the
 	// outbox.
 	Trace map[string]string
+	// Metadata is the appended [Event]'s metadata.
+	Metadata map[string]string
 }
+
+// Checkpoint returns the record's place in the feed it was read from.
+func (r Record) Checkpoint() Checkpoint { return Checkpoint{Tx: r.Tx, Position: r.Position} }
 
 // AppendResult describes a successful append.
 type AppendResult struct {
 	// Version is the stream's version after the append: the expected version
 	// for the next append.
 	Version int64
-	// Records are the appended events as stored (Event set to the appended
-	// values).
+	// Records are the appended events as stored, Event decoded from the
+	// stored data as Load would return it (a value, never the pointer that
+	// was appended).
 	Records []Record
 }
 
@@ -76,12 +88,26 @@ type AppendResult struct {
 //     event that does not decode fails the call with a [*DecodeError].
 //   - ReadAll returns up to limit events with position > afterPosition, in
 //     position order, decoded. Positions are assigned at insert, so a reader
-//     tailing the log may see a lower position commit after a higher one; use
-//     the outbox, not ReadAll, for reliable delivery.
+//     tailing the log may see a lower position commit after a higher one:
+//     ReadAll pages through history; to tail the log use a [Feed] (or a
+//     [Subscription] over it) or the outbox.
 type Store interface {
 	Append(ctx context.Context, streamID string, expectedVersion int64, events []Event, opts ...AppendOption) (AppendResult, error)
 	Load(ctx context.Context, streamID string, afterVersion int64) ([]Record, error)
 	ReadAll(ctx context.Context, afterPosition int64, limit int) ([]Record, error)
+}
+
+// StreamDeleter deletes streams.
+//
+// Contract: DeleteStream marks the stream deleted (a tombstone) if it is at
+// expectedVersion ([Any]: whatever it is; [NoStream]: it has no events,
+// which reserves the id), else it returns a [*ConflictError]. A deleted
+// stream refuses appends and loads with [ErrStreamDeleted] (permanent), and
+// its snapshot is removed; its events stay in ReadAll, the feed and the
+// outbox, since the log is immutable and readers must see what happened.
+// Deleting a deleted stream returns ErrStreamDeleted.
+type StreamDeleter interface {
+	DeleteStream(ctx context.Context, streamID string, expectedVersion int64) error
 }
 
 // Snapshot is an aggregate's state at a stream version.
@@ -89,16 +115,22 @@ type Snapshot struct {
 	StreamID string
 	Version  int64
 	State    any // a value of a type registered in the store's Registry
+	// SchemaVersion is the aggregate's snapshot schema version when it was
+	// taken (see [WithSnapshotVersion]); loads ignore other versions.
+	SchemaVersion int
 }
 
 // SnapshotStore keeps the latest snapshot per stream.
 //
 // Contract: SaveSnapshot replaces the stream's snapshot unless the stored one
-// has a higher version; LoadSnapshot returns the latest one (State decoded)
-// or [ErrNoSnapshot], and a [*DecodeError] if it does not decode.
+// has a higher version (a different SchemaVersion always replaces it);
+// LoadSnapshot returns the latest one (State decoded, SchemaVersion as
+// saved) or [ErrNoSnapshot], and a [*DecodeError] if it does not decode.
+// DeleteSnapshot removes it (none is not an error).
 type SnapshotStore interface {
 	SaveSnapshot(ctx context.Context, s Snapshot) error
 	LoadSnapshot(ctx context.Context, streamID string) (Snapshot, error)
+	DeleteSnapshot(ctx context.Context, streamID string) error
 }
 
 // AppendOption adjusts one append.
@@ -151,6 +183,12 @@ func Prepare(ctx context.Context, reg *Registry, streamID string, expectedVersio
 		if err != nil {
 			return nil, catga.Permanent(err)
 		}
+		// The record carries the event as it will be read back, so that
+		// folding it now folds what a replay will.
+		decoded, err := reg.Decode(name, data)
+		if err != nil {
+			return nil, catga.Permanent(fmt.Errorf("catga: eventstore: %q does not decode from its own encoding: %w", name, err))
+		}
 		id := ev.ID
 		if id == "" {
 			u, err := uuid.NewV7()
@@ -161,8 +199,8 @@ func Prepare(ctx context.Context, reg *Registry, streamID string, expectedVersio
 		}
 		recs[i] = Record{
 			ID: id, StreamID: streamID, Version: base + int64(i) + 1,
-			Type: name, Data: data, Event: ev.Data,
-			CorrelationID: md.CorrelationID, CausationID: md.MessageID, Trace: trace,
+			Type: name, Data: data, Event: decoded,
+			CorrelationID: md.CorrelationID, CausationID: md.MessageID, Trace: trace, Metadata: ev.Metadata,
 		}
 	}
 	return recs, nil

@@ -27,8 +27,8 @@ func traceOf(ctx context.Context) map[string]string {
 	return m
 }
 
-// EncodeTrace is the stored form of [Record].Trace: a JSON object, or ""
-// for none. For implementations.
+// EncodeTrace is the stored form of [Record].Trace (and Metadata): a JSON
+// object, or "" for none. For implementations.
 func EncodeTrace(trace map[string]string) string {
 	if len(trace) == 0 {
 		return ""

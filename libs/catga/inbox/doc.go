@@ -1,9 +1,14 @@
-// Package inbox makes consumers idempotent. A consumer records
-// (consumer, message id) in the same database transaction as the message's
-// effect; a primary key on the pair makes a second delivery of the same
-// message find the record, skip the effect and be acknowledged.
+// Package inbox makes a consumer apply each message once: [Inbox.Process]
+// records (consumer, message id) in the transaction of the message's
+// effect, so a redelivered message finds the record and is acknowledged
+// without running its effect again.
 //
-// The contract is [Inbox]; eventstore/pgstore and eventstore/sqlitestore
-// implement it with their transaction types. [Handler] adapts an Inbox to a
-// JetStream message handler.
+// [Handler] puts an inbox in front of a transport consumer
+// (transport.Transport.Consume): it is one more durable handler, so a
+// message it cannot apply goes to the consumer's dead-letter subject with
+// the reason, like every other. [JetStreamHandler] does the same for a
+// consumer reading JetStream directly, redelivering retryable failures
+// after an exponential delay. Effects run with a timeout and stop at
+// shutdown ([WithShutdown]); [RunPruner] keeps the inbox from growing
+// forever.
 package inbox

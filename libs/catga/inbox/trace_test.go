@@ -31,9 +31,7 @@ func TestHandlerJoinsThePublishersTrace(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	_, _, js := natstest.JetStream(t)
-	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}}); err != nil {
-		t.Fatal(err)
-	}
+	eventsStream(t, js)
 	msg := nats.NewMsg("events.order.placed")
 	msg.Header.Set(inbox.HeaderMsgID, "m-traced")
 	msg.Header["traceparent"] = []string{"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
@@ -45,10 +43,13 @@ func TestHandlerJoinsThePublishersTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := make(chan trace.SpanContext, 1)
-	handler := inbox.Handler[*sql.Tx](s, "payments", func(ctx context.Context, _ *sql.Tx, _ jetstream.Msg) error {
+	handler, err := inbox.JetStreamHandler[*sql.Tx](s, "payments", inbox.JetStreamConfig{DeadLetters: js}, func(ctx context.Context, _ *sql.Tx, _ jetstream.Msg) error {
 		got <- trace.SpanContextFromContext(ctx)
 		return nil
 	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	m, err := cons.Next()
 	if err != nil {
 		t.Fatal(err)

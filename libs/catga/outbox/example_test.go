@@ -8,19 +8,24 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
-	"github.com/catga-go/catga/libs/catga/inbox"
+	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
+	"github.com/catga-go/catga/libs/catga/transport"
+	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
 )
 
+// OrderPlaced's wire name is its registered event name, so the transport's
+// consumers and the event store agree on the subject.
 type OrderPlaced struct{ OrderID string }
 
-// A relay publishes appended events to JetStream right after commit.
+func (OrderPlaced) MessageName() string { return "order.placed" }
+
+// A relay publishes appended events through the transport right after
+// commit; any service consumes them with transport.ConsumeEvents.
 func ExampleRelay() {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -41,20 +46,14 @@ func ExampleRelay() {
 		return
 	}
 	defer srv.Shutdown()
-	nc, err := nats.Connect(srv.ClientURL())
+	tr, err := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	stream, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"events.>"}})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	defer func() { _ = tr.Close() }()
 
-	relay, err := outbox.NewRelay(store, js)
+	relay, err := outbox.NewRelay(store, tr)
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -64,18 +63,30 @@ func ExampleRelay() {
 	wg.Go(func() { _ = relay.Run(rctx) })
 	defer func() { stop(); wg.Wait() }()
 
+	got := make(chan string, 1)
+	m := mediator.New()
+	_ = mediator.Subscribe(m, func(ctx context.Context, ev OrderPlaced) error {
+		md, _ := catga.MetadataFrom(ctx)
+		got <- ev.OrderID + " " + md.MessageID
+		return nil
+	})
+	sub, err := transport.ConsumeEvents[OrderPlaced](tr, m, "shipping")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer func() { _ = sub.Close() }()
+
 	_, err = store.Append(ctx, "order-7", eventstore.NoStream, []eventstore.Event{{ID: "evt-1", Data: OrderPlaced{OrderID: "7"}}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	cons, _ := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
-	if err != nil {
-		fmt.Println(err)
-		return
+	select {
+	case s := <-got:
+		fmt.Println(s)
+	case <-ctx.Done():
+		fmt.Println("timed out")
 	}
-	h := msg.Headers()
-	fmt.Println(msg.Subject(), h.Get(jetstream.MsgIDHeader), h.Get(inbox.HeaderStream), h.Get(inbox.HeaderVersion), string(msg.Data()))
-	// Output: events.order.placed evt-1 order-7 1 {"OrderID":"7"}
+	// Output: 7 evt-1
 }

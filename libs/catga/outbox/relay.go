@@ -5,33 +5,45 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/inbox"
+	"github.com/catga-go/catga/libs/catga/internal/backoff"
+	"github.com/catga-go/catga/libs/catga/transport"
 )
 
-// ErrPublish wraps failures to get a JetStream acknowledgement.
-var ErrPublish = errors.New("catga: outbox: publish failed")
+var (
+	// ErrPublish wraps failures to get an event stored by the broker.
+	ErrPublish = errors.New("catga: outbox: publish failed")
+	// ErrClaim wraps failures of the store to claim or to record a claim.
+	ErrClaim = errors.New("catga: outbox: claim failed")
+)
 
-// Publisher is the part of jetstream.JetStream the relay uses.
+// Publisher stores a message durably: the durable-event half of a
+// transport. [transport.Transport] satisfies it (NATS: a JetStream publish
+// acknowledged by the stream), so the relay publishes on the same path as
+// [transport.PublishEvent] and the events reach [transport.ConsumeEvents].
+//
+// Contract: PublishDurable returns nil once msg is stored; a message whose
+// Nats-Msg-Id header was already stored (within the deduplication window)
+// is stored once. It is safe for concurrent use.
 type Publisher interface {
-	PublishMsgAsync(msg *nats.Msg, opts ...jetstream.PublishOpt) (jetstream.PubAckFuture, error)
+	PublishDurable(ctx context.Context, msg *transport.Msg) error
 }
 
-// DefaultSubject publishes an event on "events.<type>".
-func DefaultSubject(rec eventstore.Record) string { return "events." + rec.Type }
+// DefaultSubject publishes an event on transport.EventPrefix + its type
+// name ("catga.evt.order.placed"), where [transport.ConsumeEvents] reads
+// events whose wire name (see transport.Named) is the registered name.
+func DefaultSubject(rec eventstore.Record) string { return transport.EventPrefix + rec.Type }
 
 // Option configures a [Relay].
 type Option func(*Config)
@@ -41,11 +53,21 @@ type Config struct {
 	Subject        func(eventstore.Record) string
 	BatchSize      int           // entries per claim (default 256)
 	PollInterval   time.Duration // fallback poll (default 1s)
-	PublishTimeout time.Duration // per claim, for all acks (default 5s)
-	RetryBackoff   time.Duration // pause after a failed claim (default 200ms)
-	Name           string        // relay owner id (default a new UUID)
-	Logger         *slog.Logger
-	TracerProvider trace.TracerProvider
+	PublishTimeout time.Duration // per claim, for all publishes (default 5s)
+	// MaxAttempts bounds the publishes of one entry before it is parked in
+	// the store's dead-letter table (default 100). An error marked
+	// permanent parks it at once.
+	MaxAttempts int
+	// Linger is how long a woken relay waits before claiming, so that
+	// commits arriving together are published in one claim (default 0).
+	Linger time.Duration
+	// RetryInitial and RetryMax shape the exponential, jittered wait after
+	// a failure: of a claim (the database) before the relay tries again,
+	// and of an entry before its stream is tried again (defaults 200ms, 30s).
+	RetryInitial, RetryMax time.Duration
+	Name                   string // relay owner id (default a new UUID)
+	Logger                 *slog.Logger
+	TracerProvider         trace.TracerProvider
 }
 
 // Validate reports every problem with the configuration.
@@ -57,8 +79,14 @@ func (c *Config) Validate() error {
 	if c.BatchSize <= 0 {
 		errs = append(errs, fmt.Errorf("catga: outbox: batch size %d must be positive", c.BatchSize))
 	}
-	if c.PollInterval <= 0 || c.PublishTimeout <= 0 || c.RetryBackoff <= 0 {
-		errs = append(errs, errors.New("catga: outbox: intervals and timeouts must be positive"))
+	if c.MaxAttempts <= 0 {
+		errs = append(errs, fmt.Errorf("catga: outbox: max attempts %d must be positive", c.MaxAttempts))
+	}
+	if c.Linger < 0 {
+		errs = append(errs, errors.New("catga: outbox: negative linger"))
+	}
+	if c.PollInterval <= 0 || c.PublishTimeout <= 0 || c.RetryInitial <= 0 || c.RetryMax < c.RetryInitial {
+		errs = append(errs, errors.New("catga: outbox: intervals and timeouts must be positive, retry max at least retry initial"))
 	}
 	if c.Name == "" {
 		errs = append(errs, errors.New("catga: outbox: empty relay name"))
@@ -70,7 +98,7 @@ func (c *Config) Validate() error {
 }
 
 // WithSubject sets the subject an event is published on (default
-// [DefaultSubject]). The JetStream stream must capture it.
+// [DefaultSubject]). The broker's durable stream must capture it.
 func WithSubject(f func(eventstore.Record) string) Option { return func(c *Config) { c.Subject = f } }
 
 // WithBatchSize sets how many entries one claim takes.
@@ -80,11 +108,21 @@ func WithBatchSize(n int) Option { return func(c *Config) { c.BatchSize = n } }
 // when a wake-up is lost.
 func WithPollInterval(d time.Duration) Option { return func(c *Config) { c.PollInterval = d } }
 
-// WithPublishTimeout bounds how long a claim waits for acknowledgements.
+// WithPublishTimeout bounds how long a claim waits for its publishes.
 func WithPublishTimeout(d time.Duration) Option { return func(c *Config) { c.PublishTimeout = d } }
 
-// WithRetryBackoff sets the pause after a failed claim.
-func WithRetryBackoff(d time.Duration) Option { return func(c *Config) { c.RetryBackoff = d } }
+// WithLinger sets how long a woken relay waits for more commits before it
+// claims (0: claim at once).
+func WithLinger(d time.Duration) Option { return func(c *Config) { c.Linger = d } }
+
+// WithMaxAttempts bounds the publishes of one entry before it is parked.
+func WithMaxAttempts(n int) Option { return func(c *Config) { c.MaxAttempts = n } }
+
+// WithRetry sets the exponential wait after a failure, from initial up to
+// max.
+func WithRetry(initial, max time.Duration) Option {
+	return func(c *Config) { c.RetryInitial, c.RetryMax = initial, max }
+}
 
 // WithName sets the relay's owner id (used for leases and logs).
 func WithName(name string) Option { return func(c *Config) { c.Name = name } }
@@ -99,28 +137,30 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 
 // Stats counts a relay's work since it was created.
 type Stats struct {
-	Published  uint64 // acknowledged as new by JetStream
-	Duplicates uint64 // acknowledged as duplicates (a republish after a crash)
-	Failed     uint64 // publish errors or missing acknowledgements
-	Claims     uint64 // claims that marked entries published
+	Published uint64 // stored by the broker (republished copies included)
+	Failed    uint64 // failed publishes (each held for a retry or parked)
+	Parked    uint64 // entries given up on, moved to the dead-letter table
+	Claims    uint64 // claims that handed entries to the relay
 }
 
-// Relay publishes pending outbox entries to JetStream. Run one per peer per
-// store; they cooperate through the store.
+// Relay publishes pending outbox entries through a [Publisher]. Run one per
+// peer per store; they cooperate through the store.
 type Relay struct {
 	src    eventstore.Outbox
 	pub    Publisher
 	cfg    Config
+	retry  backoff.Policy
 	tracer trace.Tracer
 
-	published, duplicates, failed, claims atomic.Uint64
+	published, failed, parked, claims atomic.Uint64
 }
 
-// NewRelay returns a relay from src to pub (a jetstream.JetStream).
+// NewRelay returns a relay from src to pub (typically the service's
+// transport).
 func NewRelay(src eventstore.Outbox, pub Publisher, opts ...Option) (*Relay, error) {
 	cfg := Config{
 		Subject: DefaultSubject, BatchSize: 256, PollInterval: time.Second,
-		PublishTimeout: 5 * time.Second, RetryBackoff: 200 * time.Millisecond,
+		PublishTimeout: 5 * time.Second, MaxAttempts: 100, RetryInitial: 200 * time.Millisecond, RetryMax: 30 * time.Second,
 		Name: uuid.NewString(), Logger: slog.New(slog.DiscardHandler), TracerProvider: otel.GetTracerProvider(),
 	}
 	for _, o := range opts {
@@ -132,12 +172,16 @@ func NewRelay(src eventstore.Outbox, pub Publisher, opts ...Option) (*Relay, err
 	if src == nil || pub == nil {
 		return nil, errors.New("catga: outbox: nil source or publisher")
 	}
-	return &Relay{src: src, pub: pub, cfg: cfg, tracer: cfg.TracerProvider.Tracer("github.com/catga-go/catga/libs/catga/outbox")}, nil
+	return &Relay{
+		src: src, pub: pub, cfg: cfg,
+		retry:  backoff.Policy{Initial: cfg.RetryInitial, Max: cfg.RetryMax, Jitter: 0.2},
+		tracer: cfg.TracerProvider.Tracer("github.com/catga-go/catga/libs/catga/outbox"),
+	}, nil
 }
 
 // Stats returns the relay's counters.
 func (r *Relay) Stats() Stats {
-	return Stats{Published: r.published.Load(), Duplicates: r.duplicates.Load(), Failed: r.failed.Load(), Claims: r.claims.Load()}
+	return Stats{Published: r.published.Load(), Failed: r.failed.Load(), Parked: r.parked.Load(), Claims: r.claims.Load()}
 }
 
 // Run relays until ctx ends, then returns nil. It drains the outbox at
@@ -161,39 +205,74 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	poll := time.NewTimer(r.cfg.PollInterval)
 	defer poll.Stop()
+	failures := 0
 	for {
 		err := r.Drain(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		switch {
+		case err == nil:
+			failures = 0
+		case errors.Is(err, ErrClaim):
+			failures++
 			r.cfg.Logger.Warn("catga: outbox: relay round failed", "relay", r.cfg.Name, "err", err)
-			if !sleep(ctx, r.cfg.RetryBackoff) {
+			if !backoff.Sleep(ctx, r.retry.Delay(failures)) {
 				return nil
 			}
+		default:
+			// Entries that failed to publish are held in the store, each
+			// stream on its own schedule: nothing to wait for here.
+			failures = 0
+			r.cfg.Logger.Warn("catga: outbox: publishes failed", "relay", r.cfg.Name, "err", err)
 		}
 		poll.Reset(r.cfg.PollInterval)
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-wake:
+			if !backoff.Sleep(ctx, r.cfg.Linger) {
+				return nil
+			}
 		case <-poll.C:
 		}
 	}
 }
 
 // Drain claims and publishes until nothing is left to claim (or another
-// relay holds what is left), a claim fails, or ctx ends.
+// relay holds what is left, or it waits for a retry), a claim fails, or ctx
+// ends. A failed publish does not stop it: the entry's stream is held (or
+// the entry parked) and the others go on; a stream that failed is not tried
+// again in the same Drain. It reports the failures at the end in an error
+// wrapping [ErrPublish], and a failed claim in one wrapping [ErrClaim].
 func (r *Relay) Drain(ctx context.Context) error {
+	var failures []error
+	failed := map[string]bool{}
 	for ctx.Err() == nil {
-		n, err := r.src.Claim(ctx, r.cfg.Name, r.cfg.BatchSize, r.publish)
+		res, err := r.src.Claim(ctx, r.cfg.Name, r.cfg.BatchSize, func(ctx context.Context, entries []eventstore.Pending) (eventstore.Outcome, error) {
+			fresh := entries[:0:0]
+			for _, e := range entries {
+				if !failed[e.StreamID] {
+					fresh = append(fresh, e)
+				}
+			}
+			out, errs := r.publish(ctx, fresh)
+			for _, f := range errs {
+				failed[f.stream] = true
+				failures = append(failures, f.err)
+			}
+			return out, nil
+		})
+		if res.Claimed > 0 {
+			r.claims.Add(1)
+		}
+		r.parked.Add(uint64(res.Parked))
 		if err != nil {
-			return err
+			return errors.Join(append(failures, fmt.Errorf("%w: %w", ErrClaim, err))...)
 		}
-		if n == 0 {
-			return nil
+		if res.Published+res.Held+res.Parked == 0 {
+			return errors.Join(failures...)
 		}
-		r.claims.Add(1)
 	}
 	return ctx.Err()
 }
@@ -208,6 +287,7 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}, listening chan
 		default:
 		}
 	}
+	broken := 0
 	for ctx.Err() == nil {
 		l, err := r.src.Listen(ctx)
 		if first {
@@ -215,8 +295,9 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}, listening chan
 			first = false
 		}
 		if err != nil {
+			broken++
 			r.cfg.Logger.Warn("catga: outbox: listen failed; polling", "relay", r.cfg.Name, "err", err)
-			if !sleep(ctx, r.cfg.PollInterval) {
+			if !backoff.Sleep(ctx, r.retry.Delay(broken)) {
 				return
 			}
 			continue
@@ -225,123 +306,94 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}, listening chan
 			if err = l.Wait(ctx); err != nil {
 				break
 			}
+			broken = 0
 			signal()
 		}
 		_ = l.Close()
 		if ctx.Err() != nil {
 			return
 		}
+		broken++
 		r.cfg.Logger.Warn("catga: outbox: listener broke; reconnecting", "relay", r.cfg.Name, "err", err)
 		signal() // commits may have gone unnoticed while it was broken
-		if !sleep(ctx, r.cfg.RetryBackoff) {
+		if !backoff.Sleep(ctx, r.retry.Delay(broken)) {
 			return
 		}
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
+// publish sends entries in waves: wave k holds the k-th entry of every
+// stream in the claim, published concurrently, so streams go out in
+// parallel while each stream's next event waits for the previous one to be
+// stored. A stream whose event fails stops there: the failure is reported
+// (held for a retry, or parked when permanent or out of attempts) and the
+// rest of the stream stays pending, in order.
+// streamError is a failed publish and its stream.
+type streamError struct {
+	stream string
+	err    error
+}
+
+func (r *Relay) publish(ctx context.Context, entries []eventstore.Pending) (eventstore.Outcome, []streamError) {
+	if len(entries) == 0 {
+		return eventstore.Outcome{}, nil
 	}
-}
-
-type inflight struct {
-	stream int // index into queues
-	rec    *eventstore.Record
-	fut    jetstream.PubAckFuture
-}
-
-// publish sends recs in waves: wave k holds the k-th entry of every stream
-// in the claim, so streams go out in parallel while each stream's next event
-// waits for the previous one's acknowledgement. A stream whose event fails
-// stops there; the rest of it stays pending and keeps its order.
-func (r *Relay) publish(ctx context.Context, recs []eventstore.Record) ([]int64, error) {
 	ctx, span := r.tracer.Start(ctx, "catga.outbox.publish", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(attribute.Int("catga.outbox.entries", len(recs))))
+		trace.WithAttributes(attribute.Int("catga.outbox.entries", len(entries))))
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
 	defer cancel()
 
 	index := map[string]int{}
-	var queues [][]*eventstore.Record
-	for i := range recs {
-		k, ok := index[recs[i].StreamID]
+	var queues [][]*eventstore.Pending
+	for i := range entries {
+		k, ok := index[entries[i].StreamID]
 		if !ok {
 			k = len(queues)
-			index[recs[i].StreamID] = k
+			index[entries[i].StreamID] = k
 			queues = append(queues, nil)
 		}
-		queues[k] = append(queues[k], &recs[i])
+		queues[k] = append(queues[k], &entries[i])
 	}
 	active := make([]int, len(queues))
 	for i := range active {
 		active[i] = i
 	}
-	done := make([]int64, 0, len(recs))
-	var errs []error
+	var out eventstore.Outcome
+	var errs []streamError
+	results := make([]error, len(queues))
 	for wave := 0; len(active) > 0; wave++ {
-		batch := make([]inflight, 0, len(active))
+		var wg sync.WaitGroup
 		for _, k := range active {
-			rec := queues[k][wave]
-			fut, err := r.pub.PublishMsgAsync(r.message(rec), jetstream.WithMsgID(rec.ID))
-			if err != nil {
+			e := queues[k][wave]
+			wg.Go(func() { results[k] = r.pub.PublishDurable(ctx, message(r.cfg.Subject(e.Record), &e.Record)) })
+		}
+		wg.Wait()
+		next := active[:0]
+		for _, k := range active {
+			e := queues[k][wave]
+			if err := results[k]; err != nil {
 				r.failed.Add(1)
-				errs = append(errs, fmt.Errorf("%w: %s@%d: %w", ErrPublish, rec.StreamID, rec.Version, err))
+				err = fmt.Errorf("%w: %s@%d: %w", ErrPublish, e.StreamID, e.Version, err)
+				errs = append(errs, streamError{stream: e.StreamID, err: err})
+				attempts := e.Attempts + 1
+				out.Failed = append(out.Failed, eventstore.Failure{
+					Position: e.Position, Reason: err.Error(), RetryAfter: r.retry.Delay(attempts),
+					Park: attempts >= r.cfg.MaxAttempts || !catga.IsRetryable(err),
+				})
 				continue
 			}
-			batch = append(batch, inflight{stream: k, rec: rec, fut: fut})
-		}
-		next := active[:0:0]
-		for _, f := range batch {
-			select {
-			case ack := <-f.fut.Ok():
-				if ack.Duplicate {
-					r.duplicates.Add(1)
-				} else {
-					r.published.Add(1)
-				}
-				done = append(done, f.rec.Position)
-				if wave+1 < len(queues[f.stream]) {
-					next = append(next, f.stream)
-				}
-			case err := <-f.fut.Err():
-				r.failed.Add(1)
-				errs = append(errs, fmt.Errorf("%w: %s@%d: %w", ErrPublish, f.rec.StreamID, f.rec.Version, err))
-			case <-ctx.Done():
-				r.failed.Add(1)
-				errs = append(errs, fmt.Errorf("%w: %s@%d: no ack: %w", ErrPublish, f.rec.StreamID, f.rec.Version, ctx.Err()))
+			r.published.Add(1)
+			out.Published = append(out.Published, e.Position)
+			if wave+1 < len(queues[k]) {
+				next = append(next, k)
 			}
 		}
 		active = next
 	}
-	err := errors.Join(errs...)
-	if err != nil {
-		span.RecordError(err)
-		span.SetStatus(codes.Error, "publish failed")
+	if len(errs) > 0 {
+		span.RecordError(errs[0].err)
+		span.SetStatus(codes.Error, fmt.Sprintf("%d publishes failed", len(errs)))
 	}
-	return done, err
-}
-
-func (r *Relay) message(rec *eventstore.Record) *nats.Msg {
-	msg := nats.NewMsg(r.cfg.Subject(*rec))
-	msg.Data = rec.Data
-	msg.Header.Set(inbox.HeaderEventType, rec.Type)
-	msg.Header.Set(inbox.HeaderStream, rec.StreamID)
-	msg.Header.Set(inbox.HeaderVersion, strconv.FormatInt(rec.Version, 10))
-	msg.Header.Set(inbox.HeaderPosition, strconv.FormatInt(rec.Position, 10))
-	if rec.CorrelationID != "" {
-		msg.Header.Set(inbox.HeaderCorrelationID, rec.CorrelationID)
-	}
-	if rec.CausationID != "" {
-		msg.Header.Set(inbox.HeaderCausationID, rec.CausationID)
-	}
-	for k, v := range rec.Trace {
-		msg.Header[k] = []string{v} // as stored: W3C keys are lower case, and Set would canonicalise them
-	}
-	return msg
+	return out, errs
 }

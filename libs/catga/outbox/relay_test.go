@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
@@ -21,6 +22,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/internal/pgtest"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
+	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -30,30 +32,34 @@ func TestMain(m *testing.M) { pgtest.Main(m) }
 type peer interface {
 	eventstore.Store
 	eventstore.Outbox
+	eventstore.OutboxInspector
 }
 
 // backend opens peers on one database per test.
 type backend struct {
 	name string
-	db   func(t *testing.T) func(t *testing.T) peer
+	db   func(t *testing.T) func(t *testing.T, reg *eventstore.Registry) peer
+	// sharedWake: a commit through one store value wakes relays on
+	// another (PostgreSQL NOTIFY); SQLite wakes only its own.
+	sharedWake bool
 }
 
 func backends() []backend {
 	return []backend{
-		{name: "postgres", db: func(t *testing.T) func(t *testing.T) peer {
+		{name: "postgres", sharedWake: true, db: func(t *testing.T) func(t *testing.T, reg *eventstore.Registry) peer {
 			url := pgtest.URL(t)
-			return func(t *testing.T) peer {
-				s, err := pgstore.New(ctxT(t), pgtest.NewPool(t, url), eventstoretest.NewRegistry(), pgstore.WithSchema("orders"))
+			return func(t *testing.T, reg *eventstore.Registry) peer {
+				s, err := pgstore.New(ctxT(t), pgtest.NewPool(t, url), reg, pgstore.WithSchema("orders"))
 				if err != nil {
 					t.Fatal(err)
 				}
 				return s
 			}
 		}},
-		{name: "sqlite", db: func(t *testing.T) func(t *testing.T) peer {
+		{name: "sqlite", db: func(t *testing.T) func(t *testing.T, reg *eventstore.Registry) peer {
 			path := filepath.Join(t.TempDir(), "orders.db")
-			return func(t *testing.T) peer {
-				s, err := sqlitestore.Open(ctxT(t), path, eventstoretest.NewRegistry())
+			return func(t *testing.T, reg *eventstore.Registry) peer {
+				s, err := sqlitestore.Open(ctxT(t), path, reg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -70,23 +76,29 @@ func ctxT(t *testing.T) context.Context {
 	return ctx
 }
 
-// startNATS runs an embedded JetStream server with an EVENTS stream that
-// captures events.> and deduplicates by Nats-Msg-Id for a minute.
+// startNATS runs an embedded JetStream server with the transport's event
+// stream (catga.evt.>, catga.dlq.>), deduplicating by Nats-Msg-Id.
 func startNATS(t *testing.T) (*natsembed.Server, jetstream.Stream) {
 	t.Helper()
 	srv, _, js := natstest.JetStream(t)
-	stream, err := js.CreateStream(ctxT(t), jetstream.StreamConfig{Name: "EVENTS", Subjects: []string{"events.>"}, Duplicates: time.Minute})
+	stream, err := js.CreateStream(ctxT(t), jetstream.StreamConfig{
+		Name: "CATGA_EVENTS", Subjects: []string{"catga.evt.>", "catga.dlq.>"}, Duplicates: 2 * time.Minute, Storage: jetstream.FileStorage,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return srv, stream
 }
 
-// connect is one relay's own connection to srv.
-func connect(t *testing.T, srv *natsembed.Server) jetstream.JetStream {
+// connect is one peer's own transport to srv.
+func connect(t *testing.T, srv *natsembed.Server) *catganats.Transport {
 	t.Helper()
-	_, js := natstest.Connect(t, srv)
-	return js
+	tr, err := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -120,14 +132,14 @@ func runRelay(t *testing.T, r *outbox.Relay) {
 	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
-func assertOutboxEmpty(t *testing.T, ob eventstore.Outbox) {
+func assertOutboxEmpty(t *testing.T, ob peer) {
 	t.Helper()
-	_, err := ob.Claim(ctxT(t), "checker", 100, func(_ context.Context, recs []eventstore.Record) ([]int64, error) {
-		t.Errorf("outbox still holds %d entries", len(recs))
-		return nil, nil
-	})
+	st, err := ob.OutboxStats(ctxT(t))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if st.Pending != 0 || st.Parked != 0 {
+		t.Errorf("outbox still holds %+v", st)
 	}
 }
 
@@ -138,7 +150,7 @@ func TestTwoRelays(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			open := b.db(t)
 			srv, stream := startNATS(t)
-			peers := []peer{open(t), open(t)}
+			peers := []peer{open(t, eventstoretest.NewRegistry()), open(t, eventstoretest.NewRegistry())}
 			var relays []*outbox.Relay
 			for i, p := range peers {
 				r, err := outbox.NewRelay(p, connect(t, srv), outbox.WithName(fmt.Sprintf("relay-%d", i)),
@@ -172,14 +184,11 @@ func TestTwoRelays(t *testing.T) {
 			const total = streams * perStream
 			waitFor(t, "all events in JetStream", func() bool { return streamMsgs(t, stream) >= total })
 			waitFor(t, "relays to mark everything", func() bool {
-				return relays[0].Stats().Published+relays[1].Stats().Published >= total
+				st, err := peers[0].OutboxStats(ctxT(t))
+				return err == nil && st.Pending == 0
 			})
-			for i, r := range relays {
-				st := r.Stats()
-				t.Logf("relay %d: %+v", i, st)
-				if st.Duplicates != 0 {
-					t.Errorf("relay %d republished %d events: relays did not cooperate", i, st.Duplicates)
-				}
+			if sum := relays[0].Stats().Published + relays[1].Stats().Published; sum != total {
+				t.Errorf("relays published %d times for %d events: they did not cooperate", sum, total)
 			}
 			if got := streamMsgs(t, stream); got != total {
 				t.Fatalf("JetStream holds %d messages, want %d", got, total)
@@ -201,7 +210,7 @@ func TestTwoRelays(t *testing.T) {
 					t.Fatalf("stream %s: version %d published after %d", sid, ver, last[sid])
 				}
 				last[sid] = ver
-				if m.Subject != "events.test.deposited" || m.Header.Get(inbox.HeaderEventType) != "test.deposited" {
+				if m.Subject != "catga.evt.test.deposited" || m.Header.Get(inbox.HeaderEventType) != "test.deposited" {
 					t.Fatalf("message %d: subject %q type %q", seq, m.Subject, m.Header.Get(inbox.HeaderEventType))
 				}
 				if want := fmt.Sprintf(`{"Amount":%d}`, ver); string(m.Data) != want {
@@ -222,12 +231,12 @@ type killedSource struct {
 
 var errKilled = errors.New("relay killed between publish and mark")
 
-func (k killedSource) Claim(ctx context.Context, owner string, limit int, publish func(context.Context, []eventstore.Record) ([]int64, error)) (int, error) {
-	return k.Outbox.Claim(ctx, owner, limit, func(ctx context.Context, recs []eventstore.Record) ([]int64, error) {
-		if _, err := publish(ctx, recs); err != nil {
-			return nil, err
+func (k killedSource) Claim(ctx context.Context, owner string, limit int, publish eventstore.PublishFunc) (eventstore.ClaimResult, error) {
+	return k.Outbox.Claim(ctx, owner, limit, func(ctx context.Context, entries []eventstore.Pending) (eventstore.Outcome, error) {
+		if _, err := publish(ctx, entries); err != nil {
+			return eventstore.Outcome{}, err
 		}
-		return nil, errKilled
+		return eventstore.Outcome{}, errKilled
 	})
 }
 
@@ -236,7 +245,7 @@ func (k killedSource) Claim(ctx context.Context, owner string, limit int, publis
 func TestRelayKilledBetweenPublishAndMark(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
-			store := b.db(t)(t)
+			store := b.db(t)(t, eventstoretest.NewRegistry())
 			srv, stream := startNATS(t)
 			for _, id := range []string{"a", "b"} {
 				if _, err := store.Append(ctxT(t), id, eventstore.NoStream, []eventstore.Event{
@@ -262,8 +271,8 @@ func TestRelayKilledBetweenPublishAndMark(t *testing.T) {
 			if err := next.Drain(ctxT(t)); err != nil {
 				t.Fatal(err)
 			}
-			if st := next.Stats(); st.Duplicates != 6 || st.Published != 0 {
-				t.Fatalf("next relay stats %+v, want 6 duplicates and nothing new", st)
+			if st := next.Stats(); st.Published != 6 {
+				t.Fatalf("next relay stats %+v, want the 6 events published again", st)
 			}
 			if got := streamMsgs(t, stream); got != 6 {
 				t.Fatalf("JetStream holds %d messages, want 6", got)
@@ -274,13 +283,20 @@ func TestRelayKilledBetweenPublishAndMark(t *testing.T) {
 }
 
 // TestRelayWokenByCommit: with a fallback poll of an hour, an event appended
-// while the relay idles can only arrive through the commit wake-up.
+// while the relay idles can only arrive through the commit wake-up: in
+// process for the relay's own store, by the debounced NOTIFY for a relay on
+// another peer, and still after that relay's LISTEN connection was killed.
 func TestRelayWokenByCommit(t *testing.T) {
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
-			store := b.db(t)(t)
+			open := b.db(t)
+			store := open(t, eventstoretest.NewRegistry())
+			relayStore := store
+			if b.sharedWake {
+				relayStore = open(t, eventstoretest.NewRegistry()) // another peer
+			}
 			srv, stream := startNATS(t)
-			r, err := outbox.NewRelay(store, connect(t, srv), outbox.WithPollInterval(time.Hour))
+			r, err := outbox.NewRelay(relayStore, connect(t, srv), outbox.WithPollInterval(time.Hour), outbox.WithRetry(10*time.Millisecond, 50*time.Millisecond))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -289,49 +305,96 @@ func TestRelayWokenByCommit(t *testing.T) {
 			}
 			runRelay(t, r)
 			waitFor(t, "the event appended before start", func() bool { return r.Stats().Published == 1 })
-			for v := int64(1); v <= 3; v++ {
-				if _, err := store.Append(ctxT(t), "w", v, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: int(v)}}}); err != nil {
+			v := int64(1)
+			appendIdle := func(from peer) {
+				t.Helper()
+				if _, err := from.Append(ctxT(t), "w", v, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: int(v)}}}); err != nil {
 					t.Fatal(err)
 				}
-				waitFor(t, "the event appended while idle", func() bool { return r.Stats().Published == uint64(v)+1 })
+				v++
+				waitFor(t, "the event appended while idle", func() bool { return r.Stats().Published == uint64(v) })
 			}
-			if got := streamMsgs(t, stream); got != 4 {
-				t.Fatalf("JetStream holds %d messages, want 4", got)
+			for range 2 {
+				appendIdle(store)
+				appendIdle(relayStore)
+			}
+			if b.sharedWake {
+				// Kill the relay's LISTEN connection: the relay notices, listens
+				// again, and the next commit on the other peer still wakes it.
+				killListener(t, relayStore.(*pgstore.Store).Pool())
+				appendIdle(store)
+				appendIdle(store)
+			}
+			if got := streamMsgs(t, stream); got != uint64(v) {
+				t.Fatalf("JetStream holds %d messages, want %d", got, v)
 			}
 		})
 	}
 }
 
+// killListener terminates the backend of the one LISTEN connection on pool's
+// database and waits until a new one is listening.
+func killListener(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	const listeners = `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN %' AND state = 'idle'`
+	var pid int
+	if err := pool.QueryRow(ctxT(t), listeners).Scan(&pid); err != nil {
+		t.Fatalf("find the listener: %v", err)
+	}
+	if _, err := pool.Exec(ctxT(t), `SELECT pg_terminate_backend($1)`, pid); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the relay to listen again", func() bool {
+		var again int
+		err := pool.QueryRow(ctxT(t), listeners+` AND pid <> $1`, pid).Scan(&again)
+		return err == nil
+	})
+}
+
 // TestPublishFailureKeepsPending: with no stream capturing the subject,
-// JetStream refuses; nothing is marked, and the events go out once the
-// stream exists.
+// the broker refuses; nothing is marked, the stream is held, and the events
+// go out in order once a relay publishes where a stream captures them.
 func TestPublishFailureKeepsPending(t *testing.T) {
-	store := backends()[1].db(t)(t)
-	srv, stream := startNATS(t)
-	js := connect(t, srv)
-	r, err := outbox.NewRelay(store, js, outbox.WithPublishTimeout(2*time.Second),
-		outbox.WithSubject(func(rec eventstore.Record) string { return "nowhere." + rec.Type }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := store.Append(ctxT(t), "f", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{}}, {Data: eventstoretest.Deposited{}}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.Drain(ctxT(t)); !errors.Is(err, outbox.ErrPublish) {
-		t.Fatalf("drain: err = %v, want ErrPublish", err)
-	}
-	if st := r.Stats(); st.Failed != 1 || st.Published != 0 {
-		t.Fatalf("stats %+v: want the first event failed and the second never sent", st)
-	}
-	r2, err := outbox.NewRelay(store, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := r2.Drain(ctxT(t)); err != nil {
-		t.Fatal(err)
-	}
-	if got := streamMsgs(t, stream); got != 2 {
-		t.Fatalf("JetStream holds %d messages, want 2", got)
+	for _, b := range backends() {
+		t.Run(b.name, func(t *testing.T) {
+			store := b.db(t)(t, eventstoretest.NewRegistry())
+			srv, stream := startNATS(t)
+			tr := connect(t, srv)
+			r, err := outbox.NewRelay(store, tr, outbox.WithPublishTimeout(2*time.Second), outbox.WithRetry(3*time.Second, 3*time.Second),
+				outbox.WithSubject(func(rec eventstore.Record) string { return "nowhere." + rec.Type }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := store.Append(ctxT(t), "f", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{}}, {Data: eventstoretest.Deposited{}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.Drain(ctxT(t)); !errors.Is(err, outbox.ErrPublish) {
+				t.Fatalf("drain: err = %v, want ErrPublish", err)
+			}
+			if st := r.Stats(); st.Failed != 1 || st.Published != 0 || st.Parked != 0 {
+				t.Fatalf("stats %+v: want the first event failed and the second never sent", st)
+			}
+			if st, err := store.OutboxStats(ctxT(t)); err != nil || st.Pending != 2 || st.Held != 1 {
+				t.Fatalf("outbox %+v, %v: want both pending, the head held", st, err)
+			}
+			r2, err := outbox.NewRelay(store, tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the held stream to be published", func() bool {
+				if err := r2.Drain(ctxT(t)); err != nil {
+					t.Fatal(err)
+				}
+				return streamMsgs(t, stream) == 2
+			})
+			for seq, want := range []string{"catga.evt.test.opened", "catga.evt.test.deposited"} {
+				m, err := stream.GetMsg(ctxT(t), uint64(seq)+1)
+				if err != nil || m.Subject != want {
+					t.Fatalf("message %d: %v, %v; want %s", seq+1, m, err, want)
+				}
+			}
+			assertOutboxEmpty(t, store)
+		})
 	}
 }
 
@@ -344,6 +407,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "zero batch", opt: outbox.WithBatchSize(0)},
 		{name: "zero poll", opt: outbox.WithPollInterval(0)},
 		{name: "zero publish timeout", opt: outbox.WithPublishTimeout(0)},
+		{name: "zero max attempts", opt: outbox.WithMaxAttempts(0)},
+		{name: "retry max below initial", opt: outbox.WithRetry(time.Second, time.Millisecond)},
 		{name: "empty name", opt: outbox.WithName("")},
 		{name: "nil logger", opt: outbox.WithLogger(nil)},
 	}

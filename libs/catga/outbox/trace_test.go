@@ -14,14 +14,15 @@ import (
 
 // TestTraceCrossesTheOutbox: the trace of the request that appended an
 // event reaches the published message's headers (as written: W3C keys are
-// lower case), so the consumer's work joins the producer's trace.
+// lower case), so the consumer's work joins the producer's trace; the
+// event's metadata goes along as Catga-Meta-<key> headers.
 func TestTraceCrossesTheOutbox(t *testing.T) {
 	prev := otel.GetTextMapPropagator()
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	t.Cleanup(func() { otel.SetTextMapPropagator(prev) })
 	for _, b := range backends() {
 		t.Run(b.name, func(t *testing.T) {
-			store := b.db(t)(t)
+			store := b.db(t)(t, eventstoretest.NewRegistry())
 			srv, stream := startNATS(t)
 			r, err := outbox.NewRelay(store, connect(t, srv))
 			if err != nil {
@@ -30,7 +31,7 @@ func TestTraceCrossesTheOutbox(t *testing.T) {
 			tid, _ := trace.TraceIDFromHex("4bf92f3577b34da6a3ce929d0e0e4736")
 			sid, _ := trace.SpanIDFromHex("00f067aa0ba902b7")
 			ctx := trace.ContextWithSpanContext(ctxT(t), trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled}))
-			if _, err := store.Append(ctx, "t", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{}}}); err != nil {
+			if _, err := store.Append(ctx, "t", eventstore.NoStream, []eventstore.Event{{Data: eventstoretest.Opened{}, Metadata: map[string]string{"tenant": "acme"}}}); err != nil {
 				t.Fatal(err)
 			}
 			runRelay(t, r)
@@ -42,6 +43,9 @@ func TestTraceCrossesTheOutbox(t *testing.T) {
 			const want = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 			if got := m.Header["traceparent"]; len(got) != 1 || got[0] != want {
 				t.Fatalf("published traceparent = %v, want %s (headers %v)", got, want, m.Header)
+			}
+			if got := m.Header.Get(outbox.HeaderMetadataPrefix + "tenant"); got != "acme" {
+				t.Fatalf("published metadata header = %q, want acme (headers %v)", got, m.Header)
 			}
 		})
 	}

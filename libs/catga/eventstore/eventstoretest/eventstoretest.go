@@ -60,9 +60,18 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("DecodeErrors", func(t *testing.T) { testDecodeErrors(t, factory(t)) })
 	t.Run("Snapshots", func(t *testing.T) { testSnapshots(t, factory(t)) })
 	t.Run("AggregateHandle", func(t *testing.T) { testAggregate(t, factory(t)) })
+	t.Run("PointerEvents", func(t *testing.T) { testPointerEvents(t, factory(t)) })
+	t.Run("DecisionIDs", func(t *testing.T) { testDecisionIDs(t, factory(t)) })
+	t.Run("BrokenSnapshot", func(t *testing.T) { testBrokenSnapshot(t, factory(t)) })
+	t.Run("UpcastAndRaw", func(t *testing.T) { testUpcastAndRaw(t, factory(t)) })
+	t.Run("DeleteStream", func(t *testing.T) { testDeleteStream(t, factory(t)) })
+	t.Run("EventMetadata", func(t *testing.T) { testEventMetadata(t, factory(t)) })
 	t.Run("InboxAppend", func(t *testing.T) { testInboxAppend(t, factory(t)) })
 	t.Run("OutboxClaim", func(t *testing.T) { testOutboxClaim(t, factory(t)) })
 	t.Run("OutboxListen", func(t *testing.T) { testOutboxListen(t, factory(t)) })
+	t.Run("OutboxPoisonStream", func(t *testing.T) { testOutboxPoisonStream(t, factory(t)) })
+	t.Run("OutboxParkRequeue", func(t *testing.T) { testOutboxParkRequeue(t, factory(t)) })
+	t.Run("FeedTail", func(t *testing.T) { testFeedTail(t, factory(t)) })
 	t.Run("TraceContext", func(t *testing.T) { testTraceContext(t, factory(t)) })
 }
 
@@ -475,9 +484,9 @@ func testTraceContext(t *testing.T, open Opener) {
 		t.Errorf("untraced: %v, %v; want one record without trace", recs, err)
 	}
 	var claimed []eventstore.Record
-	if _, err := asOutbox(t, s).Claim(ctxT(t), "relay-trace", 100, func(_ context.Context, recs []eventstore.Record) ([]int64, error) {
-		claimed = append(claimed, recs...)
-		return nil, nil
+	if _, err := asOutbox(t, s).Claim(ctxT(t), "relay-trace", 100, func(_ context.Context, entries []eventstore.Pending) (eventstore.Outcome, error) {
+		claimed = append(claimed, records(entries)...)
+		return eventstore.Outcome{}, nil
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -486,111 +495,6 @@ func testTraceContext(t *testing.T, open Opener) {
 			t.Errorf("outbox %s@%d: traceparent %q", r.StreamID, r.Version, got)
 		}
 	}
-}
-
-func asOutbox(t *testing.T, s eventstore.Store) eventstore.Outbox {
-	t.Helper()
-	ob, ok := s.(eventstore.Outbox)
-	if !ok {
-		t.Fatalf("%T does not implement eventstore.Outbox", s)
-	}
-	return ob
-}
-
-func testOutboxClaim(t *testing.T, open Opener) {
-	s := open(t, NewRegistry())
-	ob := asOutbox(t, s)
-	ctx := ctxT(t)
-	mustAppend(t, s, "x", eventstore.NoStream, Opened{}, Deposited{Amount: 1}, Deposited{Amount: 2})
-	mustAppend(t, s, "y", eventstore.NoStream, Opened{})
-
-	// Publish only x@1: x@2 and x@3 stay pending, and in order.
-	var nested []eventstore.Record
-	n, err := ob.Claim(ctx, "relay-a", 100, func(ctx context.Context, recs []eventstore.Record) ([]int64, error) {
-		if got := streamsVersions(recs); !slices.Equal(got, []string{"x@1", "x@2", "x@3", "y@1"}) {
-			t.Errorf("claimed %v", got)
-		}
-		for _, r := range recs {
-			if r.ID == "" || len(r.Data) == 0 || r.Type == "" {
-				t.Errorf("claimed record lacks id/data/type: %+v", r)
-			}
-		}
-		// While this claim runs, another relay gets none of its streams.
-		_, err := ob.Claim(ctx, "relay-b", 100, func(_ context.Context, recs []eventstore.Record) ([]int64, error) {
-			nested = recs
-			return nil, nil
-		})
-		if err != nil {
-			t.Errorf("nested claim: %v", err)
-		}
-		return []int64{recs[0].Position}, nil
-	})
-	if err != nil || n != 1 {
-		t.Fatalf("claim = %d, %v; want 1", n, err)
-	}
-	if len(nested) != 0 {
-		t.Fatalf("concurrent claim got %v, want nothing", streamsVersions(nested))
-	}
-	// A failed publish marks nothing.
-	boom := errors.New("nats down")
-	n, err = ob.Claim(ctx, "relay-a", 100, func(context.Context, []eventstore.Record) ([]int64, error) { return nil, boom })
-	if !errors.Is(err, boom) || n != 0 {
-		t.Fatalf("claim = %d, %v; want 0, %v", n, err, boom)
-	}
-	var rest []string
-	n, err = ob.Claim(ctx, "relay-b", 100, func(_ context.Context, recs []eventstore.Record) ([]int64, error) {
-		rest = streamsVersions(recs)
-		return positions(recs), nil
-	})
-	if err != nil || n != 3 || !slices.Equal(rest, []string{"x@2", "x@3", "y@1"}) {
-		t.Fatalf("claim = %d %v, %v; want 3 [x@2 x@3 y@1]", n, rest, err)
-	}
-	n, err = ob.Claim(ctx, "relay-b", 100, func(context.Context, []eventstore.Record) ([]int64, error) {
-		t.Error("publish called with an empty outbox")
-		return nil, nil
-	})
-	if err != nil || n != 0 {
-		t.Fatalf("empty claim = %d, %v", n, err)
-	}
-}
-
-func testOutboxListen(t *testing.T, open Opener) {
-	s := open(t, NewRegistry())
-	ob := asOutbox(t, s)
-	ctx := ctxT(t)
-	l, err := ob.Listen(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = l.Close() }()
-	mustAppend(t, s, "w", eventstore.NoStream, Opened{})
-	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := l.Wait(wctx); err != nil {
-		t.Fatalf("wait after append: %v", err)
-	}
-	// Nothing committed since: Wait blocks until its context ends.
-	short, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
-	defer cancel2()
-	if err := l.Wait(short); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("wait with nothing new = %v, want deadline exceeded", err)
-	}
-}
-
-func streamsVersions(recs []eventstore.Record) []string {
-	out := make([]string, len(recs))
-	for i, r := range recs {
-		out[i] = fmt.Sprintf("%s@%d", r.StreamID, r.Version)
-	}
-	return out
-}
-
-func positions(recs []eventstore.Record) []int64 {
-	out := make([]int64, len(recs))
-	for i, r := range recs {
-		out[i] = r.Position
-	}
-	return out
 }
 
 // RunInbox checks the inbox.Inbox contract: effect runs once per

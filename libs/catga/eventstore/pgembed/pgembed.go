@@ -38,6 +38,10 @@ type Config struct {
 	BinDir string
 	// ReadyTimeout bounds initdb plus start-up (default 60s).
 	ReadyTimeout time.Duration
+	// Durable keeps PostgreSQL's durability settings (fsync,
+	// synchronous_commit, full_page_writes on), as a benchmark must;
+	// otherwise they are off, for throwaway test data.
+	Durable bool
 }
 
 // Server is a running PostgreSQL server.
@@ -79,7 +83,7 @@ func isExec(p string) bool {
 
 // Start initialises a cluster in a temporary directory and starts postgres
 // on a free 127.0.0.1 port with trust authentication for user "postgres".
-// Durability is off (fsync, synchronous_commit): the data is throwaway.
+// Durability is off (fsync, synchronous_commit) unless cfg.Durable.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ReadyTimeout == 0 {
 		cfg.ReadyTimeout = 60 * time.Second
@@ -134,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if err != nil {
 			return fail(err)
 		}
-		err = s.start(ctx, bin, data, port, cred)
+		err = s.start(ctx, bin, data, port, cred, cfg.Durable)
 		if err == nil {
 			return s, nil
 		}
@@ -145,12 +149,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 }
 
-func (s *Server) start(ctx context.Context, bin, data string, port int, cred *syscall.Credential) error {
+func (s *Server) start(ctx context.Context, bin, data string, port int, cred *syscall.Credential, durable bool) error {
 	s.logs.Reset()
-	cmd := exec.Command(filepath.Join(bin, "postgres"), "-D", data, "-p", strconv.Itoa(port),
+	args := []string{"-D", data, "-p", strconv.Itoa(port),
 		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=",
-		"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-		"-c", "max_connections=200", "-c", "shared_buffers=64MB")
+		"-c", "max_connections=200", "-c", "shared_buffers=64MB"}
+	if !durable {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	cmd := exec.Command(filepath.Join(bin, "postgres"), args...)
 	cmd.SysProcAttr = sysProcAttr(cred)
 	cmd.Stdout, cmd.Stderr = s.logs, s.logs
 	cmd.Dir = s.dir

@@ -5,9 +5,11 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	pgxmigrate "github.com/golang-migrate/migrate/v4/database/pgx/v5"
@@ -34,9 +36,12 @@ var schemaRE = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,39}$`)
 type Option func(*config)
 
 type config struct {
-	schema  string
-	migrate bool
-	log     *slog.Logger
+	schema         string
+	migrate        bool
+	notifyInterval time.Duration
+	noOutbox       bool
+	lockTimeout    time.Duration
+	log            *slog.Logger
 }
 
 // WithSchema sets the schema that holds this service's tables (lower case
@@ -46,6 +51,30 @@ func WithSchema(name string) Option { return func(c *config) { c.schema = name }
 // WithoutMigrations skips creating the schema and migrating at New, for
 // deployments that migrate separately.
 func WithoutMigrations() Option { return func(c *config) { c.migrate = false } }
+
+// WithNotifyInterval sets how often, at most, commits are announced to
+// relays outside this Store with a NOTIFY (default 20ms; negative: never,
+// they poll). Relays on this Store are woken in-process at once either way.
+func WithNotifyInterval(d time.Duration) Option { return func(c *config) { c.notifyInterval = d } }
+
+// WithoutOutbox makes appends write no outbox entries, for a service whose
+// events are read through the feed ([Store.ReadFeed], catch-up
+// subscriptions) rather than published.
+func WithoutOutbox() Option { return func(c *config) { c.noOutbox = true } }
+
+// WithMigrationLockTimeout bounds how long New waits for another peer's
+// migration lock (default 1m).
+func WithMigrationLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// MigrationFS returns the store's migrations for schema, ready to run
+// (schema names filled in), for deployments that migrate separately
+// ([WithoutMigrations]) with golang-migrate's iofs source or another tool.
+func MigrationFS(schema string) (fs.FS, error) {
+	if !schemaRE.MatchString(schema) {
+		return nil, fmt.Errorf("catga: pgstore: invalid schema name %q", schema)
+	}
+	return sqlmigrate.FS(migrations, "migrations", pgx.Identifier{schema}.Sanitize()+".")
+}
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -58,6 +87,9 @@ func (c *config) Validate() error {
 	}
 	if c.log == nil {
 		errs = append(errs, errors.New("catga: pgstore: nil logger"))
+	}
+	if c.lockTimeout <= 0 {
+		errs = append(errs, errors.New("catga: pgstore: migration lock timeout must be positive"))
 	}
 	return errors.Join(errs...)
 }
@@ -72,21 +104,25 @@ type Store struct {
 	cfg     config
 	channel string
 	q       queries
+
+	local         wakers
+	notifyPending atomic.Bool
 }
 
 var (
-	_ eventstore.Store         = (*Store)(nil)
-	_ eventstore.SnapshotStore = (*Store)(nil)
-	_ eventstore.Outbox        = (*Store)(nil)
-	_ inbox.Inbox[pgx.Tx]      = (*Store)(nil)
-	_ inbox.Pruner             = (*Store)(nil)
+	_ eventstore.Store           = (*Store)(nil)
+	_ eventstore.SnapshotStore   = (*Store)(nil)
+	_ eventstore.Outbox          = (*Store)(nil)
+	_ eventstore.OutboxInspector = (*Store)(nil)
+	_ inbox.Inbox[pgx.Tx]        = (*Store)(nil)
+	_ inbox.Pruner               = (*Store)(nil)
 )
 
 // New returns a store over pool, creating its schema and applying
 // migrations first (unless [WithoutMigrations]). reg maps event and snapshot
 // types.
 func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts ...Option) (*Store, error) {
-	cfg := config{schema: DefaultSchema, migrate: true, log: slog.New(slog.DiscardHandler)}
+	cfg := config{schema: DefaultSchema, migrate: true, notifyInterval: 20 * time.Millisecond, lockTimeout: time.Minute, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -97,7 +133,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts
 		return nil, errors.New("catga: pgstore: nil pool or registry")
 	}
 	s := &Store{pool: pool, reg: reg, cfg: cfg, channel: "catga_outbox_" + cfg.schema}
-	s.q = newQueries(pgx.Identifier{cfg.schema}.Sanitize() + ".")
+	s.q = newQueries(pgx.Identifier{cfg.schema}.Sanitize()+".", !cfg.noOutbox)
 	if cfg.migrate {
 		if err := s.migrate(ctx); err != nil {
 			return nil, err
@@ -105,6 +141,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, reg *eventstore.Registry, opts
 	}
 	return s, nil
 }
+
+// Pool returns the store's pool, e.g. for a service's own tables.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Schema returns the store's schema name.
 func (s *Store) Schema() string { return s.cfg.schema }
@@ -132,94 +171,11 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("catga: pgstore: migrate: %w", err)
 	}
 	defer func() { _ = drv.Close() }() // closes db too
-	if err := sqlmigrate.Up(migrations, "migrations", pgx.Identifier{s.cfg.schema}.Sanitize()+".", drv, "pgx5"); err != nil {
+	if err := sqlmigrate.Up(migrations, "migrations", pgx.Identifier{s.cfg.schema}.Sanitize()+".", drv, "pgx5", s.cfg.lockTimeout); err != nil {
 		return err
 	}
 	s.cfg.log.Debug("catga: pgstore: migrated", "schema", s.cfg.schema)
 	return nil
-}
-
-type queries struct {
-	inboxInsert, streamNew, streamUpdate, streamAny, streamVersion string
-	insertEvents, load, readAll                                    string
-	saveSnapshot, loadSnapshot                                     string
-	claimHeads, claimRecords, markPublished                        string
-	// One-statement appends by expected-version mode: see appendFast.
-	fastNew, fastExpected, fastAny string
-	pruneInbox                     string
-}
-
-func newQueries(p string) queries {
-	r := strings.NewReplacer("{p}", p)
-	// The stream row is claimed first (its RETURNING feeds the inserts), so
-	// a refused append inserts nothing and, being one statement, commits
-	// nothing. NOTIFY is delivered at commit, and only then.
-	fast := func(stream string) string {
-		return r.Replace(`WITH st AS (` + stream + `),
-ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
-	SELECT u.id, $1, st.version - $3 + u.ord, u.type, u.data::json, $7, $8, $10
-	FROM st, unnest($4::text[], $5::text[], $6::text[]) WITH ORDINALITY AS u(id, type, data, ord)
-	ORDER BY u.ord
-	RETURNING position, version, recorded_at
-), ob AS (
-	INSERT INTO {p}outbox (position, stream_id) SELECT position, $1 FROM ins
-), n AS (
-	SELECT pg_notify($9, '') FROM st
-)
-SELECT st.version, ins.position, ins.version, ins.recorded_at
-FROM (SELECT $2::bigint AS expected) AS one LEFT JOIN st ON true LEFT JOIN ins ON true LEFT JOIN n ON true
-ORDER BY ins.version`)
-	}
-	return queries{
-		fastNew:       fast(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $3) ON CONFLICT DO NOTHING RETURNING version`),
-		fastExpected:  fast(`UPDATE {p}streams SET version = $2::bigint + $3 WHERE stream_id = $1 AND version = $2 RETURNING version`),
-		fastAny:       fast(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $3) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version RETURNING s.version`),
-		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
-		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES ($1, $2) ON CONFLICT DO NOTHING`),
-		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = $3 WHERE stream_id = $1 AND version = $2`),
-		streamAny:     r.Replace(`INSERT INTO {p}streams AS s (stream_id, version) VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = s.version + EXCLUDED.version RETURNING s.version`),
-		streamVersion: r.Replace(`SELECT coalesce((SELECT version FROM {p}streams WHERE stream_id = $1), 0)`),
-		// One round trip: events, their outbox entries and the wake-up.
-		// NOTIFY is delivered at commit, and only then.
-		insertEvents: r.Replace(`WITH ins AS (
-	INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, trace_context)
-	SELECT u.id, $2, u.version, u.type, u.data::json, $6, $7, $9
-	FROM unnest($1::text[], $3::bigint[], $4::text[], $5::text[]) WITH ORDINALITY AS u(id, version, type, data, ord)
-	ORDER BY u.ord
-	RETURNING position, version, recorded_at
-), ob AS (
-	INSERT INTO {p}outbox (position, stream_id) SELECT position, $2 FROM ins
-), n AS (
-	SELECT pg_notify($8, '')
-)
-SELECT ins.position, ins.recorded_at FROM ins, n ORDER BY ins.version`),
-		load:    r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE stream_id = $1 AND version > $2 ORDER BY version`),
-		readAll: r.Replace(`SELECT position, id, stream_id, version, type, data::text, correlation_id, causation_id, recorded_at, trace_context FROM {p}events WHERE position > $1 ORDER BY position LIMIT $2`),
-		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots AS s (stream_id, version, type, data) VALUES ($1, $2, $3, $4::json)
-ON CONFLICT (stream_id) DO UPDATE SET version = EXCLUDED.version, type = EXCLUDED.type, data = EXCLUDED.data, taken_at = now()
-WHERE s.version <= EXCLUDED.version`),
-		loadSnapshot: r.Replace(`SELECT version, type, data::text FROM {p}snapshots WHERE stream_id = $1`),
-		// Only the oldest pending entry of a stream is eligible, and locking it
-		// (SKIP LOCKED: another relay has it) stands for locking the stream.
-		// Heads are searched among the oldest $2 entries only: a stream with
-		// any entry there has its head there too, and the search stays cheap
-		// when a few streams have long backlogs.
-		claimHeads: r.Replace(`WITH w AS (SELECT position FROM {p}outbox ORDER BY position LIMIT $2)
-SELECT o.stream_id FROM {p}outbox o JOIN w ON w.position = o.position
-WHERE NOT EXISTS (SELECT 1 FROM {p}outbox e WHERE e.stream_id = o.stream_id AND e.position < o.position)
-ORDER BY o.position LIMIT $1 FOR UPDATE OF o SKIP LOCKED`),
-		// The claimed streams' oldest entries; no other relay can hold them
-		// while their heads are locked by us. Each stream's rows are a prefix
-		// of it: the overall limit cuts by age.
-		claimRecords: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data::text, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
-FROM unnest($1::text[]) AS s(stream_id)
-CROSS JOIN LATERAL (SELECT position FROM {p}outbox o WHERE o.stream_id = s.stream_id ORDER BY position LIMIT $2) o
-JOIN {p}events e ON e.position = o.position
-ORDER BY e.position LIMIT $2`),
-		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position = ANY($1)`),
-		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < $1`),
-	}
 }
 
 // Append implements [eventstore.Store].
@@ -229,15 +185,19 @@ func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int
 		return eventstore.AppendResult{}, err
 	}
 	o := eventstore.ResolveAppendOptions(opts)
-	if o.InboxConsumer == "" {
-		return s.appendFast(ctx, streamID, expectedVersion, recs)
-	}
 	var res eventstore.AppendResult
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var err error
-		res, err = s.appendTx(ctx, tx, streamID, expectedVersion, recs, o)
-		return err
-	})
+	if o.InboxConsumer == "" {
+		res, err = s.appendFast(ctx, streamID, expectedVersion, recs)
+	} else {
+		err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var err error
+			res, err = s.appendTx(ctx, tx, streamID, expectedVersion, recs, o)
+			return err
+		})
+	}
+	if err == nil {
+		s.committed()
+	}
 	return res, err
 }
 
@@ -253,12 +213,12 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 		q = s.q.fastAny
 	}
 	n := len(recs)
-	ids, types, data := make([]string, n), make([]string, n), make([]string, n)
+	ids, types, data, meta := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, r := range recs {
-		ids[i], types[i], data[i] = r.ID, r.Type, string(r.Data)
+		ids[i], types[i], data[i], meta[i] = r.ID, r.Type, string(r.Data), eventstore.EncodeTrace(r.Metadata)
 	}
-	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel,
-		eventstore.EncodeTrace(recs[0].Trace))
+	rows, err := s.pool.Query(ctx, q, streamID, expected, int64(n), ids, types, data, recs[0].CorrelationID, recs[0].CausationID,
+		eventstore.EncodeTrace(recs[0].Trace), meta)
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
@@ -281,11 +241,7 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
 	if version == nil {
-		var actual int64
-		if err := s.pool.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
-			return eventstore.AppendResult{}, wrap("append", err)
-		}
-		return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+		return eventstore.AppendResult{}, s.refused(ctx, s.pool, streamID, expected)
 	}
 	if k != n {
 		return eventstore.AppendResult{}, fmt.Errorf("catga: pgstore: append: %d of %d events reported", k, n)
@@ -294,8 +250,10 @@ func (s *Store) appendFast(ctx context.Context, streamID string, expected int64,
 }
 
 // AppendTx is Append inside the caller's transaction, typically the one
-// [Store.Process] passes to an inbox effect. The outbox entries and the
-// relay wake-up take effect when tx commits.
+// [Store.Process] passes to an inbox effect (Process wakes the relays when it
+// commits). The outbox entries take effect when tx commits; a caller that
+// commits its own transaction calls [Store.Committed] after, or relays find
+// the entries at their next poll.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streamID string, expectedVersion int64, events []eventstore.Event, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
 	recs, err := eventstore.Prepare(ctx, s.reg, streamID, expectedVersion, events)
 	if err != nil {
@@ -324,43 +282,36 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	}
 	n := int64(len(recs))
 	var version int64
+	var streamTx string
+	var row pgx.Row
 	switch expected {
 	case eventstore.Any:
-		if err := tx.QueryRow(ctx, s.q.streamAny, streamID, n).Scan(&version); err != nil {
-			return eventstore.AppendResult{}, wrap("append", err)
-		}
-		for i := range recs {
-			recs[i].Version = version - n + int64(i) + 1
-		}
+		row = tx.QueryRow(ctx, s.q.streamAny, streamID, n)
+	case eventstore.NoStream:
+		row = tx.QueryRow(ctx, s.q.streamNew, streamID, n)
 	default:
-		var tag pgconn.CommandTag
-		var err error
-		if expected == eventstore.NoStream {
-			tag, err = tx.Exec(ctx, s.q.streamNew, streamID, n)
-		} else {
-			tag, err = tx.Exec(ctx, s.q.streamUpdate, streamID, expected, expected+n)
-		}
-		if err != nil {
-			return eventstore.AppendResult{}, wrap("append", err)
-		}
-		if tag.RowsAffected() == 0 {
-			var actual int64
-			if err := tx.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
-				return eventstore.AppendResult{}, wrap("append", err)
-			}
-			return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
-		}
-		version = expected + n
+		row = tx.QueryRow(ctx, s.q.streamUpdate, streamID, expected, expected+n)
+	}
+	err := row.Scan(&version, &streamTx)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
+	}
+	if err != nil {
+		return eventstore.AppendResult{}, wrap("append", err)
+	}
+	for i := range recs {
+		recs[i].Version = version - n + int64(i) + 1
 	}
 	ids := make([]string, n)
 	versions := make([]int64, n)
 	types := make([]string, n)
 	data := make([]string, n)
+	meta := make([]string, n)
 	for i, r := range recs {
-		ids[i], versions[i], types[i], data[i] = r.ID, r.Version, r.Type, string(r.Data)
+		ids[i], versions[i], types[i], data[i], meta[i] = r.ID, r.Version, r.Type, string(r.Data), eventstore.EncodeTrace(r.Metadata)
 	}
-	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID, s.channel,
-		eventstore.EncodeTrace(recs[0].Trace))
+	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID,
+		eventstore.EncodeTrace(recs[0].Trace), streamTx, meta)
 	if err != nil {
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
@@ -379,6 +330,50 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 		return eventstore.AppendResult{}, wrap("append", err)
 	}
 	return eventstore.AppendResult{Version: version, Records: recs}, nil
+}
+
+// querier is a pool or a transaction.
+type querier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// refused explains a refused append: the stream is deleted, or not at the
+// expected version.
+func (s *Store) refused(ctx context.Context, q querier, streamID string, expected int64) error {
+	var actual int64
+	var deleted bool
+	if err := q.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual, &deleted); err != nil {
+		return wrap("append", err)
+	}
+	if deleted {
+		return eventstore.StreamDeleted(streamID)
+	}
+	return &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+}
+
+// DeleteStream implements [eventstore.StreamDeleter].
+func (s *Store) DeleteStream(ctx context.Context, streamID string, expectedVersion int64) error {
+	if streamID == "" || expectedVersion < eventstore.Any {
+		return fmt.Errorf("%w: delete %q at %d", eventstore.ErrInvalidArgument, streamID, expectedVersion)
+	}
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, s.q.deleteStream, streamID, expectedVersion)
+		if err != nil {
+			return wrap("delete stream", err)
+		}
+		if tag.RowsAffected() == 0 && expectedVersion <= eventstore.NoStream {
+			if tag, err = tx.Exec(ctx, s.q.tombstoneNew, streamID); err != nil {
+				return wrap("delete stream", err)
+			}
+		}
+		if tag.RowsAffected() == 0 {
+			return s.refused(ctx, tx, streamID, expectedVersion)
+		}
+		if _, err := tx.Exec(ctx, s.q.deleteSnapshot, streamID); err != nil {
+			return wrap("delete stream", err)
+		}
+		return nil
+	})
 }
 
 func wrap(op string, err error) error {

@@ -17,11 +17,11 @@ func scanRecords(rows pgx.Rows, reg *eventstore.Registry, decode bool) ([]events
 	var out []eventstore.Record
 	for rows.Next() {
 		var r eventstore.Record
-		var data, trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace); err != nil {
+		var data, trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &data, &r.CorrelationID, &r.CausationID, &r.RecordedAt, &trace, &meta); err != nil {
 			return nil, err
 		}
-		r.Data, r.Trace = []byte(data), eventstore.DecodeTrace(trace)
+		r.Data, r.Trace, r.Metadata = []byte(data), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		if decode {
 			if err := eventstore.DecodeRecord(reg, &r); err != nil {
 				return nil, err
@@ -41,6 +41,17 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	recs, err := scanRecords(rows, s.reg, true)
 	if err != nil && !errors.As(err, new(*eventstore.DecodeError)) {
 		return nil, wrap("load", err)
+	}
+	if err == nil && len(recs) == 0 {
+		// Nothing: an empty, missing or deleted stream.
+		var version int64
+		var deleted bool
+		if err := s.pool.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
+			return nil, wrap("load", err)
+		}
+		if deleted {
+			return nil, eventstore.StreamDeleted(streamID)
+		}
 	}
 	return recs, err
 }
@@ -67,7 +78,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.pool.Exec(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, string(data)); err != nil {
+	if _, err := s.pool.Exec(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, string(data), snap.SchemaVersion); err != nil {
 		return wrap("save snapshot", err)
 	}
 	return nil
@@ -77,7 +88,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.Snapshot, error) {
 	snap := eventstore.Snapshot{StreamID: streamID}
 	var typ, data string
-	err := s.pool.QueryRow(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data)
+	err := s.pool.QueryRow(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data, &snap.SchemaVersion)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return snap, eventstore.ErrNoSnapshot
 	}
@@ -92,11 +103,19 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 	return snap, nil
 }
 
+// DeleteSnapshot implements [eventstore.SnapshotStore].
+func (s *Store) DeleteSnapshot(ctx context.Context, streamID string) error {
+	if _, err := s.pool.Exec(ctx, s.q.deleteSnapshot, streamID); err != nil {
+		return wrap("delete snapshot", err)
+	}
+	return nil
+}
+
 // Process implements [inbox.Inbox]: effect runs in the transaction that
 // records (consumer, messageID). Use [Store.AppendTx] in effect to append
 // events atomically with the inbox record.
 func (s *Store) Process(ctx context.Context, consumer, messageID string, effect func(ctx context.Context, tx pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A concurrent duplicate blocks here on the primary key until the
 		// first commits (then it is a duplicate) or rolls back (then it runs).
 		tag, err := tx.Exec(ctx, s.q.inboxInsert, consumer, messageID)
@@ -108,6 +127,10 @@ func (s *Store) Process(ctx context.Context, consumer, messageID string, effect 
 		}
 		return effect(ctx, tx)
 	})
+	if err == nil {
+		s.committed() // the effect may have appended
+	}
+	return err
 }
 
 // Prune implements [inbox.Pruner]. Records carry the database clock's time.

@@ -7,7 +7,8 @@
 // upgrades. A service owns its file, or a table prefix ([WithTablePrefix]) in
 // a shared one. [Open] applies the embedded migrations with golang-migrate
 // under an exclusive lock on a side file, so processes starting together
-// migrate once.
+// migrate once. [MigrationFS] exports the migrations for other tools; a
+// failed migration leaves its version dirty, and Open says how to recover.
 //
 // SQLite has no row locks, so relays cooperate through a lease row: one relay
 // at a time publishes, which keeps per-stream order. Appends wake relays in

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/url"
 	"regexp"
@@ -34,6 +35,7 @@ type config struct {
 	prefix       string
 	busyTimeout  time.Duration
 	leaseTimeout time.Duration
+	lockTimeout  time.Duration
 	log          *slog.Logger
 }
 
@@ -50,6 +52,20 @@ func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTi
 // dies holding it (default 30s). It must exceed the relay's publish timeout.
 func WithLeaseTimeout(d time.Duration) Option { return func(c *config) { c.leaseTimeout = d } }
 
+// WithMigrationLockTimeout bounds how long Open waits for golang-migrate's
+// lock (default 1m).
+func WithMigrationLockTimeout(d time.Duration) Option { return func(c *config) { c.lockTimeout = d } }
+
+// MigrationFS returns the store's migrations for table prefix, ready to run
+// (table names filled in), for golang-migrate's iofs source or another
+// tool.
+func MigrationFS(prefix string) (fs.FS, error) {
+	if !prefixRE.MatchString(prefix) {
+		return nil, fmt.Errorf("catga: sqlitestore: invalid table prefix %q", prefix)
+	}
+	return sqlmigrate.FS(migrations, "migrations", prefix)
+}
+
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 
@@ -64,6 +80,9 @@ func (c *config) Validate() error {
 	}
 	if c.leaseTimeout <= 0 {
 		errs = append(errs, errors.New("catga: sqlitestore: lease timeout must be positive"))
+	}
+	if c.lockTimeout <= 0 {
+		errs = append(errs, errors.New("catga: sqlitestore: migration lock timeout must be positive"))
 	}
 	if c.log == nil {
 		errs = append(errs, errors.New("catga: sqlitestore: nil logger"))
@@ -85,17 +104,18 @@ type Store struct {
 }
 
 var (
-	_ eventstore.Store         = (*Store)(nil)
-	_ eventstore.SnapshotStore = (*Store)(nil)
-	_ eventstore.Outbox        = (*Store)(nil)
-	_ inbox.Inbox[*sql.Tx]     = (*Store)(nil)
-	_ inbox.Pruner             = (*Store)(nil)
+	_ eventstore.Store           = (*Store)(nil)
+	_ eventstore.SnapshotStore   = (*Store)(nil)
+	_ eventstore.Outbox          = (*Store)(nil)
+	_ eventstore.OutboxInspector = (*Store)(nil)
+	_ inbox.Inbox[*sql.Tx]       = (*Store)(nil)
+	_ inbox.Pruner               = (*Store)(nil)
 )
 
 // Open opens (creating if needed) the database file at path and applies
 // migrations. Close releases it.
 func Open(ctx context.Context, path string, reg *eventstore.Registry, opts ...Option) (*Store, error) {
-	cfg := config{busyTimeout: 10 * time.Second, leaseTimeout: 30 * time.Second, log: slog.New(slog.DiscardHandler)}
+	cfg := config{busyTimeout: 10 * time.Second, leaseTimeout: 30 * time.Second, lockTimeout: time.Minute, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -111,7 +131,10 @@ func Open(ctx context.Context, path string, reg *eventstore.Registry, opts ...Op
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.busyTimeout.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
+	// FULL, not NORMAL: with NORMAL a power loss can roll back a commit the
+	// relay already published, and the stream's versions would then be
+	// reused by different events.
+	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
@@ -159,46 +182,11 @@ func (s *Store) migrate(ctx context.Context, path string) error {
 		return fmt.Errorf("catga: sqlitestore: migrate: %w", err)
 	}
 	defer func() { _ = drv.Close() }() // closes conn
-	if err := sqlmigrate.Up(migrations, "migrations", s.cfg.prefix, drv, "sqlite"); err != nil {
+	if err := sqlmigrate.Up(migrations, "migrations", s.cfg.prefix, drv, "sqlite", s.cfg.lockTimeout); err != nil {
 		return err
 	}
 	s.cfg.log.Debug("catga: sqlitestore: migrated", "prefix", s.cfg.prefix)
 	return nil
-}
-
-type queries struct {
-	inboxInsert, streamNew, streamUpdate, streamAny, streamVersion string
-	insertEvent, insertOutbox, load, readAll                       string
-	saveSnapshot, loadSnapshot                                     string
-	takeLease, pending, markPublished, releaseLease                string
-	dupEventID, pruneInbox                                         string
-}
-
-func newQueries(p string) queries {
-	r := strings.NewReplacer("{p}", p)
-	const cols = `position, id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context`
-	return queries{
-		inboxInsert:   r.Replace(`INSERT INTO {p}inbox (consumer, message_id, processed_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`),
-		streamNew:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT DO NOTHING`),
-		streamUpdate:  r.Replace(`UPDATE {p}streams SET version = ? WHERE stream_id = ? AND version = ?`),
-		streamAny:     r.Replace(`INSERT INTO {p}streams (stream_id, version) VALUES (?, ?) ON CONFLICT (stream_id) DO UPDATE SET version = version + excluded.version RETURNING version`),
-		streamVersion: r.Replace(`SELECT coalesce((SELECT version FROM {p}streams WHERE stream_id = ?), 0)`),
-		insertEvent:   r.Replace(`INSERT INTO {p}events (id, stream_id, version, type, data, correlation_id, causation_id, recorded_at, trace_context) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING position`),
-		insertOutbox:  r.Replace(`INSERT INTO {p}outbox (position, stream_id) VALUES (?, ?)`),
-		load:          r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE stream_id = ? AND version > ? ORDER BY version`),
-		readAll:       r.Replace(`SELECT ` + cols + ` FROM {p}events WHERE position > ? ORDER BY position LIMIT ?`),
-		saveSnapshot: r.Replace(`INSERT INTO {p}snapshots (stream_id, version, type, data, taken_at) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, type = excluded.type, data = excluded.data, taken_at = excluded.taken_at
-WHERE version <= excluded.version`),
-		loadSnapshot: r.Replace(`SELECT version, type, data FROM {p}snapshots WHERE stream_id = ?`),
-		takeLease:    r.Replace(`UPDATE {p}outbox_lease SET owner = ?, until = ? WHERE id = 1 AND (owner = '' OR owner = ? OR until < ?)`),
-		pending: r.Replace(`SELECT e.position, e.id, e.stream_id, e.version, e.type, e.data, e.correlation_id, e.causation_id, e.recorded_at, e.trace_context
-FROM {p}outbox o JOIN {p}events e ON e.position = o.position ORDER BY o.position LIMIT ?`),
-		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position IN (SELECT value FROM json_each(?))`),
-		releaseLease:  r.Replace(`UPDATE {p}outbox_lease SET owner = '', until = 0 WHERE id = 1 AND owner = ?`),
-		dupEventID:    p + "events.id",
-		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < ?`),
-	}
 }
 
 // Append implements [eventstore.Store].
@@ -272,7 +260,11 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 	n := int64(len(recs))
 	var version int64
 	if expected == eventstore.Any {
-		if err := tx.QueryRowContext(ctx, s.q.streamAny, streamID, n).Scan(&version); err != nil {
+		err := tx.QueryRowContext(ctx, s.q.streamAny, streamID, n).Scan(&version)
+		if errors.Is(err, sql.ErrNoRows) { // deleted
+			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
+		}
+		if err != nil {
 			return eventstore.AppendResult{}, wrap("append", err)
 		}
 		for i := range recs {
@@ -290,18 +282,14 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 			return eventstore.AppendResult{}, wrap("append", err)
 		}
 		if k, _ := res.RowsAffected(); k == 0 {
-			var actual int64
-			if err := tx.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&actual); err != nil {
-				return eventstore.AppendResult{}, wrap("append", err)
-			}
-			return eventstore.AppendResult{}, &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+			return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
 		}
 		version = expected + n
 	}
 	for i := range recs {
 		r := &recs[i]
 		r.RecordedAt = time.UnixMicro(now.UnixMicro())
-		if err := tx.QueryRowContext(ctx, s.q.insertEvent, r.ID, r.StreamID, r.Version, r.Type, r.Data, r.CorrelationID, r.CausationID, now.UnixMicro(), eventstore.EncodeTrace(r.Trace)).Scan(&r.Position); err != nil {
+		if err := tx.QueryRowContext(ctx, s.q.insertEvent, r.ID, r.StreamID, r.Version, r.Type, r.Data, r.CorrelationID, r.CausationID, now.UnixMicro(), eventstore.EncodeTrace(r.Trace), eventstore.EncodeTrace(r.Metadata)).Scan(&r.Position); err != nil {
 			return eventstore.AppendResult{}, s.wrapInsert(err)
 		}
 		if _, err := tx.ExecContext(ctx, s.q.insertOutbox, r.Position, r.StreamID); err != nil {
@@ -309,6 +297,52 @@ func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 		}
 	}
 	return eventstore.AppendResult{Version: version, Records: recs}, nil
+}
+
+// querier is a database or a transaction.
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// refused explains a refused append: the stream is deleted, or not at the
+// expected version.
+func (s *Store) refused(ctx context.Context, q querier, streamID string, expected int64) error {
+	var actual int64
+	var deleted bool
+	if err := q.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&actual, &deleted); err != nil {
+		return wrap("append", err)
+	}
+	if deleted {
+		return eventstore.StreamDeleted(streamID)
+	}
+	return &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+}
+
+// DeleteStream implements [eventstore.StreamDeleter].
+func (s *Store) DeleteStream(ctx context.Context, streamID string, expectedVersion int64) error {
+	if streamID == "" || expectedVersion < eventstore.Any {
+		return fmt.Errorf("%w: delete %q at %d", eventstore.ErrInvalidArgument, streamID, expectedVersion)
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q.deleteStream, streamID, expectedVersion)
+		if err != nil {
+			return wrap("delete stream", err)
+		}
+		n, _ := res.RowsAffected()
+		if n == 0 && expectedVersion <= eventstore.NoStream {
+			if res, err = tx.ExecContext(ctx, s.q.tombstoneNew, streamID); err != nil {
+				return wrap("delete stream", err)
+			}
+			n, _ = res.RowsAffected()
+		}
+		if n == 0 {
+			return s.refused(ctx, tx, streamID, expectedVersion)
+		}
+		if _, err := tx.ExecContext(ctx, s.q.deleteSnapshot, streamID); err != nil {
+			return wrap("delete stream", err)
+		}
+		return nil
+	})
 }
 
 func (s *Store) wrapInsert(err error) error {
@@ -328,11 +362,11 @@ func scanRecords(rows *sql.Rows, reg *eventstore.Registry, decode bool) ([]event
 	for rows.Next() {
 		var r eventstore.Record
 		var at int64
-		var trace string
-		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace); err != nil {
+		var trace, meta string
+		if err := rows.Scan(&r.Position, &r.ID, &r.StreamID, &r.Version, &r.Type, &r.Data, &r.CorrelationID, &r.CausationID, &at, &trace, &meta); err != nil {
 			return nil, err
 		}
-		r.RecordedAt, r.Trace = time.UnixMicro(at), eventstore.DecodeTrace(trace)
+		r.RecordedAt, r.Trace, r.Metadata = time.UnixMicro(at), eventstore.DecodeTrace(trace), eventstore.DecodeTrace(meta)
 		if decode {
 			if err := eventstore.DecodeRecord(reg, &r); err != nil {
 				return nil, err
@@ -352,6 +386,17 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	recs, err := scanRecords(rows, s.reg, true)
 	if err != nil && !errors.As(err, new(*eventstore.DecodeError)) {
 		return nil, wrap("load", err)
+	}
+	if err == nil && len(recs) == 0 {
+		// Nothing: an empty, missing or deleted stream.
+		var version int64
+		var deleted bool
+		if err := s.db.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
+			return nil, wrap("load", err)
+		}
+		if deleted {
+			return nil, eventstore.StreamDeleted(streamID)
+		}
 	}
 	return recs, err
 }
@@ -378,7 +423,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, data, time.Now().UnixMicro()); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, data, time.Now().UnixMicro(), snap.SchemaVersion); err != nil {
 		return wrap("save snapshot", err)
 	}
 	return nil
@@ -389,7 +434,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 	snap := eventstore.Snapshot{StreamID: streamID}
 	var typ string
 	var data []byte
-	err := s.db.QueryRowContext(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data)
+	err := s.db.QueryRowContext(ctx, s.q.loadSnapshot, streamID).Scan(&snap.Version, &typ, &data, &snap.SchemaVersion)
 	if errors.Is(err, sql.ErrNoRows) {
 		return snap, eventstore.ErrNoSnapshot
 	}
@@ -402,6 +447,14 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 	}
 	snap.State = v
 	return snap, nil
+}
+
+// DeleteSnapshot implements [eventstore.SnapshotStore].
+func (s *Store) DeleteSnapshot(ctx context.Context, streamID string) error {
+	if _, err := s.db.ExecContext(ctx, s.q.deleteSnapshot, streamID); err != nil {
+		return wrap("delete snapshot", err)
+	}
+	return nil
 }
 
 // Process implements [inbox.Inbox]: effect runs in the transaction that

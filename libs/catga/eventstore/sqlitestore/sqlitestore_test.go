@@ -3,7 +3,9 @@ package sqlitestore_test
 import (
 	"context"
 	"database/sql"
+	"io/fs"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -34,6 +36,22 @@ func TestConformance(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "events.db")
 		return func(t *testing.T, reg *eventstore.Registry) eventstore.Store {
 			return open(t, path, reg, sqlitestore.WithTablePrefix("orders_"))
+		}
+	})
+}
+
+func TestHandleTx(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "tx.db"), eventstoretest.NewRegistry())
+	eventstoretest.RunHandleTx[*sql.Tx](t, s, func(ctx context.Context) (*sql.Tx, func(bool) error) {
+		tx, err := s.DB().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx, func(commit bool) error {
+			if commit {
+				return tx.Commit()
+			}
+			return tx.Rollback()
 		}
 	})
 }
@@ -110,15 +128,15 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err := stores[0].DB().QueryRow(`SELECT version, dirty FROM inventory_schema_migrations`).Scan(&version, &dirty); err != nil {
 		t.Fatal(err)
 	}
-	if version != 2 || dirty {
-		t.Fatalf("schema_migrations = %d dirty=%v, want 2 clean", version, dirty)
+	if want := latestMigration(t); version != want || dirty {
+		t.Fatalf("schema_migrations = %d dirty=%v, want %d clean", version, dirty, want)
 	}
 	var tables int
 	if err := stores[0].DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'inventory\_%' ESCAPE '\'`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 7 { // 6 tables + schema_migrations
-		t.Fatalf("%d inventory_ tables, want 7", tables)
+	if tables != 9 { // 8 tables + schema_migrations
+		t.Fatalf("%d inventory_ tables, want 9", tables)
 	}
 	for i, s := range stores {
 		if _, err := s.Append(ctxT(t), "item", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: i}}}); err != nil {
@@ -150,5 +168,46 @@ func TestOptionsValidate(t *testing.T) {
 				t.Fatal("accepted")
 			}
 		})
+	}
+}
+
+// latestMigration is the version of the newest migration file.
+func latestMigration(t *testing.T) int64 {
+	t.Helper()
+	files, err := filepath.Glob("migrations/*.up.sql")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("migrations: %v", err)
+	}
+	return int64(len(files))
+}
+
+// TestMigrationFS: the exported migrations are the embedded ones with the
+// table prefix filled in, and a dirty schema is refused with a way out.
+func TestMigrationFS(t *testing.T) {
+	fsys, err := sqlitestore.MigrationFS("billing_")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := fs.ReadFile(fsys, "000001_init.up.sql")
+	if err != nil || !strings.Contains(string(up), "CREATE TABLE billing_events") {
+		t.Fatalf("000001 up = %s, %v", up, err)
+	}
+	path := filepath.Join(t.TempDir(), "dirty.db")
+	s := open(t, path, eventstoretest.NewRegistry())
+	if _, err := s.DB().Exec(`UPDATE schema_migrations SET dirty = 1`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sqlitestore.Open(ctxT(t), path, eventstoretest.NewRegistry()); err == nil || !strings.Contains(err.Error(), "force") {
+		t.Fatalf("Open on a dirty schema: %v, want an error saying how to recover", err)
+	}
+}
+
+// TestDurableByDefault: commits are synced (synchronous=FULL), so a commit
+// the relay already published cannot be rolled back by a power loss.
+func TestDurableByDefault(t *testing.T) {
+	s := open(t, filepath.Join(t.TempDir(), "sync.db"), eventstoretest.NewRegistry())
+	var mode int
+	if err := s.DB().QueryRow(`PRAGMA synchronous`).Scan(&mode); err != nil || mode != 2 {
+		t.Fatalf("PRAGMA synchronous = %d, %v; want 2 (FULL)", mode, err)
 	}
 }

@@ -19,9 +19,18 @@ import (
 // Placeholder is replaced in every migration file by the value given to Up.
 const Placeholder = "{{prefix}}"
 
+// FS returns the migrations in dir of fsys, at the root of the returned
+// file system, with Placeholder replaced by prefix: a source for
+// golang-migrate (source/iofs) or any other tool.
+func FS(fsys fs.FS, dir, prefix string) (fs.FS, error) {
+	return fs.Sub(templateFS{fsys: fsys, prefix: []byte(prefix)}, dir)
+}
+
 // Up applies every migration in dir of fsys through driver, with Placeholder
-// replaced by prefix. Already applied migrations are skipped.
-func Up(fsys fs.FS, dir, prefix string, driver database.Driver, dbName string) error {
+// replaced by prefix, waiting up to lockTimeout for another migrator's lock.
+// Already applied migrations are skipped. A migration that fails leaves the
+// version marked dirty; the error says how to recover.
+func Up(fsys fs.FS, dir, prefix string, driver database.Driver, dbName string, lockTimeout time.Duration) error {
 	src, err := iofs.New(templateFS{fsys: fsys, prefix: []byte(prefix)}, dir)
 	if err != nil {
 		return fmt.Errorf("catga: eventstore: migration source: %w", err)
@@ -30,8 +39,14 @@ func Up(fsys fs.FS, dir, prefix string, driver database.Driver, dbName string) e
 	if err != nil {
 		return fmt.Errorf("catga: eventstore: migrate: %w", err)
 	}
-	m.LockTimeout = time.Minute
+	m.LockTimeout = lockTimeout
 	if err := m.Up(); err != nil && !errors.Is(err, migrate.ErrNoChange) {
+		var dirty migrate.ErrDirty
+		if errors.As(err, &dirty) {
+			return fmt.Errorf("catga: eventstore: migration %d failed earlier and left the schema dirty: "+
+				"repair the schema by hand to the state of version %d, mark that version clean (golang-migrate force %d, "+
+				"over the store's MigrationFS), then start again: %w", dirty.Version, dirty.Version-1, dirty.Version-1, err)
+		}
 		return fmt.Errorf("catga: eventstore: migrate up: %w", err)
 	}
 	return nil

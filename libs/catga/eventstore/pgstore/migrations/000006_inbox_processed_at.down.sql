@@ -1,0 +1,1 @@
+DROP INDEX {{prefix}}inbox_processed_at;

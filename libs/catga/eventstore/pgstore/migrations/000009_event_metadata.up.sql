@@ -1,0 +1,3 @@
+-- The appended event's own metadata (JSON object of strings), published as
+-- Catga-Meta-<key> headers.
+ALTER TABLE {{prefix}}events ADD COLUMN metadata text NOT NULL DEFAULT '';

@@ -1,0 +1,1 @@
+ALTER TABLE {{prefix}}snapshots DROP COLUMN schema_version;

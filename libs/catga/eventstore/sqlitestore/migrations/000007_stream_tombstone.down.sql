@@ -1,0 +1,1 @@
+ALTER TABLE {{prefix}}streams DROP COLUMN deleted;

@@ -1,0 +1,1 @@
+ALTER TABLE {{prefix}}events DROP COLUMN metadata;
