@@ -40,7 +40,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // OrderPlaced is the benchmark's event.
@@ -138,7 +138,7 @@ func run(duration time.Duration, writers, schemas, latencyN, rate int, linger ti
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "CATGA_EVENTS", Subjects: []string{"catga.evt.>", "catga.dlq.>"}, Storage: jetstream.FileStorage, Duplicates: 2 * time.Minute}); err != nil {
 		return err
 	}
-	tr, err := catganats.Connect(catganats.Config{URLs: []string{ns.ClientURL()}})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{ns.ClientURL()}})
 	if err != nil {
 		return err
 	}

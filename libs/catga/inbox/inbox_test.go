@@ -24,7 +24,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/internal/natstest"
 	"github.com/catga-go/catga/libs/catga/internal/pgtest"
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -295,7 +295,7 @@ func TestHandlerThroughTransport(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	srv, _, js := natstest.JetStream(t)
-	tr, err := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{srv.ClientURL()}})
 	if err != nil {
 		t.Fatal(err)
 	}

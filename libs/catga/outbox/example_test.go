@@ -15,7 +15,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
 	"github.com/catga-go/catga/libs/catga/transport"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // OrderPlaced's wire name is its registered event name, so the transport's
@@ -46,7 +46,7 @@ func ExampleRelay() {
 		return
 	}
 	defer srv.Shutdown()
-	tr, err := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{srv.ClientURL()}})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -22,7 +22,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/internal/pgtest"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/outbox"
-	catganats "github.com/catga-go/catga/libs/catga/transport/nats"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -91,9 +91,9 @@ func startNATS(t *testing.T) (*natsembed.Server, jetstream.Stream) {
 }
 
 // connect is one peer's own transport to srv.
-func connect(t *testing.T, srv *natsembed.Server) *catganats.Transport {
+func connect(t *testing.T, srv *natsembed.Server) *natstransport.Transport {
 	t.Helper()
-	tr, err := catganats.Connect(catganats.Config{URLs: []string{srv.ClientURL()}})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{srv.ClientURL()}})
 	if err != nil {
 		t.Fatal(err)
 	}
