@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -85,5 +86,38 @@ func TestDecideOutlastsOutage(t *testing.T) {
 				t.Errorf("dead reason carries a stack: %q", v.DeadReason)
 			}
 		})
+	}
+}
+
+// retryAfterError suggests its own redelivery delay, as inbox.RetryError does.
+type retryAfterError struct{ d time.Duration }
+
+func (e retryAfterError) Error() string             { return "busy" }
+func (e retryAfterError) RetryAfter() time.Duration { return e.d }
+
+// TestDecideHonoursRetryAfter: a handler that knows how long its dependency
+// needs (the inbox's growing delay over a database outage) sets the wait,
+// capped by MaxRetryDelay; the schedule applies otherwise.
+func TestDecideHonoursRetryAfter(t *testing.T) {
+	c := ConsumerConfig{Name: "a", Subject: "s", RetryDelay: time.Millisecond, MaxRetryDelay: 10 * time.Second}.WithDefaults()
+	tests := []struct {
+		name string
+		err  error
+		want time.Duration
+	}{
+		{"suggested", retryAfterError{3 * time.Second}, 3 * time.Second},
+		{"wrapped", fmt.Errorf("effect: %w", retryAfterError{2 * time.Second}), 2 * time.Second},
+		{"capped", retryAfterError{time.Hour}, 10 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			v := c.Decide(tc.err, 1)
+			if !v.Retry || v.Delay != tc.want {
+				t.Fatalf("Decide(%v, 1) = %+v, want retry after %s", tc.err, v, tc.want)
+			}
+		})
+	}
+	if v := c.Decide(errors.New("plain"), 1); !v.Retry || v.Delay > 2*time.Millisecond {
+		t.Fatalf("a plain retryable error: %+v, want the schedule's first delay (~1ms)", v)
 	}
 }

@@ -87,6 +87,19 @@ type ConsumerConfig struct {
 	MaxAckPending int
 }
 
+// retryDelay is the wait before redelivering after err: the delay err
+// suggests, or else the backoff schedule's.
+func (c ConsumerConfig) retryDelay(err error, attempt int) time.Duration {
+	var ra interface{ RetryAfter() time.Duration }
+	if errors.As(err, &ra) && ra.RetryAfter() > 0 {
+		if c.MaxRetryDelay > 0 {
+			return min(ra.RetryAfter(), c.MaxRetryDelay)
+		}
+		return ra.RetryAfter()
+	}
+	return c.retryPolicy().Delay(attempt)
+}
+
 // retryPolicy is the schedule of redelivery delays.
 func (c ConsumerConfig) retryPolicy() backoff.Policy {
 	return backoff.Policy{Initial: c.RetryDelay, Max: c.MaxRetryDelay, Jitter: 0.2}
@@ -152,8 +165,10 @@ type Verdict struct {
 // delivery attempt (from 1): nil acknowledges; a retryable error is
 // redelivered on the backoff schedule until MaxDeliver deliveries are
 // spent; anything else, and the last retryable failure, is dead-lettered.
-// A panic's reason names it without its stack (which the serving peer
-// logs).
+// An error that suggests its own delay (a RetryAfter() time.Duration
+// method, as inbox.RetryError has) is redelivered after that delay, capped
+// by MaxRetryDelay. A panic's reason names it without its stack (which the
+// serving peer logs).
 func (c ConsumerConfig) Decide(err error, attempt int) Verdict {
 	switch {
 	case err == nil:
@@ -161,7 +176,7 @@ func (c ConsumerConfig) Decide(err error, attempt int) Verdict {
 	case IsPanic(err):
 		return Verdict{DeadReason: mediator.ErrPanic.Error()}
 	case catga.IsRetryable(err) && attempt < c.MaxDeliver:
-		return Verdict{Retry: true, Delay: c.retryPolicy().Delay(attempt)}
+		return Verdict{Retry: true, Delay: c.retryDelay(err, attempt)}
 	case catga.IsRetryable(err):
 		return Verdict{DeadReason: fmt.Sprintf("catga: gave up after %d deliveries: %s", attempt, err)}
 	default:
