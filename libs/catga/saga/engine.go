@@ -99,6 +99,13 @@ type run struct {
 	rec Record
 }
 
+// snapshot copies the run's record; the renewal replaces it concurrently.
+func (r *run) snapshot() Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec.Clone()
+}
+
 // New returns an engine over store.
 func New(store sagastore.Store, opts ...Option) *Engine {
 	e := &Engine{
@@ -152,10 +159,9 @@ func (s *Saga[D]) Start(ctx context.Context, id string, data D) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	if !s.e.spawn(r, s.r) {
-		return r.rec.ID, nil // closing: the lease expires and another peer resumes it
-	}
-	return r.rec.ID, nil
+	id = r.rec.ID     // read before the run starts writing r.rec
+	s.e.spawn(r, s.r) // when closing, the lease expires and another peer resumes it
+	return id, nil
 }
 
 // Run persists a new saga and executes it on the calling goroutine, returning
@@ -168,7 +174,7 @@ func (s *Saga[D]) Run(ctx context.Context, id string, data D) (Record, error) {
 		return Record{}, err
 	}
 	if !s.e.track(r) {
-		return r.rec.Clone(), ErrClosed
+		return r.snapshot(), ErrClosed
 	}
 	defer s.e.wg.Done()
 	defer s.e.untrack(r)
@@ -300,15 +306,15 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 			rec.State, rec.Error = sagastore.StateStuck, err.Error()
 			rec.History = append(rec.History, sagastore.Event{At: time.Now().UTC(), Step: rec.Step, What: "stuck", Error: err.Error()})
 		})
-		return r.rec.Clone(), err
+		return r.snapshot(), err
 	}
 	n := rn.stepCount()
 	for {
 		if ctx.Err() != nil {
 			e.release(r)
-			return r.rec.Clone(), ctx.Err()
+			return r.snapshot(), ctx.Err()
 		}
-		rec := &r.rec // read without r.mu: only this goroutine writes fields other than the lease
+		rec := r.snapshot()
 		switch rec.State {
 		case sagastore.StateRunning:
 			i := rec.Step
@@ -352,7 +358,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 			}
 		case sagastore.StateCompensating:
 			i := rec.Step
-			if i < 0 || !needsCompensation(rn, rec, i) {
+			if i < 0 || !needsCompensation(rn, &rec, i) {
 				if err := e.transition(ctx, r, func(rec *Record) { skipCompensation(rec, i) }); err != nil {
 					return e.stop(r, err)
 				}
@@ -395,7 +401,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 				return e.stop(r, err)
 			}
 		default: // final or stuck
-			return r.rec.Clone(), nil
+			return r.snapshot(), nil
 		}
 	}
 }
@@ -447,7 +453,7 @@ func (e *Engine) stop(r *run, err error) (Record, error) {
 	if !errors.Is(err, ErrLostOwnership) {
 		e.release(r)
 	}
-	return r.rec.Clone(), err
+	return r.snapshot(), err
 }
 
 func (e *Engine) fire(ctx context.Context, p Point, r *run) {
@@ -521,16 +527,22 @@ func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensatio
 	}
 }
 
-// transition applies fn to the run's record, renews the lease and persists
-// it with compare-and-set. Store failures are retried for up to a lease TTL;
-// a conflict means another peer owns the saga now (ErrLostOwnership).
+// transition applies fn to a copy of the run's record, renews the lease and
+// persists it with compare-and-set; the run adopts the copy only once the
+// store accepted it. A failed write therefore leaves the run exactly as the
+// store last confirmed it (active, indexed), never finished on this peer
+// only, which would drop it from recovery while the store says Running.
+// Store failures are retried for up to a lease TTL; a conflict means another
+// peer owns the saga now (ErrLostOwnership).
 func (e *Engine) transition(ctx context.Context, r *run, fn func(*Record)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	fn(&r.rec)
-	if err := e.persist(ctx, &r.rec); err != nil {
+	next := r.rec.Clone()
+	fn(&next)
+	if err := e.persist(ctx, &next); err != nil {
 		return err
 	}
+	r.rec = next
 	if e.hook != nil {
 		rec := r.rec.Clone()
 		e.hook(ctx, AfterPersist, &rec)
