@@ -87,7 +87,7 @@ type Engine struct {
 	mu       sync.Mutex
 	defs     map[string]runner
 	running  map[string]*run
-	finished []string // final or stuck sagas still in the due index
+	finished []sagastore.Entry // due-index entries of sagas this peer finished or left stuck
 	started  bool
 	closed   bool
 }
@@ -268,8 +268,12 @@ func (e *Engine) untrack(r *run) {
 	if e.running[r.rec.ID] == r {
 		delete(e.running, r.rec.ID)
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	// Only the entry of this run's epoch: a newer owner (an operator's
+	// Retry, say) has an entry of its own, which this removal cannot touch.
 	if !r.rec.State.Active() {
-		e.finished = append(e.finished, r.rec.ID)
+		e.finished = append(e.finished, sagastore.Entry{ID: r.rec.ID, Epoch: r.rec.Epoch})
 	}
 }
 
@@ -611,7 +615,7 @@ func (e *Engine) release(r *run) {
 	}
 	rec.Version = v
 	r.rec = rec
-	if err := e.store.Index(ctx, rec.ID, now); err != nil {
+	if err := e.store.Index(ctx, sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch, At: now}); err != nil {
 		e.log.Warn("catga: saga index after release failed", "saga", rec.ID, "err", err)
 	}
 }
@@ -661,50 +665,65 @@ func (e *Engine) recoverOnce(ctx context.Context) {
 			}
 		}
 	}
-	ids, err := e.store.Due(ctx, time.Now(), 256)
+	entries, err := e.store.Due(ctx, time.Now(), 256)
 	if err != nil {
 		e.log.Warn("catga: saga recovery: due", "err", err)
 		return
 	}
-	for _, id := range ids {
+	for _, ent := range entries {
 		if ctx.Err() != nil {
 			return
 		}
-		e.recoverSaga(ctx, id)
+		e.recoverSaga(ctx, ent)
 	}
 }
 
-func (e *Engine) recoverSaga(ctx context.Context, id string) {
+// recoverSaga looks at one due entry: it drops entries whose epoch is over,
+// pushes back those of live leases and claims sagas whose lease expired.
+func (e *Engine) recoverSaga(ctx context.Context, ent sagastore.Entry) {
 	e.mu.Lock()
-	local := e.running[id]
+	local := e.running[ent.ID]
 	e.mu.Unlock()
 	if local != nil {
 		local.mu.Lock()
-		until := local.rec.LeaseUntil
+		cur := sagastore.Entry{ID: ent.ID, Epoch: local.rec.Epoch, At: local.rec.LeaseUntil}
+		active := local.rec.State.Active()
 		local.mu.Unlock()
-		_ = e.store.Index(ctx, id, until)
-		return
+		if active && cur.Epoch == ent.Epoch {
+			_ = e.store.Index(ctx, cur)
+			return
+		}
 	}
-	rec, err := e.store.Get(ctx, id)
+	rec, err := e.store.Get(ctx, ent.ID)
 	switch {
 	case errors.Is(err, sagastore.ErrNotFound):
-		_ = e.store.Unindex(ctx, id)
+		_ = e.store.Unindex(ctx, ent)
 		return
 	case errors.Is(err, sagastore.ErrCorrupt):
-		e.log.Error("catga: corrupt saga record dropped from recovery", "saga", id, "err", err)
-		_ = e.store.Unindex(ctx, id)
+		e.log.Error("catga: corrupt saga record dropped from recovery", "saga", ent.ID, "err", err)
+		_ = e.store.Unindex(ctx, ent)
 		return
 	case err != nil:
-		e.log.Warn("catga: saga recovery: get", "saga", id, "err", err)
+		e.log.Warn("catga: saga recovery: get", "saga", ent.ID, "err", err)
 		return
 	}
 	now := time.Now().UTC()
-	if !rec.State.Active() {
-		_ = e.store.Unindex(ctx, id)
+	switch {
+	case ent.Epoch < rec.Epoch:
+		// An older owner's entry: the claim of the current epoch indexed
+		// its own before writing the record.
+		_ = e.store.Unindex(ctx, ent)
 		return
-	}
-	if rec.LeaseUntil.After(now) {
-		_ = e.store.Index(ctx, id, rec.LeaseUntil)
+	case !rec.State.Active():
+		// A newer entry than the record belongs to a claim in progress
+		// (indexed, record not yet written): it is dropped only once long
+		// overdue, when that claim has finished or its claimer is gone.
+		if ent.Epoch == rec.Epoch || ent.At.Before(now.Add(-2*e.ttl)) {
+			_ = e.store.Unindex(ctx, ent)
+		}
+		return
+	case rec.LeaseUntil.After(now):
+		_ = e.store.Index(ctx, sagastore.Entry{ID: ent.ID, Epoch: ent.Epoch, At: rec.LeaseUntil})
 		return
 	}
 	e.mu.Lock()
@@ -712,30 +731,44 @@ func (e *Engine) recoverSaga(ctx context.Context, id string) {
 	e.mu.Unlock()
 	if rn == nil || rn.stepCount() != len(rec.Steps) {
 		// Another kind of peer may know it; look again later.
-		_ = e.store.Index(ctx, id, now.Add(e.ttl))
+		_ = e.store.Index(ctx, sagastore.Entry{ID: ent.ID, Epoch: ent.Epoch, At: now.Add(e.ttl)})
 		return
 	}
 	if _, err := e.claim(ctx, &rec, "claimed"); err != nil {
 		return
 	}
+	if ent.Epoch < rec.Epoch {
+		_ = e.store.Unindex(ctx, ent) // the claim indexed the new epoch
+	}
 	e.spawn(&run{rec: rec}, rn)
 }
 
 // claim takes ownership of rec with a new epoch, fencing out the previous
-// owner, and persists it.
+// owner, and persists it. The new epoch's due entry is written first: a
+// claimer that dies right after its write leaves the saga recoverable.
 func (e *Engine) claim(ctx context.Context, rec *Record, what string) (*Record, error) {
 	now := time.Now().UTC()
 	prev := rec.Owner
-	rec.Owner, rec.Epoch, rec.LeaseUntil, rec.UpdatedAt = e.owner, rec.Epoch+1, now.Add(e.ttl), now
-	rec.History = append(rec.History, sagastore.Event{At: now, Step: rec.Step, What: what, Epoch: rec.Epoch, Owner: e.owner, Error: "from " + prev})
-	v, err := e.store.Update(ctx, *rec)
+	next := rec.Clone()
+	next.Owner, next.Epoch, next.LeaseUntil, next.UpdatedAt = e.owner, rec.Epoch+1, now.Add(e.ttl), now
+	next.History = append(next.History, sagastore.Event{At: now, Step: next.Step, What: what, Epoch: next.Epoch, Owner: e.owner, Error: "from " + prev})
+	ent := sagastore.Entry{ID: next.ID, Epoch: next.Epoch, At: next.LeaseUntil}
+	if err := e.store.Index(ctx, ent); err != nil {
+		return nil, err
+	}
+	v, err := e.store.Update(ctx, next)
 	if err != nil {
 		return nil, err
 	}
-	rec.Version = v
-	if err := e.store.Index(ctx, rec.ID, rec.LeaseUntil); err != nil {
-		e.log.Warn("catga: saga index after claim failed", "saga", rec.ID, "err", err)
+	next.Version = v
+	// Recovery drops an entry newer than its record once it is two TTLs
+	// overdue; a claim that took that long indexes again.
+	if time.Since(now) > e.ttl {
+		if err := e.store.Index(ctx, ent); err != nil {
+			e.log.Warn("catga: saga index after claim failed", "saga", next.ID, "err", err)
+		}
 	}
+	*rec = next
 	return rec, nil
 }
 

@@ -68,6 +68,9 @@ type faulty struct {
 	sagastore.Store
 	down    atomic.Bool
 	updates atomic.Int64 // Update calls refused by the outage
+	// afterGet, a func(sagastore.Record), runs after each successful Get,
+	// before the caller acts on what it read.
+	afterGet atomic.Value
 }
 
 func (f *faulty) fail(op string) error {
@@ -88,7 +91,11 @@ func (f *faulty) Get(ctx context.Context, id string) (sagastore.Record, error) {
 	if err := f.fail("get"); err != nil {
 		return sagastore.Record{}, err
 	}
-	return f.Store.Get(ctx, id)
+	rec, err := f.Store.Get(ctx, id)
+	if h, _ := f.afterGet.Load().(func(sagastore.Record)); h != nil && err == nil {
+		h(rec)
+	}
+	return rec, err
 }
 
 func (f *faulty) Update(ctx context.Context, rec sagastore.Record) (uint64, error) {
@@ -99,23 +106,23 @@ func (f *faulty) Update(ctx context.Context, rec sagastore.Record) (uint64, erro
 	return f.Store.Update(ctx, rec)
 }
 
-func (f *faulty) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
+func (f *faulty) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
 	if err := f.fail("due"); err != nil {
 		return nil, err
 	}
 	return f.Store.Due(ctx, now, limit)
 }
 
-func (f *faulty) Index(ctx context.Context, id string, at time.Time) error {
+func (f *faulty) Index(ctx context.Context, e sagastore.Entry) error {
 	if err := f.fail("index"); err != nil {
 		return err
 	}
-	return f.Store.Index(ctx, id, at)
+	return f.Store.Index(ctx, e)
 }
 
-func (f *faulty) Unindex(ctx context.Context, ids ...string) error {
+func (f *faulty) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
 	if err := f.fail("unindex"); err != nil {
 		return err
 	}
-	return f.Store.Unindex(ctx, ids...)
+	return f.Store.Unindex(ctx, entries...)
 }

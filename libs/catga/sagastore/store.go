@@ -144,31 +144,46 @@ func Decode(id string, b []byte) (Record, error) {
 	return r, nil
 }
 
+// Entry is one entry of the due index: saga ID, indexed by its owner of
+// Epoch, is due for a look by recovery at At. An index holds one entry per
+// (ID, Epoch): a claim adds the entry of its new epoch before it writes the
+// record, and a peer removes only the entry of an epoch it knows is over, so
+// a removal can never take out the entry of a newer owner.
+type Entry struct {
+	ID    string
+	Epoch uint64
+	At    time.Time
+}
+
 // Store keeps saga records. It must be safe for concurrent use by many
 // goroutines and, for shared implementations, many processes.
 //
 // Contract:
-//   - Create stores rec with a fresh Version and adds rec.ID to the due index
-//     at rec.LeaseUntil; ErrExists if the id is taken.
+//   - Create stores rec with a fresh Version and adds the entry (rec.ID,
+//     rec.Epoch, rec.LeaseUntil) to the due index; ErrExists if the id is
+//     taken.
 //   - Get returns the record with its Version; ErrNotFound, or a
 //     [*CorruptError] (matching ErrCorrupt) when the bytes do not decode.
 //   - Update replaces the record if the stored Version equals rec.Version,
 //     in one atomic step, and returns the new Version; ErrConflict when the
 //     versions differ, ErrNotFound when there is no record. Update does not
 //     touch the due index (that is what keeps a transition one round trip).
-//   - The due index holds ids with a time. Invariant kept by the engine:
-//     every Active saga is indexed at or before its LeaseUntil. Due returns
-//     up to limit ids indexed at or before now (possibly ids whose record
-//     has since moved on: callers re-read). Index (re)sets an id's time;
-//     Unindex removes ids.
+//   - The due index holds entries. Invariant kept by the engine: every
+//     Active saga has an entry of its current epoch (or a newer one being
+//     claimed) at or before its LeaseUntil. Due returns up to limit entries
+//     whose At is at or before now, oldest first (possibly entries whose
+//     record has since moved on: callers re-read). Index adds an entry or
+//     resets its At; Unindex removes entries by (ID, Epoch), ignoring At.
+//     Due may return a partial answer (and no error) when part of a
+//     sharded index is unreachable, so that recovery goes on elsewhere.
 //   - List returns up to limit records in the given state (an operator
 //     query; it may scan).
 type Store interface {
 	Create(ctx context.Context, rec Record) (version uint64, err error)
 	Get(ctx context.Context, id string) (Record, error)
 	Update(ctx context.Context, rec Record) (version uint64, err error)
-	Due(ctx context.Context, now time.Time, limit int) ([]string, error)
-	Index(ctx context.Context, id string, at time.Time) error
-	Unindex(ctx context.Context, ids ...string) error
+	Due(ctx context.Context, now time.Time, limit int) ([]Entry, error)
+	Index(ctx context.Context, e Entry) error
+	Unindex(ctx context.Context, entries ...Entry) error
 	List(ctx context.Context, state State, limit int) ([]Record, error)
 }

@@ -105,7 +105,7 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 		return 0, fmt.Errorf("catga: natskv: %w", err)
 	}
 	// Index first: an index entry without a record is harmless.
-	if err := s.Index(ctx, rec.ID, rec.LeaseUntil); err != nil {
+	if err := s.Index(ctx, sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch, At: rec.LeaseUntil}); err != nil {
 		return 0, err
 	}
 	rev, err := s.recs.Create(ctx, Key(rec.ID), b)
@@ -154,31 +154,28 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	return rev, nil
 }
 
+// dueKey is an entry's key in the due bucket: "<epoch>.<Key(id)>".
+func dueKey(e sagastore.Entry) string { return strconv.FormatUint(e.Epoch, 10) + "." + Key(e.ID) }
+
 // Due implements sagastore.Store.
-func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	type item struct {
-		id string
-		at int64
-	}
-	var items []item
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
+	var out []sagastore.Entry
 	err := s.each(ctx, s.due, func(key string, val []byte) {
 		at, err := strconv.ParseInt(string(val), 10, 64)
-		if err == nil && at <= now.UnixMilli() {
-			items = append(items, item{idOf(key), at})
+		ep, k, ok := strings.Cut(key, ".")
+		epoch, eerr := strconv.ParseUint(ep, 10, 64)
+		if err == nil && eerr == nil && ok && at <= now.UnixMilli() {
+			out = append(out, sagastore.Entry{ID: idOf(k), Epoch: epoch, At: time.UnixMilli(at)})
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(items, func(a, b item) int { return int(a.at - b.at) })
-	if limit > 0 && len(items) > limit {
-		items = items[:limit]
+	slices.SortFunc(out, func(a, b sagastore.Entry) int { return a.At.Compare(b.At) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
 	}
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.id
-	}
-	return ids, nil
+	return out, nil
 }
 
 // each calls fn for every live key of kv.
@@ -205,18 +202,18 @@ func (s *Store) each(ctx context.Context, kv jetstream.KeyValue, fn func(key str
 }
 
 // Index implements sagastore.Store.
-func (s *Store) Index(ctx context.Context, id string, at time.Time) error {
-	if _, err := s.due.Put(ctx, Key(id), []byte(strconv.FormatInt(at.UnixMilli(), 10))); err != nil {
-		return fmt.Errorf("catga: natskv: index %s: %w", id, err)
+func (s *Store) Index(ctx context.Context, e sagastore.Entry) error {
+	if _, err := s.due.Put(ctx, dueKey(e), []byte(strconv.FormatInt(e.At.UnixMilli(), 10))); err != nil {
+		return fmt.Errorf("catga: natskv: index %s: %w", e.ID, err)
 	}
 	return nil
 }
 
 // Unindex implements sagastore.Store.
-func (s *Store) Unindex(ctx context.Context, ids ...string) error {
-	for _, id := range ids {
-		if err := s.due.Purge(ctx, Key(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("catga: natskv: unindex %s: %w", id, err)
+func (s *Store) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
+	for _, e := range entries {
+		if err := s.due.Purge(ctx, dueKey(e)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("catga: natskv: unindex %s: %w", e.ID, err)
 		}
 	}
 	return nil

@@ -110,10 +110,10 @@ func (s *Store) reloadLoop() {
 }
 
 // indexLater queues an index addition for the next group commit.
-func (s *Store) indexLater(id string, at time.Time) <-chan error {
+func (s *Store) indexLater(e sagastore.Entry) <-chan error {
 	done := make(chan error, 1)
 	s.bmu.Lock()
-	s.pending = append(s.pending, indexAdd{key: s.shardOf(id), z: redis.Z{Score: float64(at.UnixMilli()), Member: id}, done: done})
+	s.pending = append(s.pending, indexAdd{key: s.shardOf(e.ID), z: zOf(e), done: done})
 	s.bmu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -235,7 +235,7 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 		return 0, fmt.Errorf("catga: redis saga store: %w", err)
 	}
 	select {
-	case err := <-s.indexLater(rec.ID, rec.LeaseUntil):
+	case err := <-s.indexLater(sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch, At: rec.LeaseUntil}):
 		if err != nil {
 			return 0, err
 		}
@@ -302,8 +302,18 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	return uint64(n), nil
 }
 
+// member is an entry's due-index member: "<epoch>:<id>".
+func member(e sagastore.Entry) string { return strconv.FormatUint(e.Epoch, 10) + ":" + e.ID }
+
+func zOf(e sagastore.Entry) redis.Z {
+	return redis.Z{Score: float64(e.At.UnixMilli()), Member: member(e)}
+}
+
 // Due implements sagastore.Store: one ZRANGEBYSCORE per shard, pipelined.
-func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
+// Shards that fail (their node is down or failing over) are skipped and
+// logged: one unreachable node must not stop recovery of the sagas indexed
+// on the others. Due fails only when every shard failed.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
 	max := strconv.FormatInt(now.UnixMilli(), 10)
 	pipe := s.c.Pipeline()
 	cmds := make([]*redis.ZSliceCmd, s.shards)
@@ -314,49 +324,54 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, er
 		}
 		cmds[i] = pipe.ZRangeByScoreWithScores(ctx, s.shardKey(i), r)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, s.checkErr(ctx, "due", err)
-	}
-	var all []redis.Z
-	for _, c := range cmds {
-		all = append(all, c.Val()...)
-	}
-	slices.SortFunc(all, func(a, b redis.Z) int {
-		switch {
-		case a.Score < b.Score:
-			return -1
-		case a.Score > b.Score:
-			return 1
+	_, _ = pipe.Exec(ctx) // errors are per command, below
+	var all []sagastore.Entry
+	var failed []error
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			failed = append(failed, s.checkErr(ctx, "due shard "+strconv.Itoa(i), err))
+			continue
 		}
-		return 0
-	})
+		for _, z := range c.Val() {
+			m, _ := z.Member.(string)
+			ep, id, ok := strings.Cut(m, ":")
+			epoch, err := strconv.ParseUint(ep, 10, 64)
+			if !ok || err != nil {
+				s.log.WarnContext(ctx, "catga: saga store: malformed due-index member", "shard", i, "member", m)
+				continue
+			}
+			all = append(all, sagastore.Entry{ID: id, Epoch: epoch, At: time.UnixMilli(int64(z.Score))})
+		}
+	}
+	if len(failed) == len(cmds) {
+		return nil, errors.Join(failed...)
+	}
+	if len(failed) > 0 {
+		s.log.WarnContext(ctx, "catga: saga store: due index partly unreachable; recovering the rest",
+			"failed_shards", len(failed), "shards", len(cmds), "err", errors.Join(failed...))
+	}
+	slices.SortFunc(all, func(a, b sagastore.Entry) int { return a.At.Compare(b.At) })
 	if limit > 0 && len(all) > limit {
 		all = all[:limit]
 	}
-	ids := make([]string, 0, len(all))
-	for _, z := range all {
-		if id, ok := z.Member.(string); ok {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
+	return all, nil
 }
 
 // Index implements sagastore.Store.
-func (s *Store) Index(ctx context.Context, id string, at time.Time) error {
-	err := s.c.ZAdd(ctx, s.shardOf(id), redis.Z{Score: float64(at.UnixMilli()), Member: id}).Err()
+func (s *Store) Index(ctx context.Context, e sagastore.Entry) error {
+	err := s.c.ZAdd(ctx, s.shardOf(e.ID), zOf(e)).Err()
 	return s.checkErr(ctx, "index", err)
 }
 
 // Unindex implements sagastore.Store: one ZREM per shard touched, pipelined.
-func (s *Store) Unindex(ctx context.Context, ids ...string) error {
-	if len(ids) == 0 {
+func (s *Store) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
+	if len(entries) == 0 {
 		return nil
 	}
 	byShard := map[string][]any{}
-	for _, id := range ids {
-		k := s.shardOf(id)
-		byShard[k] = append(byShard[k], id)
+	for _, e := range entries {
+		k := s.shardOf(e.ID)
+		byShard[k] = append(byShard[k], member(e))
 	}
 	pipe := s.c.Pipeline()
 	for k, m := range byShard {

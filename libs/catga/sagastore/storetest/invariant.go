@@ -10,7 +10,7 @@ import (
 )
 
 // CheckRecoverable fails t unless every active (Running or Compensating)
-// saga in s is in the due index, which is what lets some peer's recovery
+// saga in s has a due-index entry of its epoch (or a newer one), which is what lets some peer's recovery
 // find it if its owner dies. Engine tests call it after every scenario, once
 // the engines are closed: a saga missing from the index there is orphaned
 // for good.
@@ -26,13 +26,13 @@ func CheckRecoverable(t testing.TB, s sagastore.Store) {
 // Unrecoverable describes the active sagas of s missing from the due index,
 // or the error that prevented the check; "" when there are none.
 func Unrecoverable(ctx context.Context, s sagastore.Store) string {
-	indexed := map[string]bool{}
-	ids, err := s.Due(ctx, time.Now().Add(100*365*24*time.Hour), 0)
+	indexed := map[string]uint64{} // id -> newest epoch indexed
+	entries, err := s.Due(ctx, time.Now().Add(100*365*24*time.Hour), 0)
 	if err != nil {
 		return "recoverability check: Due: " + err.Error()
 	}
-	for _, id := range ids {
-		indexed[id] = true
+	for _, e := range entries {
+		indexed[e.ID] = max(indexed[e.ID], e.Epoch)
 	}
 	msg := ""
 	for _, state := range []sagastore.State{sagastore.StateRunning, sagastore.StateCompensating} {
@@ -41,7 +41,7 @@ func Unrecoverable(ctx context.Context, s sagastore.Store) string {
 			return "recoverability check: List: " + err.Error()
 		}
 		for _, r := range recs {
-			if !indexed[r.ID] {
+			if ep, ok := indexed[r.ID]; !ok || ep < r.Epoch {
 				msg += "orphaned saga " + r.ID + ": state=" + string(r.State) + " owner=" + r.Owner +
 					" leaseExpired=" + strconv.FormatBool(r.LeaseUntil.Before(time.Now())) + " inDueIndex=false\n"
 			}

@@ -37,6 +37,7 @@ func Run(t *testing.T, h Harness) {
 		{"LeaseExpiryAndClaim", testLeaseClaim},
 		{"Fencing", testFencing},
 		{"IndexConsistency", testIndex},
+		{"IndexByEpoch", testIndexByEpoch},
 		{"Corrupt", testCorrupt},
 		{"List", testList},
 	}
@@ -191,10 +192,10 @@ func testLeaseClaim(t *testing.T, h Harness) {
 	now := time.Now()
 	rec := newRecord(now.Add(2 * time.Second))
 	mustCreate(t, ctx, s, &rec)
-	if ids, err := s.Due(ctx, now, 10); err != nil || slices.Contains(ids, rec.ID) {
+	if ids, err := dueIDs(ctx, s, now, 10); err != nil || slices.Contains(ids, rec.ID) {
 		t.Fatalf("Due before expiry = %v, %v", ids, err)
 	}
-	ids, err := s.Due(ctx, now.Add(3*time.Second), 10)
+	ids, err := dueIDs(ctx, s, now.Add(3*time.Second), 10)
 	if err != nil || !slices.Contains(ids, rec.ID) {
 		t.Fatalf("Due after expiry = %v, %v; want %s", ids, err, rec.ID)
 	}
@@ -276,7 +277,7 @@ func testIndex(t *testing.T, h Harness) {
 	}
 	due := func(at time.Time, limit int) []string {
 		t.Helper()
-		got, err := s.Due(ctx, at, limit)
+		got, err := dueIDs(ctx, s, at, limit)
 		if err != nil {
 			t.Fatalf("Due: %v", err)
 		}
@@ -306,10 +307,10 @@ func testIndex(t *testing.T, h Harness) {
 	if got := due(base.Add(500*time.Millisecond), 0); !slices.Equal(got, ids[:1]) {
 		t.Fatalf("Due after Update = %v, want %v", got, ids[:1])
 	}
-	if err := s.Unindex(ctx, ids[0], ids[1]); err != nil {
+	if err := s.Unindex(ctx, sagastore.Entry{ID: ids[0], Epoch: 1}, sagastore.Entry{ID: ids[1], Epoch: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Index(ctx, ids[4], base.Add(-time.Minute)); err != nil {
+	if err := s.Index(ctx, sagastore.Entry{ID: ids[4], Epoch: 1, At: base.Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := due(base.Add(-time.Second), 0); !slices.Equal(got, ids[4:]) {
@@ -320,9 +321,41 @@ func testIndex(t *testing.T, h Harness) {
 	if want := slices.Sorted(slices.Values(ids[2:])); !slices.Equal(got, want) {
 		t.Fatalf("Due after Unindex = %v, want %v", got, want)
 	}
-	if err := s.Unindex(ctx, "never-indexed"); err != nil {
+	if err := s.Unindex(ctx, sagastore.Entry{ID: "never-indexed", Epoch: 1}); err != nil {
 		t.Fatalf("Unindex of unknown id: %v", err)
 	}
+}
+
+// testIndexByEpoch: entries of one saga at two epochs are distinct, so the
+// removal of an old owner's entry leaves the new owner's in place.
+func testIndexByEpoch(t *testing.T, h Harness) {
+	ctx, s := ctxT(t), h.New(t)
+	at := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	rec := newRecord(at)
+	mustCreate(t, ctx, s, &rec)
+	if err := s.Index(ctx, sagastore.Entry{ID: rec.ID, Epoch: 2, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Due(ctx, time.Now(), 0)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Due = %v, %v; want the entries of epochs 1 and 2", got, err)
+	}
+	if err := s.Unindex(ctx, sagastore.Entry{ID: rec.ID, Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Due(ctx, time.Now(), 0)
+	if err != nil || len(got) != 1 || got[0].ID != rec.ID || got[0].Epoch != 2 || !got[0].At.Equal(at) {
+		t.Fatalf("Due after removing epoch 1 = %+v, %v; want only epoch 2 at %v", got, err, at)
+	}
+}
+
+func dueIDs(ctx context.Context, s sagastore.Store, now time.Time, limit int) ([]string, error) {
+	entries, err := s.Due(ctx, now, limit)
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	return ids, err
 }
 
 func testCorrupt(t *testing.T, h Harness) {
