@@ -27,11 +27,17 @@
 // Every step call carries catga.Metadata: IdempotencyKey is
 // "<saga id>/<step>/<epoch the step was first started in>" (plus "/undo" for
 // the compensation), stable across owners so a resumed step is recognised as
-// a repeat, and Epoch is the current owner's fencing epoch. Participants use
-// [GuardAction] and [GuardCompensation] over a [Fence] ([MemoryFence],
-// [RedisFence]) to apply each key once, refuse stale epochs, and refuse an
-// action that arrives after (or instead of) its compensation. For
-// exactly-once under crashes and failovers the effect must commit together
-// with its fence record: [RedisFence.Apply] does that for effects that are
-// Redis writes.
+// a repeat, and Epoch is the current owner's fencing epoch. The metadata
+// reaches participants through the call's context; mediator.Send carries it
+// over the transport, and a step calling anything else passes it on itself
+// ([OpFrom] reads it).
+//
+// Participants use [GuardAction] and [GuardCompensation] over a [Fence]
+// ([MemoryFence], or redisfence.Fence shared through Redis) to apply each
+// key once, also when deliveries of it arrive concurrently (Admit reserves
+// the key for one delivery; the others are told [ErrInProgress] and retry),
+// to refuse stale epochs, and to refuse an action that arrives after (or
+// instead of) its compensation. For exactly-once under crashes and
+// failovers the effect must commit together with its fence record:
+// redisfence.Fence.Apply does that for effects that are Redis writes.
 package saga

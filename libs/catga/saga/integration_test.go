@@ -23,6 +23,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/rediscluster"
 	"github.com/catga-go/catga/libs/catga/saga"
+	"github.com/catga-go/catga/libs/catga/saga/redisfence"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	"github.com/catga-go/catga/libs/catga/sagastore/natskv"
 	sredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
@@ -103,7 +104,7 @@ func effectsKey(prefix, sagaID string) string { return prefix + ":effects:{" + s
 // RedisFence. after runs once an action or compensation is applied and
 // committed, before the reply goes back.
 func participants(rdb redis.UniversalClient, prefix string, after func(step int, undo bool)) *mediator.Mediator {
-	fence := saga.NewRedisFence(rdb, prefix, time.Hour)
+	fence := redisfence.New(rdb, prefix, time.Hour)
 	// The effect and its fence record commit in one Redis transaction, as a
 	// participant's effect and idempotency record must for exactly-once.
 	apply := func(ctx context.Context) error {
