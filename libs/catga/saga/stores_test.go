@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -71,6 +72,9 @@ type faulty struct {
 	// afterGet, a func(sagastore.Record), runs after each successful Get,
 	// before the caller acts on what it read.
 	afterGet atomic.Value
+	// downIDs holds saga ids whose records cannot be written (a partial
+	// outage: their shard is unreachable).
+	downIDs sync.Map
 }
 
 func (f *faulty) fail(op string) error {
@@ -99,6 +103,9 @@ func (f *faulty) Get(ctx context.Context, id string) (sagastore.Record, error) {
 }
 
 func (f *faulty) Update(ctx context.Context, rec sagastore.Record) (uint64, error) {
+	if _, down := f.downIDs.Load(rec.ID); down {
+		return 0, fmt.Errorf("update %s: %w", rec.ID, errOutage)
+	}
 	if err := f.fail("update"); err != nil {
 		f.updates.Add(1)
 		return 0, err

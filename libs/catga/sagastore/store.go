@@ -81,11 +81,31 @@ type StepState struct {
 	Error    string `json:"e,omitempty"`
 }
 
+// EventKind says what happened in a history [Event].
+type EventKind string
+
+// Event kinds.
+const (
+	EventCreated            EventKind = "created"
+	EventStarted            EventKind = "started"   // a step's action began (its key epoch set)
+	EventSucceeded          EventKind = "succeeded" // a step's action succeeded
+	EventFailed             EventKind = "failed"    // a step's action failed: compensation follows
+	EventCompleted          EventKind = "completed"
+	EventCompensating       EventKind = "compensating"
+	EventCompensated        EventKind = "compensated" // one step's compensation succeeded
+	EventCompensatedAll     EventKind = "compensated-all"
+	EventStuck              EventKind = "stuck"
+	EventReleased           EventKind = "released"            // the owner gave up its lease (shutdown)
+	EventClaimed            EventKind = "claimed"             // a peer took over an expired lease
+	EventRetried            EventKind = "retried"             // an operator resumed a Stuck saga
+	EventForcedCompensation EventKind = "forced-compensation" // an operator forced compensation
+)
+
 // Event is one entry of a saga's history.
 type Event struct {
 	At    time.Time `json:"t"`
 	Step  int       `json:"i"`
-	What  string    `json:"w"`
+	What  EventKind `json:"w"`
 	Epoch uint64    `json:"p,omitempty"`
 	Owner string    `json:"o,omitempty"`
 	Error string    `json:"e,omitempty"`

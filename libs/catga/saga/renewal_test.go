@@ -1,0 +1,71 @@
+package saga_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/catga-go/catga/libs/catga/saga"
+	"github.com/catga-go/catga/libs/catga/sagastore"
+)
+
+// TestRenewalNotBlockedByRetryingPersist: in a partial outage some sagas'
+// writes keep failing and their transitions retry for a whole TTL each. A
+// long step of another saga on the same peer must still have its lease
+// renewed on time, not be taken over by another peer.
+func TestRenewalNotBlockedByRetryingPersist(t *testing.T) {
+	ctx := ctxT(t, 20*time.Second)
+	store := &faulty{Store: checkedMemory(t)}
+	const ttl = 400 * time.Millisecond
+	l := newLedger()
+	entered := make(chan struct{}, 1)
+	def := threeSteps(l, func(int) error { return nil })
+	do1 := def.Steps[1].Action
+	def.Steps[1].Action = func(ctx context.Context, o *order) error {
+		if o.ID == "long" {
+			entered <- struct{}{}
+			select { // several TTLs
+			case <-time.After(4 * ttl):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return do1(ctx, o)
+	}
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(40*time.Millisecond))
+	sa, err := saga.Register(a, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
+	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*saga.Engine{a, b} {
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	long, err := sa.Start(ctx, "", order{ID: "long"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	// Sagas whose records cannot be written while the long step runs: each
+	// one's first transition retries for a TTL under its run's mutex.
+	for i := range 6 {
+		id := "blocked-" + uuid.NewString()
+		store.downIDs.Store(id, true)
+		if _, err := sa.Start(ctx, id, order{ID: "blocked"}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(ttl / 4 * time.Duration(i%2)) // spread over the long step
+	}
+	final, err := a.Await(ctx, long)
+	if err != nil || final.State != sagastore.StateCompleted || final.Owner != "a" || final.Epoch != 1 {
+		t.Fatalf("long saga: %s owner %s epoch %d, %v; want completed by a at epoch 1 (its lease renewed)", final.State, final.Owner, final.Epoch, err)
+	}
+	store.downIDs.Clear()
+}
