@@ -35,6 +35,22 @@ func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention
 // even without errors (default 500ms; 0 or less disables the periodic reload).
 func WithReloadInterval(d time.Duration) Option { return func(s *Store) { s.reloadEvery = d } }
 
+// WithCreateReplicas makes Create wait (Redis WAIT) until the new record
+// reached n replicas, for up to timeout, so that a failover right after
+// Start cannot lose a saga the caller was told exists. It costs no extra
+// round trip (the WAIT is pipelined after the write on the same connection)
+// but adds the replication delay. When fewer replicas acknowledge in time,
+// Create fails with ErrNotReplicated: the saga may or may not survive a
+// failover, so the caller retries Start with the same id and treats
+// sagastore.ErrExists as started. Default: no wait.
+func WithCreateReplicas(n int, timeout time.Duration) Option {
+	return func(s *Store) { s.waitReplicas, s.waitTimeout = n, timeout }
+}
+
+// ErrNotReplicated: Create's record did not reach the replicas asked for
+// with WithCreateReplicas in time.
+var ErrNotReplicated = errors.New("catga: redis saga store: create not acknowledged by enough replicas")
+
 // WithLogger sets the logger (default discards).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
@@ -48,6 +64,9 @@ type Store struct {
 	retention   time.Duration
 	reloadEvery time.Duration
 	log         *slog.Logger
+
+	waitReplicas int
+	waitTimeout  time.Duration
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -242,12 +261,47 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 	case <-ctx.Done():
 		return 0, fmt.Errorf("catga: redis saga store: create: %w", ctx.Err())
 	}
+	if s.waitReplicas > 0 {
+		return s.createReplicated(ctx, rec.ID, b)
+	}
 	n, err := createScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, b).Int()
 	if err != nil {
 		return 0, s.checkErr(ctx, "create", err)
 	}
 	if n == 0 {
 		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
+	}
+	return 1, nil
+}
+
+// createReplicated writes the record and WAITs on the same connection of
+// the master holding it: WAIT counts the replicas that have every write the
+// connection made before it.
+func (s *Store) createReplicated(ctx context.Context, id string, b []byte) (uint64, error) {
+	key := s.Key(id)
+	var node redis.Cmdable = s.c
+	if s.cluster != nil {
+		m, err := s.cluster.MasterForKey(ctx, key)
+		if err != nil {
+			return 0, s.checkErr(ctx, "create", err)
+		}
+		node = m
+	}
+	var created *redis.Cmd
+	var acked *redis.Cmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		created = createScript.Eval(ctx, p, []string{key}, b)
+		acked = p.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return 0, s.checkErr(ctx, "create", err)
+	}
+	if n, _ := created.Int(); n == 0 {
+		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, id)
+	}
+	if got, _ := acked.Int64(); got < int64(s.waitReplicas) {
+		return 0, fmt.Errorf("%w: %s: %d of %d", ErrNotReplicated, id, got, s.waitReplicas)
 	}
 	return 1, nil
 }
