@@ -20,7 +20,21 @@
 // peer that lost the lease can no longer write. Each peer's recovery loop
 // claims sagas whose lease expired, bumping the epoch, and resumes them from
 // the persisted state; Close releases the leases a peer holds so others take
-// over at once.
+// over at once. Removing a saga from the due index is conditional on its
+// epoch (sagastore.Entry), so no peer can drop the entry of a newer owner.
+//
+// # Clocks
+//
+// Lease expiry compares two peers' clocks: the owner's, which wrote
+// LeaseUntil, and the claimer's, which reads it. An owner renews its lease
+// once less than half the TTL remains, checking every recovery interval
+// (at most TTL/3), so on its own clock a live lease always has more than
+// TTL/2 - interval left (1.5s with the defaults). Peers tolerate clock
+// skew up to that margin; beyond it a peer whose clock runs ahead may take
+// a live saga over early. That stays correct (the old owner is fenced out
+// by the epoch: its writes fail and participants refuse it) but wastes the
+// work in flight, so keep peers' clocks synchronised (NTP) well within it.
+// Fence reservations in Redis are timed by the Redis server's clock.
 //
 // # Participants
 //

@@ -33,6 +33,10 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// markerTTL is how long a removed due entry's purge marker stays (the
+// server's minimum is one second).
+const markerTTL = time.Second
+
 // Store is a JetStream KV sagastore.Store.
 type Store struct {
 	recs jetstream.KeyValue
@@ -56,7 +60,12 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s: %w", cfg.Bucket, err)
 	}
-	due, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_due", History: 1, Replicas: cfg.Replicas})
+	// Removed due entries leave purge markers behind; listing the bucket
+	// reads them all and filters them client-side, so without an expiry a
+	// due scan would grow with every saga ever run. Markers expire after
+	// markerTTL (the bucket's LimitMarkerTTL enables per-message TTLs).
+	due, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_due", History: 1,
+		Replicas: cfg.Replicas, LimitMarkerTTL: markerTTL})
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s_due: %w", cfg.Bucket, err)
 	}
@@ -212,7 +221,7 @@ func (s *Store) Index(ctx context.Context, e sagastore.Entry) error {
 // Unindex implements sagastore.Store.
 func (s *Store) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
 	for _, e := range entries {
-		if err := s.due.Purge(ctx, dueKey(e)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		if err := s.due.Purge(ctx, dueKey(e), jetstream.PurgeTTL(markerTTL)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 			return fmt.Errorf("catga: natskv: unindex %s: %w", e.ID, err)
 		}
 	}
