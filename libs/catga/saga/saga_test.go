@@ -346,7 +346,15 @@ func TestForceCompensateRunningSaga(t *testing.T) {
 	store, l := checkedMemory(t), newLedger()
 	entered, release := make(chan struct{}, 1), make(chan struct{})
 	a := newEngine(t, store, saga.WithOwner("a"))
-	sa, err := saga.Register(a, blockingDef(l, entered, release))
+	def := blockingDef(l, entered, release)
+	oldStep1 := def.Steps[1].Action
+	replied := make(chan error, 1) // what the participant answered the old owner's step 1
+	def.Steps[1].Action = func(ctx context.Context, o *order) error {
+		err := oldStep1(ctx, o)
+		replied <- err
+		return err
+	}
+	sa, err := saga.Register(a, def)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +375,15 @@ func TestForceCompensateRunningSaga(t *testing.T) {
 		t.Fatalf("%s %v", final.State, err)
 	}
 	close(release) // the old owner's step 1 now reaches the participant: fenced
-	time.Sleep(50 * time.Millisecond)
+	var rej *catga.RejectionError
+	select {
+	case err := <-replied:
+		if !errors.As(err, &rej) || (rej.Code != saga.CodeStaleEpoch && rej.Code != saga.CodeCompensated) {
+			t.Fatalf("the old owner's late step 1 got %v, want a stale-epoch or compensated refusal", err)
+		}
+	case <-ctx.Done():
+		t.Fatal("the old owner's step 1 never reached the participant")
+	}
 	if err := a.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
