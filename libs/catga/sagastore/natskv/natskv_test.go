@@ -17,6 +17,11 @@ func TestConformance(t *testing.T) {
 	_, _, js := natstest.JetStream(t)
 	var n atomic.Int64
 	storetest.Run(t, storetest.Harness{
+		Features: storetest.Features{Parallel: true, Corrupt: func(t *testing.T, s sagastore.Store, id string) {
+			if err := s.(*natskv.Store).PutRaw(context.Background(), id, []byte("{not json")); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		New: func(t *testing.T) sagastore.Store {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -25,11 +30,6 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s
-		},
-		Corrupt: func(t *testing.T, s sagastore.Store, id string) {
-			if err := s.(*natskv.Store).PutRaw(context.Background(), id, []byte("{not json")); err != nil {
-				t.Fatal(err)
-			}
 		},
 	})
 }

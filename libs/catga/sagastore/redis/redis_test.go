@@ -62,15 +62,15 @@ func TestConformanceCluster(t *testing.T) {
 	client := cluster.Client(clusterOptions())
 	t.Cleanup(func() { _ = client.Close() })
 	storetest.Run(t, storetest.Harness{
+		Features: storetest.Features{Parallel: true, Corrupt: func(t *testing.T, s sagastore.Store, id string) {
+			if err := client.HSet(context.Background(), s.(*sredis.Store).Key(id), "v", "1", "d", "{oops").Err(); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		New: func(t *testing.T) sagastore.Store {
 			s := sredis.New(client, sredis.WithPrefix("t-"+uuid.NewString()[:8]), sredis.WithShards(8))
 			t.Cleanup(func() { _ = s.Close() })
 			return s
-		},
-		Corrupt: func(t *testing.T, s sagastore.Store, id string) {
-			if err := client.HSet(context.Background(), s.(*sredis.Store).Key(id), "v", "1", "d", "{oops").Err(); err != nil {
-				t.Fatal(err)
-			}
 		},
 	})
 }

@@ -15,34 +15,54 @@ import (
 	"github.com/catga-go/catga/libs/catga/sagastore"
 )
 
-// Harness tells the suite how to get stores.
+// Harness tells the suite how to get stores and what they can do.
 type Harness struct {
 	// New returns an empty store isolated from every other store New
 	// returned (e.g. a fresh key prefix or bucket).
 	New func(t *testing.T) sagastore.Store
-	// Corrupt stores bytes that do not decode as a record under id in s.
+	Features
+}
+
+// Features are a store's capabilities; cases that need a missing one are
+// skipped, saying why.
+type Features struct {
+	// Corrupt stores bytes that do not decode as a record under id in s;
+	// nil when the store offers no way to (the Corrupt case is skipped).
 	Corrupt func(t *testing.T, s sagastore.Store, id string)
+	// Parallel: cases may run concurrently (each gets its own store).
+	Parallel bool
+}
+
+// Case is one conformance case; each is exported so that a store's tests
+// can run a single one.
+type Case struct {
+	Name string
+	Run  func(t *testing.T, h Harness)
+}
+
+// Cases are the conformance cases.
+var Cases = []Case{
+	{"CreateGet", CreateGet},
+	{"NotFound", NotFound},
+	{"StaleUpdateConflicts", StaleUpdateConflicts},
+	{"ConcurrentCAS", ConcurrentCAS},
+	{"LeaseExpiryAndClaim", LeaseExpiryAndClaim},
+	{"Fencing", Fencing},
+	{"IndexConsistency", IndexConsistency},
+	{"IndexByEpoch", IndexByEpoch},
+	{"Corrupt", Corrupt},
+	{"List", List},
 }
 
 // Run runs every conformance case as a subtest.
 func Run(t *testing.T, h Harness) {
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, h Harness)
-	}{
-		{"CreateGet", testCreateGet},
-		{"NotFound", testNotFound},
-		{"StaleUpdateConflicts", testStaleUpdate},
-		{"ConcurrentCAS", testConcurrentCAS},
-		{"LeaseExpiryAndClaim", testLeaseClaim},
-		{"Fencing", testFencing},
-		{"IndexConsistency", testIndex},
-		{"IndexByEpoch", testIndexByEpoch},
-		{"Corrupt", testCorrupt},
-		{"List", testList},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
+	for _, c := range Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			if h.Parallel {
+				t.Parallel()
+			}
+			c.Run(t, h)
+		})
 	}
 }
 
@@ -71,7 +91,9 @@ func mustCreate(t *testing.T, ctx context.Context, s sagastore.Store, rec *sagas
 	rec.Version = v
 }
 
-func testCreateGet(t *testing.T, h Harness) {
+// CreateGet: a created record reads back as written; Create of a taken id
+// fails; Update bumps the version.
+func CreateGet(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(time.Minute))
 	mustCreate(t, ctx, s, &rec)
@@ -101,7 +123,8 @@ func testCreateGet(t *testing.T, h Harness) {
 	}
 }
 
-func testNotFound(t *testing.T, h Harness) {
+// NotFound: Get and Update of a missing id say ErrNotFound.
+func NotFound(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	if _, err := s.Get(ctx, "missing-"+uuid.NewString()); !errors.Is(err, sagastore.ErrNotFound) {
 		t.Fatalf("Get: %v, want ErrNotFound", err)
@@ -113,7 +136,9 @@ func testNotFound(t *testing.T, h Harness) {
 	}
 }
 
-func testStaleUpdate(t *testing.T, h Harness) {
+// StaleUpdateConflicts: an Update from a stale version is refused and
+// changes nothing.
+func StaleUpdateConflicts(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(time.Minute))
 	mustCreate(t, ctx, s, &rec)
@@ -133,9 +158,9 @@ func testStaleUpdate(t *testing.T, h Harness) {
 	}
 }
 
-// testConcurrentCAS: writers increment a counter in History through
+// ConcurrentCAS: writers increment a counter in History through
 // read-modify-CAS loops; no increment may be lost or doubled.
-func testConcurrentCAS(t *testing.T, h Harness) {
+func ConcurrentCAS(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(time.Minute))
 	mustCreate(t, ctx, s, &rec)
@@ -187,7 +212,9 @@ func testConcurrentCAS(t *testing.T, h Harness) {
 	t.Logf("%d conflicts", conflicts)
 }
 
-func testLeaseClaim(t *testing.T, h Harness) {
+// LeaseExpiryAndClaim: an expired lease is due; of concurrent claims reading
+// one version exactly one wins.
+func LeaseExpiryAndClaim(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	now := time.Now()
 	rec := newRecord(now.Add(2 * time.Second))
@@ -246,7 +273,8 @@ func testLeaseClaim(t *testing.T, h Harness) {
 	}
 }
 
-func testFencing(t *testing.T, h Harness) {
+// Fencing: the write of an owner fenced out by a claim is refused.
+func Fencing(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(-time.Second))
 	mustCreate(t, ctx, s, &rec)
@@ -266,7 +294,9 @@ func testFencing(t *testing.T, h Harness) {
 	}
 }
 
-func testIndex(t *testing.T, h Harness) {
+// IndexConsistency: Due, Index and Unindex keep the due index as the
+// contract says; Update leaves it alone.
+func IndexConsistency(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	base := time.Now().Add(time.Hour)
 	var ids []string
@@ -326,9 +356,9 @@ func testIndex(t *testing.T, h Harness) {
 	}
 }
 
-// testIndexByEpoch: entries of one saga at two epochs are distinct, so the
+// IndexByEpoch: entries of one saga at two epochs are distinct, so the
 // removal of an old owner's entry leaves the new owner's in place.
-func testIndexByEpoch(t *testing.T, h Harness) {
+func IndexByEpoch(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	at := time.Now().Add(-time.Second).Truncate(time.Millisecond)
 	rec := newRecord(at)
@@ -358,7 +388,11 @@ func dueIDs(ctx context.Context, s sagastore.Store, now time.Time, limit int) ([
 	return ids, err
 }
 
-func testCorrupt(t *testing.T, h Harness) {
+// Corrupt: undecodable bytes read back as a *CorruptError.
+func Corrupt(t *testing.T, h Harness) {
+	if h.Corrupt == nil {
+		t.Skip("the store offers no way to plant a corrupt record (Features.Corrupt is nil)")
+	}
 	ctx, s := ctxT(t), h.New(t)
 	id := uuid.NewString()
 	h.Corrupt(t, s, id)
@@ -369,7 +403,8 @@ func testCorrupt(t *testing.T, h Harness) {
 	}
 }
 
-func testList(t *testing.T, h Harness) {
+// List: records of a state, with their versions, up to a limit.
+func List(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	stuck := map[string]bool{}
 	for i := range 4 {
