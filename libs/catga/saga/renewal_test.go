@@ -69,3 +69,52 @@ func TestRenewalNotBlockedByRetryingPersist(t *testing.T) {
 	}
 	store.downIDs.Clear()
 }
+
+// TestLostOwnershipCancelsCall: when an operator forces compensation of a
+// saga whose step is running on peer A, A's next lease renewal finds the new
+// owner and cancels A's in-flight step call instead of letting it run on.
+func TestLostOwnershipCancelsCall(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	store, l := checkedMemory(t), newLedger()
+	const ttl = 300 * time.Millisecond
+	entered, cancelled := make(chan struct{}, 1), make(chan struct{})
+	def := threeSteps(l, func(int) error { return nil })
+	def.Steps[1].Action = func(ctx context.Context, _ *order) error {
+		entered <- struct{}{}
+		select {
+		case <-ctx.Done():
+			close(cancelled)
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+			return nil
+		}
+	}
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(30*time.Millisecond))
+	sa, err := saga.Register(a, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	id, err := sa.Start(ctx, "", order{ID: "lost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	op := newEngine(t, store, saga.WithOwner("operator"), saga.WithLeaseTTL(ttl))
+	if _, err := saga.Register(op, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	if err := op.ForceCompensate(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-cancelled:
+	case <-time.After(3 * time.Second):
+		t.Fatal("A's step call still runs 3s after A lost the saga")
+	}
+	if final, err := op.Await(ctx, id); err != nil || final.State != sagastore.StateCompensated {
+		t.Fatalf("%s, %v", final.State, err)
+	}
+}
