@@ -35,7 +35,7 @@ type outcome struct {
 // what a failed (or abandoned) attempt changed never reaches a retry, a
 // compensation or the store.
 func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensation bool) outcome {
-	rec := r.snapshot()
+	rec := r.current()
 	id, epoch, keyEpoch, deadline, raw := rec.ID, rec.Epoch, rec.Steps[i].KeyEpoch, rec.Deadline, rec.Data
 	key := ActionKey(id, i, keyEpoch)
 	what := "action"

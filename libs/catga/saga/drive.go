@@ -13,7 +13,7 @@ import (
 // drive executes r until it is final or stuck, this peer loses it, or ctx
 // ends (then the lease is released).
 func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
-	rec := r.snapshot()
+	rec := r.current()
 	_, err := rn.decode(rec.Data)
 	if err == nil {
 		err = checkShape(&rec, rn.stepCount())
@@ -30,7 +30,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 		if ctx.Err() != nil {
 			return e.interrupted(ctx, r)
 		}
-		rec := r.snapshot()
+		rec := r.current()
 		var err error
 		switch rec.State {
 		case sagastore.StateRunning:
@@ -38,7 +38,7 @@ func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
 		case sagastore.StateCompensating:
 			err = e.compensate(ctx, r, rn, rec)
 		default: // final or stuck
-			return rec, nil
+			return rec.Clone(), nil
 		}
 		if err != nil {
 			return e.stop(r, err)
@@ -128,7 +128,7 @@ func (e *Engine) execute(ctx context.Context, r *run, rn runner, i int, compensa
 	}
 	var rej *catga.RejectionError
 	if errors.As(out.err, &rej) && rej.Code == CodeStaleEpoch {
-		return out, fmt.Errorf("%w: %s: %w", ErrLostOwnership, r.snapshot().ID, out.err)
+		return out, fmt.Errorf("%w: %s: %w", ErrLostOwnership, r.current().ID, out.err)
 	}
 	p := AfterActionReply
 	if compensation {

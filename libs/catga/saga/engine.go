@@ -111,7 +111,16 @@ type run struct {
 	stop context.CancelCauseFunc
 }
 
-// snapshot copies the run's record.
+// current returns the run's record to read, not to modify: an adopted
+// record's slices are never written again (transitions fork a deep copy),
+// so sharing them is safe and saves a copy per step.
+func (r *run) current() Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec
+}
+
+// snapshot returns a deep copy of the run's record, for callers to keep.
 func (r *run) snapshot() Record {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -26,8 +26,8 @@ import (
 	"github.com/catga-go/catga/libs/catga/saga/redisfence"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	"github.com/catga-go/catga/libs/catga/sagastore/natskv"
-	"github.com/catga-go/catga/libs/catga/sagastore/storetest"
 	sredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
+	"github.com/catga-go/catga/libs/catga/sagastore/storetest"
 )
 
 // Environment of a peer process (the test binary re-executed).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/catga-go/catga/libs/catga/internal/backoff"
@@ -23,7 +24,7 @@ var persistRetry = backoff.Policy{Initial: 20 * time.Millisecond, Max: 250 * tim
 func (e *Engine) transition(ctx context.Context, r *run, fn func(*Record)) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	next := r.rec.Clone()
+	next := fork(r.rec)
 	fn(&next)
 	if err := e.persist(ctx, &next); err != nil {
 		return err
@@ -34,6 +35,16 @@ func (e *Engine) transition(ctx context.Context, r *run, fn func(*Record)) error
 		e.hook(ctx, AfterPersist, &rec)
 	}
 	return nil
+}
+
+// fork returns a copy of rec that a transition may modify without touching
+// rec: Steps is copied (modified in place), History is clipped so that an
+// append reallocates instead of writing into rec's array, and Data is
+// shared (transitions replace it, never write into it).
+func fork(rec Record) Record {
+	rec.Steps = slices.Clone(rec.Steps)
+	rec.History = slices.Clip(rec.History)
+	return rec
 }
 
 // persist writes rec (r.mu held) and updates its Version. Its writes outlive
@@ -49,7 +60,7 @@ func (e *Engine) persist(ctx context.Context, rec *Record) error {
 	giveUp := now.Add(e.ttl)
 	ambiguous := false
 	for attempt := 1; ; attempt++ {
-		wctx, cancel := e.writeContext(ctx)
+		wctx, cancel := e.writeContext()
 		v, err := e.store.Update(wctx, *rec)
 		cancel()
 		switch {
@@ -59,7 +70,7 @@ func (e *Engine) persist(ctx context.Context, rec *Record) error {
 		case errors.Is(err, sagastore.ErrConflict) && ambiguous:
 			// An earlier attempt may have been applied with its reply lost:
 			// if the stored record is ours, it was.
-			gctx, cancel := e.writeContext(ctx)
+			gctx, cancel := e.writeContext()
 			cur, gerr := e.store.Get(gctx, rec.ID)
 			cancel()
 			if gerr == nil && cur.Owner == rec.Owner && cur.Epoch == rec.Epoch && cur.UpdatedAt.Equal(rec.UpdatedAt) {
@@ -80,10 +91,10 @@ func (e *Engine) persist(ctx context.Context, rec *Record) error {
 }
 
 // writeContext bounds one store write: half a TTL, and Close's deadline.
-func (e *Engine) writeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.ttl/2)
-	stop := context.AfterFunc(e.hard, cancel)
-	return wctx, func() { stop(); cancel() }
+// It does not end with the run's context: a write whose outcome is known is
+// worth finishing while shutting down.
+func (e *Engine) writeContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(e.hard, e.ttl/2)
 }
 
 // release gives up the lease so another peer can claim the saga at once.
@@ -93,7 +104,7 @@ func (e *Engine) release(r *run) {
 	if !r.rec.State.Active() || r.rec.Owner != e.owner {
 		return
 	}
-	ctx, cancel := e.writeContext(context.Background())
+	ctx, cancel := e.writeContext()
 	defer cancel()
 	rec := r.rec.Clone()
 	now := time.Now().UTC()

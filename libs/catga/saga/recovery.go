@@ -91,7 +91,7 @@ func (e *Engine) renew(ctx context.Context, r *run) {
 	next := r.rec.Clone()
 	now := time.Now().UTC()
 	next.LeaseUntil, next.UpdatedAt = now.Add(e.ttl), now
-	wctx, cancel := e.writeContext(ctx)
+	wctx, cancel := e.writeContext()
 	defer cancel()
 	v, err := e.store.Update(wctx, next)
 	switch {
