@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,4 +259,62 @@ func TestRedisFenceApply(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestRedisFenceApplyWatched: an effect that reads before it writes
+// ("reserve if stock >= 1") is applied exactly once under concurrent
+// duplicate deliveries, and a refusal decided from what it read writes
+// nothing.
+func TestRedisFenceApplyWatched(t *testing.T) {
+	c := sharedCluster(t)
+	rdb := clusterClient(c.Addrs())
+	t.Cleanup(func() { _ = rdb.Close() })
+	ctx := ctxT(t, 20*time.Second)
+	fence := redisfence.New(rdb, "fence-watched", time.Minute)
+	reserve := func(op saga.Op, stock string) (saga.Admission, error) {
+		return fence.ApplyWatched(ctx, op, []string{stock}, func(ctx context.Context, tx *redis.Tx, p redis.Pipeliner) error {
+			n, err := tx.Get(ctx, stock).Int()
+			if err != nil {
+				return err
+			}
+			if n < 1 {
+				return catga.Reject("out_of_stock", "stock %d", n)
+			}
+			p.Set(ctx, stock, n-1, 0)
+			return nil
+		})
+	}
+	t.Run("concurrent duplicates reserve once", func(t *testing.T) {
+		id := uuid.NewString()
+		stock := "fence-watched:stock:{" + id + "}"
+		rdb.Set(ctx, stock, 5, time.Minute)
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				if _, err := reserve(saga.Op{Saga: id, Key: "k", Epoch: 1}, stock); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if n, _ := rdb.Get(ctx, stock).Int(); n != 4 {
+			t.Fatalf("stock %d after 6 deliveries of one reservation, want 4", n)
+		}
+	})
+	t.Run("refusal writes nothing", func(t *testing.T) {
+		id := uuid.NewString()
+		stock := "fence-watched:stock:{" + id + "}"
+		rdb.Set(ctx, stock, 0, time.Minute)
+		var rej *catga.RejectionError
+		if _, err := reserve(saga.Op{Saga: id, Key: "k", Epoch: 1}, stock); !errors.As(err, &rej) || rej.Code != "out_of_stock" {
+			t.Fatalf("reserve with no stock: %v", err)
+		}
+		rdb.Set(ctx, stock, 1, time.Minute) // restocked: the saga's retry reserves
+		if adm, err := reserve(saga.Op{Saga: id, Key: "k", Epoch: 1}, stock); err != nil || adm != saga.Apply {
+			t.Fatalf("retry after restock: %v, %v", adm, err)
+		}
+		if n, _ := rdb.Get(ctx, stock).Int(); n != 0 {
+			t.Fatalf("stock %d, want 0", n)
+		}
+	})
 }

@@ -155,9 +155,23 @@ var errTxConflict = errors.New("catga: redis fence: transaction kept conflicting
 // decision is [saga.Apply]; a failover may lose the transaction, but then it
 // loses the effect and the commit together, and the retry applies it again.
 func (f *Fence) Apply(ctx context.Context, op saga.Op, effect func(tx redis.Pipeliner) error) (saga.Admission, error) {
+	return f.ApplyWatched(ctx, op, nil, func(_ context.Context, _ *redis.Tx, p redis.Pipeliner) error { return effect(p) })
+}
+
+// ApplyWatched is [Fence.Apply] for an effect that reads state to decide
+// what to write ("reserve if stock >= n"): the keys in watch are WATCHed
+// with the fence hash, effect reads them through tx (before the
+// transaction) and queues its writes on p, and if any watched key changes
+// before EXEC the whole decision, reads included, runs again. effect may
+// return a rejection (catga.Reject) to refuse the op: nothing is written
+// and the rejection is returned. On a cluster every key must hash to the
+// saga's slot (contain "{"+op.Saga+"}").
+func (f *Fence) ApplyWatched(ctx context.Context, op saga.Op, watch []string,
+	effect func(ctx context.Context, tx *redis.Tx, p redis.Pipeliner) error) (saga.Admission, error) {
 	key := f.Key(op.Saga)
 	actionField, undoField := "a:"+op.Key, "c:"+op.Key
-	for range 16 { // bounded: each retry means another writer changed this saga's fence
+	keys := append([]string{key}, watch...)
+	for range 16 { // bounded: each retry means another writer changed a watched key
 		var adm saga.Admission
 		err := f.c.Watch(ctx, func(tx *redis.Tx) error {
 			vals, err := tx.HMGet(ctx, key, "epoch", actionField, undoField, "ra:"+op.Key, "rc:"+op.Key).Result()
@@ -183,12 +197,12 @@ func (f *Fence) Apply(ctx context.Context, op saga.Op, effect func(tx redis.Pipe
 				case adm == saga.NothingToUndo:
 					p.HSet(ctx, key, actionField, "tomb", undoField, "done")
 				case adm == saga.Apply && op.Compensation:
-					if err := effect(p); err != nil {
+					if err := effect(ctx, tx, p); err != nil {
 						return err
 					}
 					p.HSet(ctx, key, undoField, "done")
 				case adm == saga.Apply:
-					if err := effect(p); err != nil {
+					if err := effect(ctx, tx, p); err != nil {
 						return err
 					}
 					p.HSet(ctx, key, actionField, "done")
@@ -197,7 +211,7 @@ func (f *Fence) Apply(ctx context.Context, op saga.Op, effect func(tx redis.Pipe
 				return nil
 			})
 			return err
-		}, key)
+		}, keys...)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}
