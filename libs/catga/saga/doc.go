@@ -13,6 +13,14 @@
 // and acts ([Engine.Retry], [Engine.ForceCompensate]). Completed and
 // Compensated are final.
 //
+// No step can hold a saga forever: every attempt is bounded by the step's
+// Timeout (or [WithStepTimeout]) and, for actions, by the saga deadline; an
+// attempt that outlives its bound is abandoned even if the step ignores its
+// context. Each attempt works on its own copy of the saga data, so what a
+// failed attempt changed is discarded. A transition is adopted only once
+// the store accepted it: a peer never believes a saga finished that the
+// store still holds as running.
+//
 // # Ownership and fencing
 //
 // The peer executing a saga holds a lease (owner, epoch, lease expiry) in
