@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -175,6 +176,55 @@ type Entry struct {
 	At    time.Time
 }
 
+// ListActive implements List for Running and Compensating sagas through the
+// due index of s: the records of the entries Due returns, in state, oldest
+// first, up to limit. Stores share it.
+func ListActive(ctx context.Context, s Store, state State, limit int) ([]Record, error) {
+	entries, err := s.Due(ctx, time.Now().Add(100*365*24*time.Hour), 0)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range entries {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			ids = append(ids, e.ID)
+		}
+	}
+	return GetInState(ctx, s, ids, state, limit)
+}
+
+// GetInState reads the records of ids and keeps those in state, oldest
+// first, up to limit; missing and corrupt records are skipped.
+func GetInState(ctx context.Context, s Store, ids []string, state State, limit int) ([]Record, error) {
+	var out []Record
+	for _, id := range ids {
+		rec, err := s.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if rec.State == state {
+			out = append(out, rec)
+		}
+	}
+	slices.SortFunc(out, func(a, b Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Scanner is implemented by stores that can read every record in a state
+// without any index (slow: for tests and audits). A check that the indexes
+// are complete needs it.
+type Scanner interface {
+	Scan(ctx context.Context, state State, limit int) ([]Record, error)
+}
+
 // Store keeps saga records. It must be safe for concurrent use by many
 // goroutines and, for shared implementations, many processes.
 //
@@ -196,8 +246,13 @@ type Entry struct {
 //     resets its At; Unindex removes entries by (ID, Epoch), ignoring At.
 //     Due may return a partial answer (and no error) when part of a
 //     sharded index is unreachable, so that recovery goes on elsewhere.
-//   - List returns up to limit records in the given state (an operator
-//     query; it may scan).
+//   - List returns up to limit records in the given state, oldest first.
+//     It reads an index, not every record: Running and Compensating sagas
+//     are found through the due index, Stuck ones through a stuck index
+//     that Create and Update add to when the record is Stuck (entries of
+//     sagas that left Stuck are dropped when List finds them). Final sagas
+//     are not indexed (that would cost every saga a write); listing them
+//     may scan.
 type Store interface {
 	Create(ctx context.Context, rec Record) (version uint64, err error)
 	Get(ctx context.Context, id string) (Record, error)

@@ -17,6 +17,7 @@ type Store struct {
 	records map[string][]byte // encoded, so callers never share memory with the store
 	version map[string]uint64
 	due     map[dueKey]time.Time
+	state   map[string]sagastore.State // the state index List reads
 	next    uint64
 }
 
@@ -29,7 +30,7 @@ var _ sagastore.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{records: map[string][]byte{}, version: map[string]uint64{}, due: map[dueKey]time.Time{}}
+	return &Store{records: map[string][]byte{}, version: map[string]uint64{}, due: map[dueKey]time.Time{}, state: map[string]sagastore.State{}}
 }
 
 // Put stores raw bytes under id, bypassing encoding; tests use it to plant
@@ -39,6 +40,7 @@ func (s *Store) Put(id string, raw []byte) {
 	defer s.mu.Unlock()
 	s.next++
 	s.records[id], s.version[id] = raw, s.next
+	delete(s.state, id) // undecodable: in no state
 }
 
 // Create implements sagastore.Store.
@@ -54,6 +56,7 @@ func (s *Store) Create(_ context.Context, rec sagastore.Record) (uint64, error) 
 	}
 	s.next++
 	s.records[rec.ID], s.version[rec.ID] = b, s.next
+	s.state[rec.ID] = rec.State
 	s.due[dueKey{rec.ID, rec.Epoch}] = rec.LeaseUntil
 	return s.next, nil
 }
@@ -92,6 +95,7 @@ func (s *Store) Update(_ context.Context, rec sagastore.Record) (uint64, error) 
 	}
 	s.next++
 	s.records[rec.ID], s.version[rec.ID] = b, s.next
+	s.state[rec.ID] = rec.State
 	return s.next, nil
 }
 
@@ -130,8 +134,31 @@ func (s *Store) Unindex(_ context.Context, entries ...sagastore.Entry) error {
 	return nil
 }
 
-// List implements sagastore.Store. Corrupt records are skipped.
+// List implements sagastore.Store through the state index.
 func (s *Store) List(_ context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sagastore.Record
+	for id, st := range s.state {
+		if st != state {
+			continue
+		}
+		rec, err := sagastore.Decode(id, s.records[id])
+		if err != nil {
+			continue
+		}
+		rec.Version = s.version[id]
+		out = append(out, rec)
+	}
+	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Scan implements sagastore.Scanner by decoding every record.
+func (s *Store) Scan(_ context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []sagastore.Record

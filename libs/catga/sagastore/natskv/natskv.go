@@ -39,8 +39,9 @@ const markerTTL = time.Second
 
 // Store is a JetStream KV sagastore.Store.
 type Store struct {
-	recs jetstream.KeyValue
-	due  jetstream.KeyValue
+	recs  jetstream.KeyValue
+	due   jetstream.KeyValue
+	stuck jetstream.KeyValue // the stuck index: key per Stuck saga, value the time indexed
 }
 
 var _ sagastore.Store = (*Store)(nil)
@@ -69,7 +70,12 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s_due: %w", cfg.Bucket, err)
 	}
-	return &Store{recs: recs, due: due}, nil
+	stuck, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_stuck", History: 1,
+		Replicas: cfg.Replicas, LimitMarkerTTL: markerTTL})
+	if err != nil {
+		return nil, fmt.Errorf("catga: natskv: bucket %s_stuck: %w", cfg.Bucket, err)
+	}
+	return &Store{recs: recs, due: due, stuck: stuck}, nil
 }
 
 // Key maps a saga id to a valid KV key: ids made of KV-safe characters are
@@ -117,6 +123,9 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err := s.Index(ctx, sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch, At: rec.LeaseUntil}); err != nil {
 		return 0, err
 	}
+	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
+	}
 	rev, err := s.recs.Create(ctx, Key(rec.ID), b)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
@@ -149,6 +158,9 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	b, err := sagastore.Encode(rec)
 	if err != nil {
 		return 0, fmt.Errorf("catga: natskv: %w", err)
+	}
+	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
 	}
 	rev, err := s.recs.Update(ctx, Key(rec.ID), b, rec.Version)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
@@ -228,8 +240,66 @@ func (s *Store) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
 	return nil
 }
 
-// List implements sagastore.Store by reading every record.
+// staleGrace is how old a stuck-index entry whose record is not Stuck must
+// be before List drops it: a younger one may belong to a Stuck write still
+// in flight (indexed first, written next).
+const staleGrace = time.Minute
+
+// indexStuck adds a Stuck record to the stuck index before the record is
+// written.
+func (s *Store) indexStuck(ctx context.Context, rec sagastore.Record) error {
+	if rec.State != sagastore.StateStuck {
+		return nil
+	}
+	if _, err := s.stuck.Put(ctx, Key(rec.ID), []byte(strconv.FormatInt(time.Now().UnixMilli(), 10))); err != nil {
+		return fmt.Errorf("catga: natskv: index stuck %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// List implements sagastore.Store: active sagas through the due index,
+// Stuck ones through the stuck index, final ones by reading every record.
 func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	switch {
+	case state.Active():
+		return sagastore.ListActive(ctx, s, state, limit)
+	case state == sagastore.StateStuck:
+		var ids []string
+		old := map[string]bool{}
+		err := s.each(ctx, s.stuck, func(key string, val []byte) {
+			id := idOf(key)
+			ids = append(ids, id)
+			if at, err := strconv.ParseInt(string(val), 10, 64); err == nil && time.UnixMilli(at).Before(time.Now().Add(-staleGrace)) {
+				old[id] = true
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		out, err := sagastore.GetInState(ctx, s, ids, state, 0)
+		if err != nil {
+			return nil, err
+		}
+		listed := map[string]bool{}
+		for _, r := range out {
+			listed[r.ID] = true
+		}
+		for id := range old {
+			if !listed[id] { // retried or gone since
+				_ = s.stuck.Purge(ctx, Key(id), jetstream.PurgeTTL(markerTTL))
+			}
+		}
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
+		return out, nil
+	}
+	return s.Scan(ctx, state, limit)
+}
+
+// Scan implements sagastore.Scanner by reading every record; List uses it
+// for final sagas (they are not indexed, to keep transitions one write).
+func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	var out []sagastore.Record
 	lister, err := s.recs.ListKeys(ctx)
 	if err != nil {

@@ -261,6 +261,9 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 	case <-ctx.Done():
 		return 0, fmt.Errorf("catga: redis saga store: create: %w", ctx.Err())
 	}
+	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
+	}
 	if s.waitReplicas > 0 {
 		return s.createReplicated(ctx, rec.ID, b)
 	}
@@ -338,6 +341,9 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	b, err := sagastore.Encode(rec)
 	if err != nil {
 		return 0, fmt.Errorf("catga: redis saga store: %w", err)
+	}
+	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
 	}
 	ttl := "0"
 	if rec.State.Final() && s.retention > 0 {
@@ -435,9 +441,80 @@ func (s *Store) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
 	return s.checkErr(ctx, "unindex", err)
 }
 
-// List implements sagastore.Store by scanning every master: an operator
-// query, not a hot path.
+func (s *Store) stuckKey() string { return s.prefix + ":stuck" }
+
+// staleGrace is how old a stuck-index entry whose record is not Stuck must
+// be before List drops it: a younger one may belong to a Stuck write still
+// in flight (indexed first, written next).
+const staleGrace = time.Minute
+
+// indexStuck adds a Stuck record to the stuck index, scored with the time
+// of indexing, before the record is written: an entry whose write then
+// fails is dropped by List once it is older than staleGrace.
+func (s *Store) indexStuck(ctx context.Context, rec sagastore.Record) error {
+	if rec.State != sagastore.StateStuck {
+		return nil
+	}
+	err := s.c.ZAdd(ctx, s.stuckKey(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: rec.ID}).Err()
+	return s.checkErr(ctx, "index stuck", err)
+}
+
+// List implements sagastore.Store: active sagas through the due index,
+// Stuck ones through the stuck index, final ones by scanning every master.
 func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	switch {
+	case state.Active():
+		return sagastore.ListActive(ctx, s, state, limit)
+	case state == sagastore.StateStuck:
+		zs, err := s.c.ZRangeWithScores(ctx, s.stuckKey(), 0, -1).Result()
+		if err != nil {
+			return nil, s.checkErr(ctx, "list stuck", err)
+		}
+		ids := make([]string, 0, len(zs))
+		var old []string // indexed long enough ago that their Stuck write has landed
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			ids = append(ids, id)
+			if time.UnixMilli(int64(z.Score)).Before(time.Now().Add(-staleGrace)) {
+				old = append(old, id)
+			}
+		}
+		out, err := sagastore.GetInState(ctx, s, ids, state, 0)
+		if err != nil {
+			return nil, err
+		}
+		if stale := staleIDs(old, out); len(stale) > 0 { // retried or gone since
+			if err := s.c.ZRem(ctx, s.stuckKey(), stale...).Err(); err != nil {
+				s.log.WarnContext(ctx, "catga: saga store: dropping stale stuck entries", "err", err)
+			}
+		}
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
+		return out, nil
+	}
+	return s.Scan(ctx, state, limit)
+}
+
+// staleIDs returns the ids with no record in recs.
+func staleIDs(ids []string, recs []sagastore.Record) []any {
+	have := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		have[r.ID] = true
+	}
+	var stale []any
+	for _, id := range ids {
+		if !have[id] {
+			stale = append(stale, id)
+		}
+	}
+	return stale
+}
+
+// Scan implements sagastore.Scanner by scanning every master; List uses it
+// for final sagas (they are not indexed, to keep transitions one round
+// trip).
+func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	var mu sync.Mutex
 	var out []sagastore.Record
 	scan := func(ctx context.Context, c redis.Cmdable) error {

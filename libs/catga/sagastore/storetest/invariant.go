@@ -34,11 +34,17 @@ func Unrecoverable(ctx context.Context, s sagastore.Store) string {
 	for _, e := range entries {
 		indexed[e.ID] = max(indexed[e.ID], e.Epoch)
 	}
+	// List finds active sagas through the due index itself: the check reads
+	// every record instead.
+	sc, ok := s.(sagastore.Scanner)
+	if !ok {
+		return "recoverability check: the store cannot be scanned (not a sagastore.Scanner)"
+	}
 	msg := ""
 	for _, state := range []sagastore.State{sagastore.StateRunning, sagastore.StateCompensating} {
-		recs, err := s.List(ctx, state, 0)
+		recs, err := sc.Scan(ctx, state, 0)
 		if err != nil {
-			return "recoverability check: List: " + err.Error()
+			return "recoverability check: Scan: " + err.Error()
 		}
 		for _, r := range recs {
 			if ep, ok := indexed[r.ID]; !ok || ep < r.Epoch {

@@ -52,6 +52,7 @@ var Cases = []Case{
 	{"IndexByEpoch", IndexByEpoch},
 	{"Corrupt", Corrupt},
 	{"List", List},
+	{"ListFollowsState", ListFollowsState},
 }
 
 // Run runs every conformance case as a subtest.
@@ -429,5 +430,52 @@ func List(t *testing.T, h Harness) {
 	}
 	if got, err := s.List(ctx, sagastore.StateStuck, 1); err != nil || len(got) != 1 {
 		t.Fatalf("List limit 1 = %d records, %v", len(got), err)
+	}
+}
+
+// ListFollowsState: List finds sagas by their current state as transitions
+// move them: active ones, ones that went Stuck by an Update, ones that left
+// Stuck, and final ones.
+func ListFollowsState(t *testing.T, h Harness) {
+	ctx, s := ctxT(t), h.New(t)
+	mk := func(state sagastore.State) sagastore.Record {
+		rec := newRecord(time.Now().Add(time.Minute))
+		rec.State = state
+		mustCreate(t, ctx, s, &rec)
+		return rec
+	}
+	update := func(rec *sagastore.Record, state sagastore.State) {
+		t.Helper()
+		rec.State = state
+		v, err := s.Update(ctx, *rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Version = v
+	}
+	running, toStuck, unstuck, done := mk(sagastore.StateRunning), mk(sagastore.StateRunning), mk(sagastore.StateStuck), mk(sagastore.StateRunning)
+	update(&toStuck, sagastore.StateStuck)
+	update(&unstuck, sagastore.StateCompensating) // an operator's Retry
+	update(&done, sagastore.StateCompleted)
+	for _, want := range []struct {
+		state sagastore.State
+		ids   []string
+	}{
+		{sagastore.StateRunning, []string{running.ID}},
+		{sagastore.StateStuck, []string{toStuck.ID}},
+		{sagastore.StateCompensating, []string{unstuck.ID}},
+		{sagastore.StateCompleted, []string{done.ID}},
+	} {
+		got, err := s.List(ctx, want.state, 0)
+		if err != nil {
+			t.Fatalf("List(%s): %v", want.state, err)
+		}
+		ids := make([]string, len(got))
+		for i, r := range got {
+			ids[i] = r.ID
+		}
+		if !slices.Equal(ids, want.ids) {
+			t.Fatalf("List(%s) = %v, want %v", want.state, ids, want.ids)
+		}
 	}
 }
