@@ -20,8 +20,18 @@ func ActionKey(sagaID string, step int, keyEpoch uint64) string {
 	return sagaID + "/" + strconv.Itoa(step) + "/" + strconv.FormatUint(keyEpoch, 10)
 }
 
-// UndoSuffix ends a compensation's idempotency key.
+// UndoSuffix ends a compensation's idempotency key. After an operator's
+// Retry the key is UndoKey's: the suffix followed by ".<round>".
 const UndoSuffix = "/undo"
+
+// UndoKey is the idempotency key of a compensation of the action keyed
+// actionKey, in the given operator retry round (0 before any Retry).
+func UndoKey(actionKey string, round int) string {
+	if round == 0 {
+		return actionKey + UndoSuffix
+	}
+	return actionKey + UndoSuffix + "." + strconv.Itoa(round)
+}
 
 // outcome is the result of a step call under its retry policy.
 type outcome struct {
@@ -40,7 +50,7 @@ func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensatio
 	key := ActionKey(id, i, keyEpoch)
 	what := "action"
 	if compensation {
-		key += UndoSuffix
+		key = UndoKey(key, rec.Steps[i].UndoRound)
 		what = "compensation"
 	}
 	policy, timeout := rn.policy(i, compensation)

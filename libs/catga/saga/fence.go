@@ -42,13 +42,39 @@ func OpFrom(ctx context.Context) (Op, bool) {
 		return Op{}, false
 	}
 	op := Op{Saga: md.CorrelationID, Key: md.Key(), Epoch: md.Epoch}
-	if k, undo := strings.CutSuffix(op.Key, UndoSuffix); undo {
+	if k, round, undo := cutUndo(op.Key); undo && (round == "" || isDigits(round)) {
 		op.Key, op.Compensation = k, true
 	}
 	if op.Saga == "" {
 		op.Saga = op.Key
 	}
 	return op, true
+}
+
+// cutUndo splits a compensation key (UndoKey) into the action key and the
+// retry round ("" for round 0).
+func cutUndo(key string) (action, round string, ok bool) {
+	i := strings.LastIndex(key, UndoSuffix)
+	if i < 0 {
+		return key, "", false
+	}
+	rest := key[i+len(UndoSuffix):]
+	if rest == "" {
+		return key[:i], "", true
+	}
+	if r, found := strings.CutPrefix(rest, "."); found {
+		return key[:i], r, true
+	}
+	return key, "", false
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Admission is a Fence's decision on an Op.

@@ -168,6 +168,8 @@ func TestOpFrom(t *testing.T) {
 		{"no metadata", nil, saga.Op{}, false},
 		{"action", &catga.Metadata{CorrelationID: "s", IdempotencyKey: "s/0/1", Epoch: 2}, saga.Op{Saga: "s", Key: "s/0/1", Epoch: 2}, true},
 		{"compensation", &catga.Metadata{CorrelationID: "s", IdempotencyKey: "s/0/1/undo", Epoch: 3}, saga.Op{Saga: "s", Key: "s/0/1", Epoch: 3, Compensation: true}, true},
+		{"compensation after an operator retry", &catga.Metadata{CorrelationID: "s", IdempotencyKey: saga.UndoKey("s/0/1", 2), Epoch: 4}, saga.Op{Saga: "s", Key: "s/0/1", Epoch: 4, Compensation: true}, true},
+		{"action of a saga named like a compensation", &catga.Metadata{CorrelationID: "s/undo.x", IdempotencyKey: "s/undo.x/0/1", Epoch: 1}, saga.Op{Saga: "s/undo.x", Key: "s/undo.x/0/1", Epoch: 1}, true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

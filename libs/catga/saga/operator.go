@@ -51,6 +51,9 @@ func (e *Engine) Retry(ctx context.Context, id string) error {
 			return fmt.Errorf("%w: %s is %s, not stuck", ErrInvalidState, id, rec.State)
 		}
 		rec.State, rec.Error = sagastore.StateCompensating, ""
+		// A new compensation key: the participant is asked anew, not
+		// answered from a transport's reply cache.
+		rec.Steps[rec.Step].UndoRound++
 		return nil
 	})
 }
@@ -61,6 +64,9 @@ func (e *Engine) ForceCompensate(ctx context.Context, id string) error {
 	return e.operate(ctx, id, sagastore.EventForcedCompensation, func(rec *Record) error {
 		if rec.State != sagastore.StateRunning && rec.State != sagastore.StateStuck {
 			return fmt.Errorf("%w: %s is %s", ErrInvalidState, id, rec.State)
+		}
+		if rec.State == sagastore.StateStuck {
+			rec.Steps[rec.Step].UndoRound++ // as Retry: ask the participant anew
 		}
 		rec.State, rec.Error = sagastore.StateCompensating, "compensation forced by operator"
 		return nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,5 +146,62 @@ func waitDue(t *testing.T, ctx context.Context, s sagastore.Store, id string) {
 			t.Fatalf("saga %s never became due (%v)", id, err)
 		case <-time.After(20 * time.Millisecond):
 		}
+	}
+}
+
+// TestOperatorRetryReachesParticipantAnew: the participant's transport
+// caches replies by idempotency key (as transport.Serve does), and the
+// compensation failed, so the saga went Stuck. The operator fixes the
+// participant and retries: the retry must reach the participant, not get
+// the cached failure back.
+func TestOperatorRetryReachesParticipantAnew(t *testing.T) {
+	ctx := ctxT(t, 10*time.Second)
+	l := newLedger()
+	var mu sync.Mutex
+	cached := map[string]error{} // reply cache by idempotency key
+	var broken atomic.Bool
+	broken.Store(true)
+	undo0 := func(ctx context.Context, o *order) error {
+		md, _ := catga.MetadataFrom(ctx)
+		mu.Lock()
+		defer mu.Unlock()
+		if err, ok := cached[md.Key()]; ok {
+			return err
+		}
+		var err error
+		if broken.Load() {
+			err = catga.Reject("unavailable", "undo of step 0 refused")
+		} else {
+			err = l.undo(ctx)
+		}
+		cached[md.Key()] = err
+		return err
+	}
+	def := threeSteps(l, func(step int) error {
+		if step == 2 {
+			return errDeclined
+		}
+		return nil
+	})
+	def.Steps[0].Compensate = undo0
+	e := newEngine(t, checkedMemory(t))
+	s, err := saga.Register(e, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := s.Run(ctx, "", order{ID: "anew"})
+	if err != nil || rec.State != sagastore.StateStuck {
+		t.Fatalf("%s, %v; want stuck", rec.State, err)
+	}
+	broken.Store(false) // the operator fixed the participant
+	if err := e.Retry(ctx, rec.ID); err != nil {
+		t.Fatal(err)
+	}
+	final, err := e.Await(ctx, rec.ID)
+	if err != nil || final.State != sagastore.StateCompensated {
+		t.Fatalf("after the operator's retry: %s %q, %v; want compensated", final.State, final.Error, err)
+	}
+	if _, undid, twice := l.counts(); undid != 2 || twice {
+		t.Fatalf("undone %d twice %v, want steps 1 and 0 undone once", undid, twice)
 	}
 }

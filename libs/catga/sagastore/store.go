@@ -80,6 +80,11 @@ type StepState struct {
 	// did not apply and needs no compensation.
 	Rejected bool   `json:"r,omitempty"`
 	Error    string `json:"e,omitempty"`
+	// UndoRound counts operator retries of the step's compensation; it is
+	// part of the compensation's idempotency key, so that an operator's
+	// retry reaches the participant anew instead of the reply a transport
+	// cached for the failed attempt.
+	UndoRound int `json:"u,omitempty"`
 }
 
 // EventKind says what happened in a history [Event].
