@@ -16,16 +16,16 @@ import (
 )
 
 // fences are the Fence implementations the guard tests run against.
-func fences(t *testing.T, opts ...saga.FenceOption) []struct {
+func fences(opts ...saga.FenceOption) []struct {
 	name string
-	open func() saga.Fence
+	open func(t *testing.T) saga.Fence
 } {
 	return []struct {
 		name string
-		open func() saga.Fence
+		open func(t *testing.T) saga.Fence
 	}{
-		{"memory", func() saga.Fence { return saga.NewMemoryFence(opts...) }},
-		{"redis-cluster", func() saga.Fence {
+		{"memory", func(*testing.T) saga.Fence { return saga.NewMemoryFence(opts...) }},
+		{"redis-cluster", func(t *testing.T) saga.Fence {
 			rdb := clusterClient(sharedCluster(t).Addrs())
 			t.Cleanup(func() { _ = rdb.Close() })
 			return redisfence.New(rdb, "guard-"+uuid.NewString()[:8], time.Minute, opts...)
@@ -59,10 +59,10 @@ func deliver(ctx context.Context, h func(context.Context, struct{}) (struct{}, e
 // exactly once, and so is the compensation, never before the action's
 // outcome is known.
 func TestGuardConcurrentDuplicates(t *testing.T) {
-	for _, fc := range fences(t) {
+	for _, fc := range fences() {
 		t.Run(fc.name, func(t *testing.T) {
 			ctx := ctxT(t, 20*time.Second)
-			f := fc.open()
+			f := fc.open(t)
 			var fx effects
 			do := saga.GuardAction(f, func(context.Context, struct{}) (struct{}, error) {
 				fx.applied.Add(1)
@@ -112,11 +112,11 @@ func TestGuardConcurrentDuplicates(t *testing.T) {
 // TestGuardActionOnly: many concurrent deliveries of the same action apply
 // it exactly once.
 func TestGuardActionOnly(t *testing.T) {
-	for _, fc := range fences(t) {
+	for _, fc := range fences() {
 		t.Run(fc.name, func(t *testing.T) {
 			ctx := ctxT(t, 20*time.Second)
 			var applied atomic.Int32
-			do := saga.GuardAction(fc.open(), func(context.Context, struct{}) (struct{}, error) {
+			do := saga.GuardAction(fc.open(t), func(context.Context, struct{}) (struct{}, error) {
 				applied.Add(1)
 				time.Sleep(20 * time.Millisecond)
 				return struct{}{}, nil
@@ -143,10 +143,10 @@ func TestGuardActionOnly(t *testing.T) {
 // compensation finds nothing to undo meanwhile, and the action's Commit is
 // refused: the guard undoes the effect, so none remains.
 func TestGuardLateActionUndone(t *testing.T) {
-	for _, fc := range fences(t, saga.WithReservation(100*time.Millisecond)) {
+	for _, fc := range fences(saga.WithReservation(100*time.Millisecond)) {
 		t.Run(fc.name, func(t *testing.T) {
 			ctx := ctxT(t, 20*time.Second)
-			f := fc.open()
+			f := fc.open(t)
 			var net atomic.Int32
 			entered, compensated := make(chan struct{}), make(chan struct{})
 			do := saga.GuardAction(f, func(context.Context, struct{}) (struct{}, error) {
