@@ -143,7 +143,7 @@ func TestGuardActionOnly(t *testing.T) {
 // compensation finds nothing to undo meanwhile, and the action's Commit is
 // refused: the guard undoes the effect, so none remains.
 func TestGuardLateActionUndone(t *testing.T) {
-	for _, fc := range fences(saga.WithReservation(100*time.Millisecond)) {
+	for _, fc := range fences(saga.WithReservation(100 * time.Millisecond)) {
 		t.Run(fc.name, func(t *testing.T) {
 			ctx := ctxT(t, 20*time.Second)
 			f := fc.open(t)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore"
@@ -203,5 +205,57 @@ func TestOperatorRetryReachesParticipantAnew(t *testing.T) {
 	}
 	if _, undid, twice := l.counts(); undid != 2 || twice {
 		t.Fatalf("undone %d twice %v, want steps 1 and 0 undone once", undid, twice)
+	}
+}
+
+// TestLegacyDueEntries: due entries written before entries carried epochs
+// (epoch 0: a bare id) keep their sagas recoverable across the upgrade: an
+// expired one is claimed and finished, a live one gets an entry of its
+// epoch in place of the legacy one.
+func TestLegacyDueEntries(t *testing.T) {
+	for _, st := range testStores() {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := ctxT(t, 20*time.Second)
+			store, l := st.open(t), newLedger()
+			plant := func(id string, lease time.Time) {
+				now := time.Now().UTC()
+				rec := sagastore.Record{ID: id, Name: "order", State: sagastore.StateRunning,
+					Steps: []sagastore.StepState{{Status: sagastore.StepStarted, KeyEpoch: 1}, {}, {}}, Data: []byte(`{"ID":"legacy"}`),
+					Owner: "old-peer", Epoch: 1, LeaseUntil: lease, CreatedAt: now, UpdatedAt: now}
+				if _, err := store.Create(ctx, rec); err != nil {
+					t.Fatal(err)
+				}
+				if err := store.Unindex(ctx, sagastore.Entry{ID: id, Epoch: 1}); err != nil {
+					t.Fatal(err)
+				}
+				if err := store.Index(ctx, sagastore.Entry{ID: id, At: time.Now().Add(-time.Second)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			expired, live := "legacy-expired-"+uuid.NewString()[:8], "legacy-live-"+uuid.NewString()[:8]
+			plant(expired, time.Now().Add(-time.Second))
+			plant(live, time.Now().Add(time.Hour))
+			e := newEngine(t, store, saga.WithOwner("new-peer"))
+			if _, err := saga.Register(e, threeSteps(l, func(int) error { return nil })); err != nil {
+				t.Fatal(err)
+			}
+			final := recoverUntilFinal(t, ctx, e, expired)
+			if final.State != sagastore.StateCompleted || final.Epoch != 2 {
+				t.Fatalf("expired legacy saga: %s epoch %d", final.State, final.Epoch)
+			}
+			entries, err := store.Due(ctx, time.Now().Add(2*time.Hour), 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []sagastore.Entry
+			for _, en := range entries {
+				if en.ID == live {
+					got = append(got, en)
+				}
+			}
+			if len(got) != 1 || got[0].Epoch != 1 {
+				t.Fatalf("live legacy saga's entries %+v, want one of epoch 1", got)
+			}
+		})
 	}
 }

@@ -162,6 +162,10 @@ func (e *Engine) recoverSaga(ctx context.Context, ent sagastore.Entry) {
 		return
 	}
 	now := time.Now().UTC()
+	if ent.Epoch == 0 {
+		e.recoverLegacy(ctx, ent, rec, now)
+		return
+	}
 	switch {
 	case ent.Epoch < rec.Epoch:
 		// An older owner's entry: the claim of the current epoch indexed
@@ -180,12 +184,17 @@ func (e *Engine) recoverSaga(ctx context.Context, ent sagastore.Entry) {
 		_ = e.store.Index(ctx, sagastore.Entry{ID: ent.ID, Epoch: ent.Epoch, At: rec.LeaseUntil})
 		return
 	}
+	e.claimAndRun(ctx, ent, rec)
+}
+
+// claimAndRun claims an expired saga found through ent and executes it.
+func (e *Engine) claimAndRun(ctx context.Context, ent sagastore.Entry, rec Record) {
 	e.mu.Lock()
 	rn := e.defs[rec.Name]
 	e.mu.Unlock()
 	if rn == nil || rn.stepCount() != len(rec.Steps) {
 		// Another kind of peer may know it; look again later.
-		_ = e.store.Index(ctx, sagastore.Entry{ID: ent.ID, Epoch: ent.Epoch, At: now.Add(e.ttl)})
+		_ = e.store.Index(ctx, sagastore.Entry{ID: ent.ID, Epoch: ent.Epoch, At: time.Now().Add(e.ttl)})
 		return
 	}
 	if _, err := e.claim(ctx, &rec, sagastore.EventClaimed); err != nil {
@@ -195,4 +204,20 @@ func (e *Engine) recoverSaga(ctx context.Context, ent sagastore.Entry) {
 		_ = e.store.Unindex(ctx, ent) // the claim indexed the new epoch
 	}
 	e.spawn(&run{rec: rec}, rn)
+}
+
+// recoverLegacy handles an entry written before entries carried epochs: it
+// is replaced by an entry of the record's epoch (or by the claim's).
+func (e *Engine) recoverLegacy(ctx context.Context, ent sagastore.Entry, rec Record, now time.Time) {
+	switch {
+	case !rec.State.Active():
+	case rec.LeaseUntil.After(now):
+		if err := e.store.Index(ctx, sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch, At: rec.LeaseUntil}); err != nil {
+			return
+		}
+	default:
+		e.claimAndRun(ctx, ent, rec)
+		return
+	}
+	_ = e.store.Unindex(ctx, ent)
 }

@@ -175,6 +175,10 @@ func Decode(id string, b []byte) (Record, error) {
 // (ID, Epoch): a claim adds the entry of its new epoch before it writes the
 // record, and a peer removes only the entry of an epoch it knows is over, so
 // a removal can never take out the entry of a newer owner.
+//
+// Epoch 0 marks a legacy entry, written by an engine that indexed by id
+// alone (stores read such entries as they find them, so that sagas in
+// flight across an upgrade stay recoverable).
 type Entry struct {
 	ID    string
 	Epoch uint64

@@ -175,18 +175,33 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	return rev, nil
 }
 
-// dueKey is an entry's key in the due bucket: "<epoch>.<Key(id)>".
-func dueKey(e sagastore.Entry) string { return strconv.FormatUint(e.Epoch, 10) + "." + Key(e.ID) }
+// dueKey is an entry's key in the due bucket: "<epoch>.<Key(id)>", or
+// Key(id) alone for a legacy (epoch 0) entry.
+func dueKey(e sagastore.Entry) string {
+	if e.Epoch == 0 {
+		return Key(e.ID)
+	}
+	return strconv.FormatUint(e.Epoch, 10) + "." + Key(e.ID)
+}
+
+// dueEntry parses a due bucket key; one without an epoch is legacy.
+func dueEntry(key string, at int64) sagastore.Entry {
+	e := sagastore.Entry{ID: idOf(key), At: time.UnixMilli(at)}
+	if ep, k, ok := strings.Cut(key, "."); ok {
+		if epoch, err := strconv.ParseUint(ep, 10, 64); err == nil && epoch > 0 {
+			e.ID, e.Epoch = idOf(k), epoch
+		}
+	}
+	return e
+}
 
 // Due implements sagastore.Store.
 func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
 	var out []sagastore.Entry
 	err := s.each(ctx, s.due, func(key string, val []byte) {
 		at, err := strconv.ParseInt(string(val), 10, 64)
-		ep, k, ok := strings.Cut(key, ".")
-		epoch, eerr := strconv.ParseUint(ep, 10, 64)
-		if err == nil && eerr == nil && ok && at <= now.UnixMilli() {
-			out = append(out, sagastore.Entry{ID: idOf(k), Epoch: epoch, At: time.UnixMilli(at)})
+		if err == nil && at <= now.UnixMilli() {
+			out = append(out, dueEntry(key, at))
 		}
 	})
 	if err != nil {

@@ -362,8 +362,25 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	return uint64(n), nil
 }
 
-// member is an entry's due-index member: "<epoch>:<id>".
-func member(e sagastore.Entry) string { return strconv.FormatUint(e.Epoch, 10) + ":" + e.ID }
+// member is an entry's due-index member: "<epoch>:<id>", or the bare id of
+// a legacy (epoch 0) entry.
+func member(e sagastore.Entry) string {
+	if e.Epoch == 0 {
+		return e.ID
+	}
+	return strconv.FormatUint(e.Epoch, 10) + ":" + e.ID
+}
+
+// entryOf parses a due-index member; one without an epoch is legacy.
+func entryOf(m string, score float64) sagastore.Entry {
+	e := sagastore.Entry{ID: m, At: time.UnixMilli(int64(score))}
+	if ep, id, ok := strings.Cut(m, ":"); ok {
+		if epoch, err := strconv.ParseUint(ep, 10, 64); err == nil && epoch > 0 {
+			e.ID, e.Epoch = id, epoch
+		}
+	}
+	return e
+}
 
 func zOf(e sagastore.Entry) redis.Z {
 	return redis.Z{Score: float64(e.At.UnixMilli()), Member: member(e)}
@@ -394,13 +411,7 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.
 		}
 		for _, z := range c.Val() {
 			m, _ := z.Member.(string)
-			ep, id, ok := strings.Cut(m, ":")
-			epoch, err := strconv.ParseUint(ep, 10, 64)
-			if !ok || err != nil {
-				s.log.WarnContext(ctx, "catga: saga store: malformed due-index member", "shard", i, "member", m)
-				continue
-			}
-			all = append(all, sagastore.Entry{ID: id, Epoch: epoch, At: time.UnixMilli(int64(z.Score))})
+			all = append(all, entryOf(m, z.Score))
 		}
 	}
 	if len(failed) == len(cmds) {
