@@ -109,6 +109,10 @@ type run struct {
 	// stop cancels the run's step calls when the renewal finds that another
 	// peer owns the saga now.
 	stop context.CancelCauseFunc
+	// unsure is a renewal whose write failed ambiguously (it may have been
+	// applied, its reply lost): a later write that conflicts checks whether
+	// the stored record is that renewal before concluding it lost the saga.
+	unsure *Record
 }
 
 // current returns the run's record to read, not to modify: an adopted

@@ -26,10 +26,15 @@ func (e *Engine) transition(ctx context.Context, r *run, fn func(*Record)) error
 	defer r.mu.Unlock()
 	next := fork(r.rec)
 	fn(&next)
-	if err := e.persist(ctx, &next); err != nil {
+	err := e.persist(ctx, &next)
+	if errors.Is(err, ErrLostOwnership) && e.adoptUnsure(ctx, r) {
+		next.Version = r.rec.Version // a renewal applied unseen: write over it
+		err = e.persist(ctx, &next)
+	}
+	if err != nil {
 		return err
 	}
-	r.rec = next
+	r.rec, r.unsure = next, nil
 	if e.hook != nil {
 		rec := r.rec.Clone()
 		e.hook(ctx, AfterPersist, &rec)

@@ -12,8 +12,9 @@ import (
 	"github.com/catga-go/catga/libs/catga/sagastore"
 )
 
-// renewConcurrency bounds the lease renewals written at once.
-const renewConcurrency = 32
+// renewConcurrency bounds the lease renewals written at once: one write
+// each, so a slot is held at most one write timeout.
+const renewConcurrency = 256
 
 // recoveryLoop claims sagas whose lease expired and drops finished sagas
 // from the due index.
@@ -97,14 +98,36 @@ func (e *Engine) renew(ctx context.Context, r *run) {
 	switch {
 	case err == nil:
 		next.Version = v
-		r.rec = next
+		r.rec, r.unsure = next, nil
+	case errors.Is(err, sagastore.ErrConflict) && e.adoptUnsure(ctx, r):
+		// An earlier renewal did apply: the next tick renews from it.
 	case errors.Is(err, sagastore.ErrConflict), errors.Is(err, sagastore.ErrNotFound):
 		if r.stop != nil {
 			r.stop(fmt.Errorf("%w: %s: %w", ErrLostOwnership, next.ID, err))
 		}
 	default:
+		r.unsure = &next
 		e.log.Warn("catga: saga lease renewal failed", "saga", next.ID, "err", err)
 	}
+}
+
+// adoptUnsure (r.mu held) checks whether the stored record is r's renewal
+// whose reply was lost, and if so adopts it, so that the caller can write
+// again from its version.
+func (e *Engine) adoptUnsure(ctx context.Context, r *run) bool {
+	u := r.unsure
+	if u == nil {
+		return false
+	}
+	r.unsure = nil
+	gctx, cancel := e.writeContext()
+	defer cancel()
+	cur, err := e.store.Get(gctx, u.ID)
+	if err != nil || cur.Owner != u.Owner || cur.Epoch != u.Epoch || !cur.UpdatedAt.Equal(u.UpdatedAt) {
+		return false
+	}
+	r.rec = cur
+	return true
 }
 
 // recoverOnce does one pass of the recovery loop.

@@ -118,3 +118,53 @@ func TestLostOwnershipCancelsCall(t *testing.T) {
 		t.Fatalf("%s, %v", final.State, err)
 	}
 }
+
+// TestRenewalReplyLost: a lease renewal is applied but its reply is lost.
+// The owner must recognise its own write when its next write conflicts,
+// not conclude it lost the saga (which would stop it and let another peer
+// take over once the lease expired).
+func TestRenewalReplyLost(t *testing.T) {
+	ctx := ctxT(t, 20*time.Second)
+	store := &faulty{Store: checkedMemory(t)}
+	const ttl = 300 * time.Millisecond
+	l := newLedger()
+	entered := make(chan struct{}, 1)
+	def := threeSteps(l, func(int) error { return nil })
+	do1 := def.Steps[1].Action
+	def.Steps[1].Action = func(ctx context.Context, o *order) error {
+		entered <- struct{}{}
+		select { // several TTLs: renewals happen meanwhile
+		case <-time.After(4 * ttl):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		return do1(ctx, o)
+	}
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(30*time.Millisecond))
+	sa, err := saga.Register(a, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
+	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*saga.Engine{a, b} {
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id, err := sa.Start(ctx, "", order{ID: "lost-reply"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	store.loseReply.Store(id, true) // the next write of the saga is a renewal
+	final, err := a.Await(ctx, id)
+	if err != nil || final.State != sagastore.StateCompleted || final.Owner != "a" || final.Epoch != 1 {
+		t.Fatalf("%s owner %s epoch %d, %v; want completed by a at epoch 1", final.State, final.Owner, final.Epoch, err)
+	}
+	if _, lost := store.loseReply.Load(id); lost {
+		t.Fatal("no reply was lost: the scenario did not happen")
+	}
+}

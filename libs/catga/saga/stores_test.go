@@ -75,6 +75,9 @@ type faulty struct {
 	// downIDs holds saga ids whose records cannot be written (a partial
 	// outage: their shard is unreachable).
 	downIDs sync.Map
+	// loseReply holds saga ids whose next successful Update is answered
+	// with an error, as when the reply is lost (once per Store call).
+	loseReply sync.Map
 }
 
 func (f *faulty) fail(op string) error {
@@ -110,7 +113,11 @@ func (f *faulty) Update(ctx context.Context, rec sagastore.Record) (uint64, erro
 		f.updates.Add(1)
 		return 0, err
 	}
-	return f.Store.Update(ctx, rec)
+	v, err := f.Store.Update(ctx, rec)
+	if _, lose := f.loseReply.LoadAndDelete(rec.ID); lose && err == nil {
+		return 0, fmt.Errorf("update %s: reply lost: %w", rec.ID, errOutage)
+	}
+	return v, err
 }
 
 func (f *faulty) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
