@@ -106,13 +106,12 @@ func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensatio
 // context: the step's goroutine is abandoned to finish on its own, with its
 // private copy of the data. A panic in the step becomes a permanent error.
 func (e *Engine) attempt(ctx context.Context, rn runner, i int, compensation bool, data any, timeout time.Duration, deadline time.Time) error {
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if !deadline.IsZero() {
-		var cancelDeadline context.CancelFunc
-		actx, cancelDeadline = context.WithDeadline(actx, deadline)
-		defer cancelDeadline()
+	end := time.Now().Add(timeout)
+	if !deadline.IsZero() && deadline.Before(end) {
+		end = deadline
 	}
+	actx, cancel := context.WithDeadline(ctx, end)
+	defer cancel()
 	done := make(chan error, 1)
 	go func() {
 		defer func() {
