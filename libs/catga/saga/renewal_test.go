@@ -18,7 +18,9 @@ import (
 func TestRenewalNotBlockedByRetryingPersist(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
 	store := &faulty{Store: checkedMemory(t)}
-	const ttl = 400 * time.Millisecond
+	// Renewals start with half the TTL left, every 40ms: a margin of 460ms
+	// for a loaded machine.
+	const ttl = time.Second
 	l := newLedger()
 	entered := make(chan struct{}, 1)
 	def := threeSteps(l, func(int) error { return nil })
@@ -27,7 +29,7 @@ func TestRenewalNotBlockedByRetryingPersist(t *testing.T) {
 		if o.ID == "long" {
 			entered <- struct{}{}
 			select { // several TTLs
-			case <-time.After(4 * ttl):
+			case <-time.After(3 * ttl):
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -126,15 +128,15 @@ func TestLostOwnershipCancelsCall(t *testing.T) {
 func TestRenewalReplyLost(t *testing.T) {
 	ctx := ctxT(t, 20*time.Second)
 	store := &faulty{Store: checkedMemory(t)}
-	const ttl = 300 * time.Millisecond
+	const ttl = time.Second // renewals from half the TTL left, every 30ms
 	l := newLedger()
 	entered := make(chan struct{}, 1)
 	def := threeSteps(l, func(int) error { return nil })
 	do1 := def.Steps[1].Action
 	def.Steps[1].Action = func(ctx context.Context, o *order) error {
 		entered <- struct{}{}
-		select { // several TTLs: renewals happen meanwhile
-		case <-time.After(4 * ttl):
+		select { // over two TTLs: renewals happen meanwhile
+		case <-time.After(5 * ttl / 2):
 		case <-ctx.Done():
 			return ctx.Err()
 		}
