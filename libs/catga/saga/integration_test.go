@@ -362,7 +362,7 @@ func killedPeer(t *testing.T, c *rediscluster.Cluster, natsURL string) {
 // and none is left out of the due index.
 func TestMasterKillDuringSagas(t *testing.T) {
 	c := rediscluster.Start(t, rediscluster.Config{NodeTimeout: 3 * time.Second})
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // about 10s on an idle machine
 	defer cancel()
 	rdb := clusterClient(c.Addrs())
 	defer func() { _ = rdb.Close() }()
@@ -430,7 +430,7 @@ func TestMasterKillDuringSagas(t *testing.T) {
 	for i, id := range ids {
 		final, err := engines[i%2].Await(ctx, id)
 		if err != nil {
-			t.Fatalf("saga %d: %v", i, err)
+			t.Fatalf("saga %d: %v; record %+v", i, err, final)
 		}
 		counts[final.State]++
 		// Keys carry the epoch the step was first started in.

@@ -162,7 +162,12 @@ func (e *Engine) recoverSaga(ctx context.Context, ent sagastore.Entry) {
 	local := e.running[ent.ID]
 	e.mu.Unlock()
 	if local != nil {
-		local.mu.Lock()
+		// A run writing a transition (possibly retrying through an outage
+		// for a whole TTL) holds its mutex: it is alive, and waiting for it
+		// would stall the recovery of every other saga. Look next pass.
+		if !local.mu.TryLock() {
+			return
+		}
 		cur := sagastore.Entry{ID: ent.ID, Epoch: local.rec.Epoch, At: local.rec.LeaseUntil}
 		active := local.rec.State.Active()
 		local.mu.Unlock()
