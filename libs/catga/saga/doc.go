@@ -13,6 +13,14 @@
 // and acts ([Engine.Retry], [Engine.ForceCompensate]). Completed and
 // Compensated are final.
 //
+// No step can hold a saga forever: every attempt is bounded by the step's
+// Timeout (or [WithStepTimeout]) and, for actions, by the saga deadline; an
+// attempt that outlives its bound is abandoned even if the step ignores its
+// context. Each attempt works on its own copy of the saga data, so what a
+// failed attempt changed is discarded. A transition is adopted only once
+// the store accepted it: a peer never believes a saga finished that the
+// store still holds as running.
+//
 // # Ownership and fencing
 //
 // The peer executing a saga holds a lease (owner, epoch, lease expiry) in
@@ -20,18 +28,38 @@
 // peer that lost the lease can no longer write. Each peer's recovery loop
 // claims sagas whose lease expired, bumping the epoch, and resumes them from
 // the persisted state; Close releases the leases a peer holds so others take
-// over at once.
+// over at once. Removing a saga from the due index is conditional on its
+// epoch (sagastore.Entry), so no peer can drop the entry of a newer owner.
+//
+// # Clocks
+//
+// Lease expiry compares two peers' clocks: the owner's, which wrote
+// LeaseUntil, and the claimer's, which reads it. An owner renews its lease
+// once less than half the TTL remains, checking every recovery interval
+// (at most TTL/3), so on its own clock a live lease always has more than
+// TTL/2 - interval left (1.5s with the defaults). Peers tolerate clock
+// skew up to that margin; beyond it a peer whose clock runs ahead may take
+// a live saga over early. That stays correct (the old owner is fenced out
+// by the epoch: its writes fail and participants refuse it) but wastes the
+// work in flight, so keep peers' clocks synchronised (NTP) well within it.
+// Fence reservations in Redis are timed by the Redis server's clock.
 //
 // # Participants
 //
 // Every step call carries catga.Metadata: IdempotencyKey is
 // "<saga id>/<step>/<epoch the step was first started in>" (plus "/undo" for
 // the compensation), stable across owners so a resumed step is recognised as
-// a repeat, and Epoch is the current owner's fencing epoch. Participants use
-// [GuardAction] and [GuardCompensation] over a [Fence] ([MemoryFence],
-// [RedisFence]) to apply each key once, refuse stale epochs, and refuse an
-// action that arrives after (or instead of) its compensation. For
-// exactly-once under crashes and failovers the effect must commit together
-// with its fence record: [RedisFence.Apply] does that for effects that are
-// Redis writes.
+// a repeat, and Epoch is the current owner's fencing epoch. The metadata
+// reaches participants through the call's context; mediator.Send carries it
+// over the transport, and a step calling anything else passes it on itself
+// ([OpFrom] reads it).
+//
+// Participants use [GuardAction] and [GuardCompensation] over a [Fence]
+// ([MemoryFence], or redisfence.Fence shared through Redis) to apply each
+// key once, also when deliveries of it arrive concurrently (Admit reserves
+// the key for one delivery; the others are told [ErrInProgress] and retry),
+// to refuse stale epochs, and to refuse an action that arrives after (or
+// instead of) its compensation. For exactly-once under crashes and
+// failovers the effect must commit together with its fence record:
+// redisfence.Fence.Apply does that for effects that are Redis writes.
 package saga

@@ -5,17 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 )
 
@@ -54,8 +50,15 @@ func WithOwner(id string) Option { return func(e *Engine) { e.owner = id } }
 func WithLeaseTTL(d time.Duration) Option { return func(e *Engine) { e.ttl = d } }
 
 // WithRecoveryInterval sets how often the recovery loop looks for expired
-// leases and renews this peer's own (default 1s, at most a third of the TTL).
+// leases and the renewal loop renews this peer's own (default 1s, at most a
+// third of the TTL).
 func WithRecoveryInterval(d time.Duration) Option { return func(e *Engine) { e.every = d } }
+
+// WithStepTimeout bounds each attempt of a step that sets no Timeout of its
+// own (default 30s). A step call that outlives it, even one that ignores its
+// context, is abandoned as failed and retried per the step's policy, so one
+// hung participant cannot pin a saga.
+func WithStepTimeout(d time.Duration) Option { return func(e *Engine) { e.stepTimeout = d } }
 
 // WithLogger sets the logger (default discards).
 func WithLogger(l *slog.Logger) Option { return func(e *Engine) { e.log = l } }
@@ -70,39 +73,68 @@ func WithHook(h Hook) Option { return func(e *Engine) { e.hook = h } }
 
 // Engine executes sagas and recovers those whose owner died. Create it with
 // [New], register definitions with [Register], then call [Engine.Start]
-// to run the recovery loop, and [Engine.Close] to stop.
+// to run the recovery and renewal loops, and [Engine.Close] to stop.
 type Engine struct {
-	store  sagastore.Store
-	owner  string
-	ttl    time.Duration
-	every  time.Duration
-	log    *slog.Logger
-	tracer trace.Tracer
-	hook   Hook
+	store       sagastore.Store
+	owner       string
+	ttl         time.Duration
+	every       time.Duration
+	stepTimeout time.Duration
+	log         *slog.Logger
+	tracer      trace.Tracer
+	hook        Hook
 
-	ctx    context.Context // cancelled by Close: stops the loop and every run
+	ctx    context.Context // cancelled by Close: stops the loops and every run
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // the loop and every run goroutine
+	// hard bounds every store write; it ends when Close's ctx does, so that
+	// Close is bounded even while the store is down.
+	hard       context.Context
+	hardCancel context.CancelFunc
+	wg         sync.WaitGroup // the loops and every run goroutine
 
 	mu       sync.Mutex
 	defs     map[string]runner
 	running  map[string]*run
-	finished []string // final or stuck sagas still in the due index
+	finished []sagastore.Entry // due-index entries of sagas this peer finished or left stuck
 	started  bool
 	closed   bool
 }
 
 // run is one saga being executed by this peer. mu serialises the writes of
-// the executing goroutine and of the lease renewal.
+// the executing goroutine and of the lease renewal; rec is replaced, never
+// modified in place, and only once the store accepted the new version.
 type run struct {
 	mu  sync.Mutex
 	rec Record
+	// stop cancels the run's step calls when the renewal finds that another
+	// peer owns the saga now.
+	stop context.CancelCauseFunc
+	// unsure is a renewal whose write failed ambiguously (it may have been
+	// applied, its reply lost): a later write that conflicts checks whether
+	// the stored record is that renewal before concluding it lost the saga.
+	unsure *Record
+}
+
+// current returns the run's record to read, not to modify: an adopted
+// record's slices are never written again (transitions fork a deep copy),
+// so sharing them is safe and saves a copy per step.
+func (r *run) current() Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec
+}
+
+// snapshot returns a deep copy of the run's record, for callers to keep.
+func (r *run) snapshot() Record {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rec.Clone()
 }
 
 // New returns an engine over store.
 func New(store sagastore.Store, opts ...Option) *Engine {
 	e := &Engine{
-		store: store, owner: uuid.NewString(), ttl: 5 * time.Second, every: time.Second,
+		store: store, owner: uuid.NewString(), ttl: 5 * time.Second, every: time.Second, stepTimeout: 30 * time.Second,
 		log: slog.New(slog.DiscardHandler), defs: map[string]runner{}, running: map[string]*run{},
 	}
 	WithTracerProvider(otel.GetTracerProvider())(e)
@@ -115,7 +147,11 @@ func New(store sagastore.Store, opts ...Option) *Engine {
 	if e.every <= 0 || e.every > e.ttl/3 {
 		e.every = e.ttl / 3
 	}
+	if e.stepTimeout <= 0 {
+		e.stepTimeout = 30 * time.Second
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
+	e.hard, e.hardCancel = context.WithCancel(context.Background())
 	return e
 }
 
@@ -145,17 +181,17 @@ func Register[D any](e *Engine, def Definition[D]) (*Saga[D], error) {
 
 // Start persists a new saga with data and executes it in the background on
 // this peer. It returns once the saga is persisted: from then on it finishes
-// even if this peer dies. id may be empty (a UUID is chosen); starting an id
-// that exists fails with sagastore.ErrExists.
+// even if this peer dies (or is closing: the lease expires and another peer
+// resumes it). id may be empty (a UUID is chosen); starting an id that
+// exists fails with sagastore.ErrExists.
 func (s *Saga[D]) Start(ctx context.Context, id string, data D) (string, error) {
 	r, err := s.create(ctx, id, data)
 	if err != nil {
 		return "", err
 	}
-	if !s.e.spawn(r, s.r) {
-		return r.rec.ID, nil // closing: the lease expires and another peer resumes it
-	}
-	return r.rec.ID, nil
+	id = r.rec.ID // read before the run starts replacing r.rec
+	s.e.spawn(r, s.r)
+	return id, nil
 }
 
 // Run persists a new saga and executes it on the calling goroutine, returning
@@ -167,14 +203,15 @@ func (s *Saga[D]) Run(ctx context.Context, id string, data D) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	r.stop = cancel
 	if !s.e.track(r) {
-		return r.rec.Clone(), ErrClosed
+		return r.snapshot(), ErrClosed
 	}
 	defer s.e.wg.Done()
 	defer s.e.untrack(r)
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop := context.AfterFunc(s.e.ctx, cancel) // Close stops this run too
+	stop := context.AfterFunc(s.e.ctx, func() { cancel(ErrClosed) }) // Close stops this run too
 	defer stop()
 	return s.e.drive(ctx, r, s.r)
 }
@@ -198,7 +235,10 @@ func (s *Saga[D]) create(ctx context.Context, id string, data D) (*run, error) {
 	}
 	// The first step is started in the creating write: one round trip less.
 	rec.Steps[0] = sagastore.StepState{Status: sagastore.StepStarted, KeyEpoch: 1}
-	rec.History = []sagastore.Event{{At: now, Step: 0, What: "created", Epoch: 1, Owner: s.e.owner}, {At: now, Step: 0, What: "started", Epoch: 1}}
+	rec.History = []sagastore.Event{
+		{At: now, Step: 0, What: sagastore.EventCreated, Epoch: 1, Owner: s.e.owner},
+		{At: now, Step: 0, What: sagastore.EventStarted, Epoch: 1},
+	}
 	v, err := s.e.store.Create(ctx, rec)
 	if err != nil {
 		return nil, err
@@ -207,10 +247,10 @@ func (s *Saga[D]) create(ctx context.Context, id string, data D) (*run, error) {
 	return &run{rec: rec}, nil
 }
 
-// Start starts the recovery loop. Besides claiming sagas whose owner died,
-// it renews this peer's leases while a step runs longer than half the lease
-// TTL: without it such a saga may be taken over by another peer (which is
-// safe, thanks to fencing, but wasteful).
+// Start starts the recovery loop, which claims sagas whose owner died, and
+// the renewal loop, which renews this peer's leases while a step runs longer
+// than half the lease TTL: without it such a saga may be taken over by
+// another peer (which is safe, thanks to fencing, but wasteful).
 func (e *Engine) Start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -219,26 +259,30 @@ func (e *Engine) Start() error {
 	}
 	if !e.started {
 		e.started = true
-		e.wg.Go(e.loop)
+		e.wg.Go(e.recoveryLoop)
+		e.wg.Go(e.renewalLoop)
 	}
 	return nil
 }
 
-// Close stops the recovery loop and every saga this peer executes, releases
-// their leases so other peers take over at once, and waits. ctx bounds the
-// release writes.
+// Close stops the loops and every saga this peer executes, releases their
+// leases so other peers take over at once, and waits for its goroutines. It
+// returns by the time ctx ends: then the store writes still in flight are
+// cancelled, and step calls that ignore their context are abandoned (they
+// finish on their own; their sagas are resumed elsewhere).
 func (e *Engine) Close(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
+	stop := context.AfterFunc(ctx, e.hardCancel)
+	defer stop()
 	e.cancel()
 	done := make(chan struct{})
-	go func() { e.wg.Wait(); close(done) }() // owned here: waits for the engine's goroutines
+	go func() { e.wg.Wait(); close(done) }() // ends once the runs noticed the cancellation
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
-		<-done // the runs stop promptly once cancelled; never leave them behind
 		return ctx.Err()
 	}
 }
@@ -257,13 +301,16 @@ func (e *Engine) track(r *run) bool {
 }
 
 func (e *Engine) untrack(r *run) {
+	rec := r.snapshot()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if e.running[r.rec.ID] == r {
-		delete(e.running, r.rec.ID)
+	if e.running[rec.ID] == r {
+		delete(e.running, rec.ID)
 	}
-	if !r.rec.State.Active() {
-		e.finished = append(e.finished, r.rec.ID)
+	// Only the entry of this run's epoch: a newer owner (an operator's
+	// Retry, say) has an entry of its own, which this removal cannot touch.
+	if !rec.State.Active() {
+		e.finished = append(e.finished, sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch})
 	}
 }
 
@@ -274,540 +321,19 @@ func (e *Engine) spawn(r *run, rn runner) bool {
 	if e.closed {
 		return false
 	}
+	ctx, cancel := context.WithCancelCause(e.ctx)
+	r.stop = cancel
+	id := r.rec.ID // r is not shared yet
 	// A run already tracked for this id (an operator took the saga over
 	// from this very peer) is fenced out by the new epoch and untracks only
 	// itself.
 	e.running[r.rec.ID] = r
 	e.wg.Go(func() {
+		defer cancel(nil)
 		defer e.untrack(r)
-		if _, err := e.drive(e.ctx, r, rn); err != nil && !errors.Is(err, context.Canceled) {
-			e.log.Warn("catga: saga stopped", "saga", r.rec.ID, "err", err)
+		if _, err := e.drive(ctx, r, rn); err != nil && !errors.Is(err, context.Canceled) {
+			e.log.Warn("catga: saga stopped", "saga", id, "err", err)
 		}
 	})
 	return true
-}
-
-// drive executes r until it is final or stuck, this peer loses it, or ctx
-// ends (then the lease is released).
-func (e *Engine) drive(ctx context.Context, r *run, rn runner) (Record, error) {
-	data, err := rn.decode(r.rec.Data)
-	if err == nil {
-		err = checkShape(&r.rec, rn.stepCount())
-	}
-	if err != nil {
-		// Undecodable data cannot be acted on: an operator must look.
-		_ = e.transition(ctx, r, func(rec *Record) {
-			rec.State, rec.Error = sagastore.StateStuck, err.Error()
-			rec.History = append(rec.History, sagastore.Event{At: time.Now().UTC(), Step: rec.Step, What: "stuck", Error: err.Error()})
-		})
-		return r.rec.Clone(), err
-	}
-	n := rn.stepCount()
-	for {
-		if ctx.Err() != nil {
-			e.release(r)
-			return r.rec.Clone(), ctx.Err()
-		}
-		rec := &r.rec // read without r.mu: only this goroutine writes fields other than the lease
-		switch rec.State {
-		case sagastore.StateRunning:
-			i := rec.Step
-			if rec.Steps[i].Status == sagastore.StepPending {
-				if err := e.transition(ctx, r, func(rec *Record) { startStep(rec, i) }); err != nil {
-					return e.stop(r, err)
-				}
-			}
-			attempts, callErr := e.call(ctx, r, rn, i, false, data)
-			if ctx.Err() != nil {
-				continue // shutting down: the outcome is unknown, the next owner repeats the call
-			}
-			e.fire(ctx, AfterActionReply, r)
-			raw, encErr := rn.encode(data)
-			if callErr == nil && encErr != nil {
-				callErr = catga.Permanent(encErr)
-			}
-			err := e.transition(ctx, r, func(rec *Record) {
-				now := time.Now().UTC()
-				st := &rec.Steps[i]
-				st.Attempts += attempts
-				if callErr == nil {
-					st.Status, rec.Data = sagastore.StepSucceeded, raw
-					rec.History = append(rec.History, sagastore.Event{At: now, Step: i, What: "succeeded", Epoch: rec.Epoch})
-					if i+1 < n {
-						rec.Step = i + 1
-						startStep(rec, i+1)
-					} else {
-						rec.State = sagastore.StateCompleted
-						rec.History = append(rec.History, sagastore.Event{At: now, Step: i, What: "completed"})
-					}
-					return
-				}
-				st.Status, st.Error, st.Rejected = sagastore.StepFailed, callErr.Error(), catga.IsRejection(callErr)
-				rec.State, rec.Error = sagastore.StateCompensating, callErr.Error()
-				rec.History = append(rec.History, sagastore.Event{At: now, Step: i, What: "failed", Epoch: rec.Epoch, Error: callErr.Error()},
-					sagastore.Event{At: now, Step: i, What: "compensating"})
-			})
-			if err != nil {
-				return e.stop(r, err)
-			}
-		case sagastore.StateCompensating:
-			i := rec.Step
-			if i < 0 || !needsCompensation(rn, rec, i) {
-				if err := e.transition(ctx, r, func(rec *Record) { skipCompensation(rec, i) }); err != nil {
-					return e.stop(r, err)
-				}
-				continue
-			}
-			if rec.Steps[i].Status != sagastore.StepCompensating {
-				if err := e.transition(ctx, r, func(rec *Record) {
-					rec.Steps[i].Status = sagastore.StepCompensating
-					if rec.Steps[i].KeyEpoch == 0 {
-						rec.Steps[i].KeyEpoch = rec.Epoch
-					}
-					rec.History = append(rec.History, sagastore.Event{At: time.Now().UTC(), Step: i, What: "compensating", Epoch: rec.Epoch})
-				}); err != nil {
-					return e.stop(r, err)
-				}
-			}
-			attempts, callErr := e.call(ctx, r, rn, i, true, data)
-			if ctx.Err() != nil {
-				continue
-			}
-			e.fire(ctx, AfterCompensationReply, r)
-			raw, encErr := rn.encode(data)
-			if callErr == nil && encErr != nil {
-				callErr = catga.Permanent(encErr)
-			}
-			err := e.transition(ctx, r, func(rec *Record) {
-				now := time.Now().UTC()
-				rec.Steps[i].Attempts += attempts
-				if callErr != nil {
-					rec.State, rec.Error = sagastore.StateStuck, callErr.Error()
-					rec.Steps[i].Error = callErr.Error()
-					rec.History = append(rec.History, sagastore.Event{At: now, Step: i, What: "stuck", Epoch: rec.Epoch, Error: callErr.Error()})
-					return
-				}
-				rec.Steps[i].Status, rec.Data = sagastore.StepCompensated, raw
-				rec.History = append(rec.History, sagastore.Event{At: now, Step: i, What: "compensated", Epoch: rec.Epoch})
-				skipCompensation(rec, i)
-			})
-			if err != nil {
-				return e.stop(r, err)
-			}
-		default: // final or stuck
-			return r.rec.Clone(), nil
-		}
-	}
-}
-
-// checkShape rejects a stored record that does not fit the definition (it
-// was changed, or the record was tampered with) instead of indexing out of
-// range on it.
-func checkShape(rec *Record, n int) error {
-	if len(rec.Steps) != n || rec.Step < 0 || rec.Step >= n {
-		return catga.Permanent(fmt.Errorf("%w: saga %s has %d steps at step %d, definition %s has %d",
-			ErrUnknownSaga, rec.ID, len(rec.Steps), rec.Step, rec.Name, n))
-	}
-	return nil
-}
-
-func startStep(rec *Record, i int) {
-	rec.Steps[i].Status, rec.Steps[i].KeyEpoch = sagastore.StepStarted, rec.Epoch
-	rec.History = append(rec.History, sagastore.Event{At: time.Now().UTC(), Step: i, What: "started", Epoch: rec.Epoch})
-}
-
-// skipCompensation moves past step i; below step 0 the saga is Compensated.
-func skipCompensation(rec *Record, i int) {
-	rec.Step = i - 1
-	if rec.Step < 0 {
-		rec.Step = 0
-		rec.State = sagastore.StateCompensated
-		rec.History = append(rec.History, sagastore.Event{At: time.Now().UTC(), Step: 0, What: "compensated-all"})
-	}
-}
-
-// needsCompensation: step i may have applied (it succeeded, or failed
-// ambiguously, or its outcome is unknown) and has a compensation.
-func needsCompensation(rn runner, rec *Record, i int) bool {
-	if !rn.hasCompensation(i) {
-		return false
-	}
-	switch st := rec.Steps[i]; st.Status {
-	case sagastore.StepSucceeded, sagastore.StepStarted, sagastore.StepCompensating:
-		return true
-	case sagastore.StepFailed:
-		return !st.Rejected // a rejected action certainly did not apply
-	}
-	return false
-}
-
-// stop ends a run after a failed transition. Losing ownership is normal (the
-// new owner continues); any other failure releases the lease.
-func (e *Engine) stop(r *run, err error) (Record, error) {
-	if !errors.Is(err, ErrLostOwnership) {
-		e.release(r)
-	}
-	return r.rec.Clone(), err
-}
-
-func (e *Engine) fire(ctx context.Context, p Point, r *run) {
-	if e.hook != nil {
-		r.mu.Lock()
-		rec := r.rec.Clone()
-		r.mu.Unlock()
-		e.hook(ctx, p, &rec)
-	}
-}
-
-// ActionKey is the idempotency key of step i's action when first started in
-// epoch keyEpoch. The compensation's key is ActionKey + "/undo".
-func ActionKey(sagaID string, step int, keyEpoch uint64) string {
-	return sagaID + "/" + strconv.Itoa(step) + "/" + strconv.FormatUint(keyEpoch, 10)
-}
-
-// UndoSuffix ends a compensation's idempotency key.
-const UndoSuffix = "/undo"
-
-// call runs step i's action or compensation under its retry policy and
-// returns the number of attempts made.
-func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensation bool, data any) (int, error) {
-	r.mu.Lock()
-	rec := &r.rec
-	id, epoch, keyEpoch, deadline := rec.ID, rec.Epoch, rec.Steps[i].KeyEpoch, rec.Deadline
-	r.mu.Unlock()
-	key := ActionKey(id, i, keyEpoch)
-	what := "action"
-	if compensation {
-		key += UndoSuffix
-		what = "compensation"
-	}
-	policy, timeout := rn.policy(i, compensation)
-	md := catga.Metadata{
-		MessageID: key + "@" + strconv.FormatUint(epoch, 10), CorrelationID: id,
-		IdempotencyKey: key, Epoch: epoch,
-	}
-	ctx, span := e.tracer.Start(ctx, "saga "+rn.name()+" "+rn.stepName(i)+" "+what, trace.WithAttributes(
-		attribute.String("catga.saga.id", id), attribute.Int("catga.saga.step", i),
-		attribute.Int64("catga.saga.epoch", int64(epoch)), attribute.Bool("catga.saga.compensation", compensation)))
-	defer span.End()
-	ctx = catga.WithMetadata(ctx, md)
-	for attempt := 1; ; attempt++ {
-		if !compensation && !deadline.IsZero() && time.Now().After(deadline) {
-			err := catga.Permanent(fmt.Errorf("%w (step %d)", ErrDeadline, i))
-			span.SetStatus(codes.Error, err.Error())
-			return attempt - 1, err
-		}
-		actx, cancel := ctx, context.CancelFunc(func() {})
-		if timeout > 0 {
-			actx, cancel = context.WithTimeout(ctx, timeout)
-		}
-		err := rn.call(actx, i, compensation, data)
-		cancel()
-		if err == nil {
-			return attempt, nil
-		}
-		if ctx.Err() != nil {
-			return attempt, ctx.Err()
-		}
-		if !policy.retryable(err) || attempt >= policy.MaxAttempts {
-			span.SetStatus(codes.Error, err.Error())
-			return attempt, fmt.Errorf("catga: saga %s step %d %s (attempt %d): %w", id, i, what, attempt, err)
-		}
-		select {
-		case <-ctx.Done():
-			return attempt, ctx.Err()
-		case <-time.After(policy.backoff(attempt)):
-		}
-	}
-}
-
-// transition applies fn to the run's record, renews the lease and persists
-// it with compare-and-set. Store failures are retried for up to a lease TTL;
-// a conflict means another peer owns the saga now (ErrLostOwnership).
-func (e *Engine) transition(ctx context.Context, r *run, fn func(*Record)) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fn(&r.rec)
-	if err := e.persist(ctx, &r.rec); err != nil {
-		return err
-	}
-	if e.hook != nil {
-		rec := r.rec.Clone()
-		e.hook(ctx, AfterPersist, &rec)
-	}
-	return nil
-}
-
-// persist writes rec (r.mu held) and updates its Version.
-func (e *Engine) persist(ctx context.Context, rec *Record) error {
-	now := time.Now().UTC()
-	rec.UpdatedAt = now
-	if rec.State.Active() {
-		rec.LeaseUntil = now.Add(e.ttl)
-	}
-	// Bounded by the lease: past it another peer may own the saga anyway.
-	giveUp := now.Add(e.ttl)
-	ambiguous := false
-	for attempt := 1; ; attempt++ {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.ttl/2)
-		v, err := e.store.Update(wctx, *rec)
-		cancel()
-		switch {
-		case err == nil:
-			rec.Version = v
-			return nil
-		case errors.Is(err, sagastore.ErrConflict) && ambiguous:
-			// An earlier attempt may have been applied with its reply lost:
-			// if the stored record is ours, it was.
-			gctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), e.ttl/2)
-			cur, gerr := e.store.Get(gctx, rec.ID)
-			cancel()
-			if gerr == nil && cur.Owner == rec.Owner && cur.Epoch == rec.Epoch && cur.UpdatedAt.Equal(rec.UpdatedAt) {
-				rec.Version = cur.Version
-				return nil
-			}
-			return fmt.Errorf("%w: %s", ErrLostOwnership, rec.ID)
-		case errors.Is(err, sagastore.ErrConflict), errors.Is(err, sagastore.ErrNotFound):
-			return fmt.Errorf("%w: %s: %w", ErrLostOwnership, rec.ID, err)
-		}
-		ambiguous = true
-		if time.Now().After(giveUp) || attempt >= 200 {
-			return fmt.Errorf("catga: saga %s: persist: %w", rec.ID, err)
-		}
-		e.log.Debug("catga: saga persist retry", "saga", rec.ID, "err", err)
-		time.Sleep(min(time.Duration(attempt)*20*time.Millisecond, 250*time.Millisecond))
-	}
-}
-
-// release gives up the lease so another peer can claim the saga at once.
-func (e *Engine) release(r *run) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.rec.State.Active() || r.rec.Owner != e.owner {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), e.ttl)
-	defer cancel()
-	rec := r.rec.Clone()
-	now := time.Now().UTC()
-	rec.LeaseUntil, rec.UpdatedAt = now, now
-	rec.History = append(rec.History, sagastore.Event{At: now, Step: rec.Step, What: "released", Epoch: rec.Epoch, Owner: e.owner})
-	v, err := e.store.Update(ctx, rec)
-	if err != nil {
-		e.log.Warn("catga: saga lease release failed", "saga", rec.ID, "err", err)
-		return
-	}
-	rec.Version = v
-	r.rec = rec
-	if err := e.store.Index(ctx, rec.ID, now); err != nil {
-		e.log.Warn("catga: saga index after release failed", "saga", rec.ID, "err", err)
-	}
-}
-
-// loop is the recovery loop: it renews this peer's leases, claims sagas
-// whose lease expired and drops finished sagas from the due index.
-func (e *Engine) loop() {
-	t := time.NewTicker(e.every)
-	defer t.Stop()
-	for {
-		e.recoverOnce(e.ctx)
-		select {
-		case <-e.ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// recoverOnce does one pass of the recovery loop. It is exported to tests
-// through RecoverNow.
-func (e *Engine) recoverOnce(ctx context.Context) {
-	e.mu.Lock()
-	finished := e.finished
-	e.finished = nil
-	runs := make([]*run, 0, len(e.running))
-	for _, r := range e.running {
-		runs = append(runs, r)
-	}
-	e.mu.Unlock()
-	if len(finished) > 0 {
-		if err := e.store.Unindex(ctx, finished...); err != nil {
-			e.log.Warn("catga: saga unindex failed", "err", err)
-			e.mu.Lock()
-			e.finished = append(e.finished, finished...)
-			e.mu.Unlock()
-		}
-	}
-	// Renew leases of long-running steps (transitions renew them too).
-	for _, r := range runs {
-		r.mu.Lock()
-		due := r.rec.State.Active() && time.Until(r.rec.LeaseUntil) < e.ttl/2
-		r.mu.Unlock()
-		if due {
-			if err := e.transition(ctx, r, func(*Record) {}); err != nil {
-				e.log.Warn("catga: saga lease renewal failed", "saga", r.rec.ID, "err", err)
-			}
-		}
-	}
-	ids, err := e.store.Due(ctx, time.Now(), 256)
-	if err != nil {
-		e.log.Warn("catga: saga recovery: due", "err", err)
-		return
-	}
-	for _, id := range ids {
-		if ctx.Err() != nil {
-			return
-		}
-		e.recoverSaga(ctx, id)
-	}
-}
-
-func (e *Engine) recoverSaga(ctx context.Context, id string) {
-	e.mu.Lock()
-	local := e.running[id]
-	e.mu.Unlock()
-	if local != nil {
-		local.mu.Lock()
-		until := local.rec.LeaseUntil
-		local.mu.Unlock()
-		_ = e.store.Index(ctx, id, until)
-		return
-	}
-	rec, err := e.store.Get(ctx, id)
-	switch {
-	case errors.Is(err, sagastore.ErrNotFound):
-		_ = e.store.Unindex(ctx, id)
-		return
-	case errors.Is(err, sagastore.ErrCorrupt):
-		e.log.Error("catga: corrupt saga record dropped from recovery", "saga", id, "err", err)
-		_ = e.store.Unindex(ctx, id)
-		return
-	case err != nil:
-		e.log.Warn("catga: saga recovery: get", "saga", id, "err", err)
-		return
-	}
-	now := time.Now().UTC()
-	if !rec.State.Active() {
-		_ = e.store.Unindex(ctx, id)
-		return
-	}
-	if rec.LeaseUntil.After(now) {
-		_ = e.store.Index(ctx, id, rec.LeaseUntil)
-		return
-	}
-	e.mu.Lock()
-	rn := e.defs[rec.Name]
-	e.mu.Unlock()
-	if rn == nil || rn.stepCount() != len(rec.Steps) {
-		// Another kind of peer may know it; look again later.
-		_ = e.store.Index(ctx, id, now.Add(e.ttl))
-		return
-	}
-	if _, err := e.claim(ctx, &rec, "claimed"); err != nil {
-		return
-	}
-	e.spawn(&run{rec: rec}, rn)
-}
-
-// claim takes ownership of rec with a new epoch, fencing out the previous
-// owner, and persists it.
-func (e *Engine) claim(ctx context.Context, rec *Record, what string) (*Record, error) {
-	now := time.Now().UTC()
-	prev := rec.Owner
-	rec.Owner, rec.Epoch, rec.LeaseUntil, rec.UpdatedAt = e.owner, rec.Epoch+1, now.Add(e.ttl), now
-	rec.History = append(rec.History, sagastore.Event{At: now, Step: rec.Step, What: what, Epoch: rec.Epoch, Owner: e.owner, Error: "from " + prev})
-	v, err := e.store.Update(ctx, *rec)
-	if err != nil {
-		return nil, err
-	}
-	rec.Version = v
-	if err := e.store.Index(ctx, rec.ID, rec.LeaseUntil); err != nil {
-		e.log.Warn("catga: saga index after claim failed", "saga", rec.ID, "err", err)
-	}
-	return rec, nil
-}
-
-// RecoverNow runs one pass of the recovery loop on the calling goroutine.
-func (e *Engine) RecoverNow(ctx context.Context) { e.recoverOnce(ctx) }
-
-// Get returns a saga with its step history.
-func (e *Engine) Get(ctx context.Context, id string) (Record, error) { return e.store.Get(ctx, id) }
-
-// List returns up to limit sagas in state.
-func (e *Engine) List(ctx context.Context, state State, limit int) ([]Record, error) {
-	return e.store.List(ctx, state, limit)
-}
-
-// Await polls the store until saga id is Completed, Compensated or Stuck,
-// or ctx ends.
-func (e *Engine) Await(ctx context.Context, id string) (Record, error) {
-	for {
-		rec, err := e.store.Get(ctx, id)
-		if err == nil && !rec.State.Active() {
-			return rec, nil
-		}
-		if err != nil && !catga.IsRetryable(err) && !errors.Is(err, sagastore.ErrNotFound) {
-			return rec, err
-		}
-		select {
-		case <-ctx.Done():
-			return rec, fmt.Errorf("catga: await saga %s (state %s): %w", id, rec.State, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
-}
-
-// Retry resumes a Stuck saga's compensation on this peer with fresh
-// attempts.
-func (e *Engine) Retry(ctx context.Context, id string) error {
-	return e.operate(ctx, id, "retried", func(rec *Record) error {
-		if rec.State != sagastore.StateStuck {
-			return fmt.Errorf("%w: %s is %s, not stuck", ErrInvalidState, id, rec.State)
-		}
-		rec.State, rec.Error = sagastore.StateCompensating, ""
-		return nil
-	})
-}
-
-// ForceCompensate stops a Running (or Stuck) saga and compensates it on this
-// peer. The current owner is fenced out by the new epoch.
-func (e *Engine) ForceCompensate(ctx context.Context, id string) error {
-	return e.operate(ctx, id, "forced-compensation", func(rec *Record) error {
-		if rec.State != sagastore.StateRunning && rec.State != sagastore.StateStuck {
-			return fmt.Errorf("%w: %s is %s", ErrInvalidState, id, rec.State)
-		}
-		rec.State, rec.Error = sagastore.StateCompensating, "compensation forced by operator"
-		return nil
-	})
-}
-
-func (e *Engine) operate(ctx context.Context, id, what string, fn func(*Record) error) error {
-	for attempt := 0; attempt < 10; attempt++ {
-		rec, err := e.store.Get(ctx, id)
-		if err != nil {
-			return err
-		}
-		e.mu.Lock()
-		rn := e.defs[rec.Name]
-		e.mu.Unlock()
-		if rn == nil {
-			return fmt.Errorf("%w: %s", ErrUnknownSaga, rec.Name)
-		}
-		if err := checkShape(&rec, rn.stepCount()); err != nil {
-			return err
-		}
-		if err := fn(&rec); err != nil {
-			return err
-		}
-		if _, err := e.claim(ctx, &rec, what); errors.Is(err, sagastore.ErrConflict) {
-			continue // the saga moved on meanwhile: decide again
-		} else if err != nil {
-			return err
-		}
-		if !e.spawn(&run{rec: rec}, rn) {
-			return ErrClosed
-		}
-		return nil
-	}
-	return fmt.Errorf("catga: saga %s: %s: %w", id, what, sagastore.ErrConflict)
 }

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/catga-go/catga/libs/catga"
+	"github.com/catga-go/catga/libs/catga/internal/backoff"
 )
 
 // Sentinel errors.
@@ -60,15 +60,9 @@ func (p RetryPolicy) retryable(err error) bool {
 	return catga.IsRetryable(err) && (p.NonRetryable == nil || !p.NonRetryable(err))
 }
 
-// backoff returns the wait before attempt n+1 (n >= 1): exponential, capped,
-// with jitter so that peers retrying together spread out.
+// backoff returns the wait before attempt n+1 (n >= 1).
 func (p RetryPolicy) backoff(n int) time.Duration {
-	d := p.InitialBackoff << min(n-1, 20)
-	if d <= 0 || d > p.MaxBackoff {
-		d = p.MaxBackoff
-	}
-	j := time.Duration(float64(d) * p.Jitter * (rand.Float64()*2 - 1))
-	return max(d+j, 0)
+	return backoff.Policy{Initial: p.InitialBackoff, Max: p.MaxBackoff, Jitter: p.Jitter}.Delay(n)
 }
 
 // Step is one step of a saga over data D. Action and Compensate read and
@@ -79,7 +73,7 @@ type Step[D any] struct {
 	Name       string
 	Action     func(ctx context.Context, data *D) error
 	Compensate func(ctx context.Context, data *D) error // optional
-	// Timeout bounds each attempt (default: none beyond the context).
+	// Timeout bounds each attempt (default: the engine's WithStepTimeout).
 	Timeout           time.Duration
 	Retry             RetryPolicy
 	CompensationRetry RetryPolicy

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -79,13 +80,38 @@ type StepState struct {
 	// did not apply and needs no compensation.
 	Rejected bool   `json:"r,omitempty"`
 	Error    string `json:"e,omitempty"`
+	// UndoRound counts operator retries of the step's compensation; it is
+	// part of the compensation's idempotency key, so that an operator's
+	// retry reaches the participant anew instead of the reply a transport
+	// cached for the failed attempt.
+	UndoRound int `json:"u,omitempty"`
 }
+
+// EventKind says what happened in a history [Event].
+type EventKind string
+
+// Event kinds.
+const (
+	EventCreated            EventKind = "created"
+	EventStarted            EventKind = "started"   // a step's action began (its key epoch set)
+	EventSucceeded          EventKind = "succeeded" // a step's action succeeded
+	EventFailed             EventKind = "failed"    // a step's action failed: compensation follows
+	EventCompleted          EventKind = "completed"
+	EventCompensating       EventKind = "compensating"
+	EventCompensated        EventKind = "compensated" // one step's compensation succeeded
+	EventCompensatedAll     EventKind = "compensated-all"
+	EventStuck              EventKind = "stuck"
+	EventReleased           EventKind = "released"            // the owner gave up its lease (shutdown)
+	EventClaimed            EventKind = "claimed"             // a peer took over an expired lease
+	EventRetried            EventKind = "retried"             // an operator resumed a Stuck saga
+	EventForcedCompensation EventKind = "forced-compensation" // an operator forced compensation
+)
 
 // Event is one entry of a saga's history.
 type Event struct {
 	At    time.Time `json:"t"`
 	Step  int       `json:"i"`
-	What  string    `json:"w"`
+	What  EventKind `json:"w"`
 	Epoch uint64    `json:"p,omitempty"`
 	Owner string    `json:"o,omitempty"`
 	Error string    `json:"e,omitempty"`
@@ -144,31 +170,104 @@ func Decode(id string, b []byte) (Record, error) {
 	return r, nil
 }
 
+// Entry is one entry of the due index: saga ID, indexed by its owner of
+// Epoch, is due for a look by recovery at At. An index holds one entry per
+// (ID, Epoch): a claim adds the entry of its new epoch before it writes the
+// record, and a peer removes only the entry of an epoch it knows is over, so
+// a removal can never take out the entry of a newer owner.
+//
+// Epoch 0 marks a legacy entry, written by an engine that indexed by id
+// alone (stores read such entries as they find them, so that sagas in
+// flight across an upgrade stay recoverable).
+type Entry struct {
+	ID    string
+	Epoch uint64
+	At    time.Time
+}
+
+// ListActive implements List for Running and Compensating sagas through the
+// due index of s: the records of the entries Due returns, in state, oldest
+// first, up to limit. Stores share it.
+func ListActive(ctx context.Context, s Store, state State, limit int) ([]Record, error) {
+	entries, err := s.Due(ctx, time.Now().Add(100*365*24*time.Hour), 0)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var ids []string
+	for _, e := range entries {
+		if !seen[e.ID] {
+			seen[e.ID] = true
+			ids = append(ids, e.ID)
+		}
+	}
+	return GetInState(ctx, s, ids, state, limit)
+}
+
+// GetInState reads the records of ids and keeps those in state, oldest
+// first, up to limit; missing and corrupt records are skipped.
+func GetInState(ctx context.Context, s Store, ids []string, state State, limit int) ([]Record, error) {
+	var out []Record
+	for _, id := range ids {
+		rec, err := s.Get(ctx, id)
+		switch {
+		case errors.Is(err, ErrNotFound), errors.Is(err, ErrCorrupt):
+			continue
+		case err != nil:
+			return nil, err
+		}
+		if rec.State == state {
+			out = append(out, rec)
+		}
+	}
+	slices.SortFunc(out, func(a, b Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Scanner is implemented by stores that can read every record in a state
+// without any index (slow: for tests and audits). A check that the indexes
+// are complete needs it.
+type Scanner interface {
+	Scan(ctx context.Context, state State, limit int) ([]Record, error)
+}
+
 // Store keeps saga records. It must be safe for concurrent use by many
 // goroutines and, for shared implementations, many processes.
 //
 // Contract:
-//   - Create stores rec with a fresh Version and adds rec.ID to the due index
-//     at rec.LeaseUntil; ErrExists if the id is taken.
+//   - Create stores rec with a fresh Version and adds the entry (rec.ID,
+//     rec.Epoch, rec.LeaseUntil) to the due index; ErrExists if the id is
+//     taken.
 //   - Get returns the record with its Version; ErrNotFound, or a
 //     [*CorruptError] (matching ErrCorrupt) when the bytes do not decode.
 //   - Update replaces the record if the stored Version equals rec.Version,
 //     in one atomic step, and returns the new Version; ErrConflict when the
 //     versions differ, ErrNotFound when there is no record. Update does not
 //     touch the due index (that is what keeps a transition one round trip).
-//   - The due index holds ids with a time. Invariant kept by the engine:
-//     every Active saga is indexed at or before its LeaseUntil. Due returns
-//     up to limit ids indexed at or before now (possibly ids whose record
-//     has since moved on: callers re-read). Index (re)sets an id's time;
-//     Unindex removes ids.
-//   - List returns up to limit records in the given state (an operator
-//     query; it may scan).
+//   - The due index holds entries. Invariant kept by the engine: every
+//     Active saga has an entry of its current epoch (or a newer one being
+//     claimed) at or before its LeaseUntil. Due returns up to limit entries
+//     whose At is at or before now, oldest first (possibly entries whose
+//     record has since moved on: callers re-read). Index adds an entry or
+//     resets its At; Unindex removes entries by (ID, Epoch), ignoring At.
+//     Due may return a partial answer (and no error) when part of a
+//     sharded index is unreachable, so that recovery goes on elsewhere.
+//   - List returns up to limit records in the given state, oldest first.
+//     It reads an index, not every record: Running and Compensating sagas
+//     are found through the due index, Stuck ones through a stuck index
+//     that Create and Update add to when the record is Stuck (entries of
+//     sagas that left Stuck are dropped when List finds them). Final sagas
+//     are not indexed (that would cost every saga a write); listing them
+//     may scan.
 type Store interface {
 	Create(ctx context.Context, rec Record) (version uint64, err error)
 	Get(ctx context.Context, id string) (Record, error)
 	Update(ctx context.Context, rec Record) (version uint64, err error)
-	Due(ctx context.Context, now time.Time, limit int) ([]string, error)
-	Index(ctx context.Context, id string, at time.Time) error
-	Unindex(ctx context.Context, ids ...string) error
+	Due(ctx context.Context, now time.Time, limit int) ([]Entry, error)
+	Index(ctx context.Context, e Entry) error
+	Unindex(ctx context.Context, entries ...Entry) error
 	List(ctx context.Context, state State, limit int) ([]Record, error)
 }

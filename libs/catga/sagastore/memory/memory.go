@@ -16,15 +16,21 @@ type Store struct {
 	mu      sync.Mutex
 	records map[string][]byte // encoded, so callers never share memory with the store
 	version map[string]uint64
-	due     map[string]time.Time
+	due     map[dueKey]time.Time
+	state   map[string]sagastore.State // the state index List reads
 	next    uint64
+}
+
+type dueKey struct {
+	id    string
+	epoch uint64
 }
 
 var _ sagastore.Store = (*Store)(nil)
 
 // New returns an empty store.
 func New() *Store {
-	return &Store{records: map[string][]byte{}, version: map[string]uint64{}, due: map[string]time.Time{}}
+	return &Store{records: map[string][]byte{}, version: map[string]uint64{}, due: map[dueKey]time.Time{}, state: map[string]sagastore.State{}}
 }
 
 // Put stores raw bytes under id, bypassing encoding; tests use it to plant
@@ -34,6 +40,7 @@ func (s *Store) Put(id string, raw []byte) {
 	defer s.mu.Unlock()
 	s.next++
 	s.records[id], s.version[id] = raw, s.next
+	delete(s.state, id) // undecodable: in no state
 }
 
 // Create implements sagastore.Store.
@@ -49,7 +56,8 @@ func (s *Store) Create(_ context.Context, rec sagastore.Record) (uint64, error) 
 	}
 	s.next++
 	s.records[rec.ID], s.version[rec.ID] = b, s.next
-	s.due[rec.ID] = rec.LeaseUntil
+	s.state[rec.ID] = rec.State
+	s.due[dueKey{rec.ID, rec.Epoch}] = rec.LeaseUntil
 	return s.next, nil
 }
 
@@ -87,46 +95,70 @@ func (s *Store) Update(_ context.Context, rec sagastore.Record) (uint64, error) 
 	}
 	s.next++
 	s.records[rec.ID], s.version[rec.ID] = b, s.next
+	s.state[rec.ID] = rec.State
 	return s.next, nil
 }
 
 // Due implements sagastore.Store.
-func (s *Store) Due(_ context.Context, now time.Time, limit int) ([]string, error) {
+func (s *Store) Due(_ context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var ids []string
-	for id, at := range s.due {
+	var out []sagastore.Entry
+	for k, at := range s.due {
 		if !at.After(now) {
-			ids = append(ids, id)
+			out = append(out, sagastore.Entry{ID: k.id, Epoch: k.epoch, At: at})
 		}
 	}
-	slices.SortFunc(ids, func(a, b string) int { return s.due[a].Compare(s.due[b]) })
-	if limit > 0 && len(ids) > limit {
-		ids = ids[:limit]
+	slices.SortFunc(out, func(a, b sagastore.Entry) int { return a.At.Compare(b.At) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
 	}
-	return ids, nil
+	return out, nil
 }
 
 // Index implements sagastore.Store.
-func (s *Store) Index(_ context.Context, id string, at time.Time) error {
+func (s *Store) Index(_ context.Context, e sagastore.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.due[id] = at
+	s.due[dueKey{e.ID, e.Epoch}] = e.At
 	return nil
 }
 
 // Unindex implements sagastore.Store.
-func (s *Store) Unindex(_ context.Context, ids ...string) error {
+func (s *Store) Unindex(_ context.Context, entries ...sagastore.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, id := range ids {
-		delete(s.due, id)
+	for _, e := range entries {
+		delete(s.due, dueKey{e.ID, e.Epoch})
 	}
 	return nil
 }
 
-// List implements sagastore.Store. Corrupt records are skipped.
+// List implements sagastore.Store through the state index.
 func (s *Store) List(_ context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []sagastore.Record
+	for id, st := range s.state {
+		if st != state {
+			continue
+		}
+		rec, err := sagastore.Decode(id, s.records[id])
+		if err != nil {
+			continue
+		}
+		rec.Version = s.version[id]
+		out = append(out, rec)
+	}
+	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// Scan implements sagastore.Scanner by decoding every record.
+func (s *Store) Scan(_ context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []sagastore.Record

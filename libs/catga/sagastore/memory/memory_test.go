@@ -11,8 +11,8 @@ import (
 func TestConformance(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		New: func(*testing.T) sagastore.Store { return memory.New() },
-		Corrupt: func(_ *testing.T, s sagastore.Store, id string) {
+		Features: storetest.Features{Parallel: true, Corrupt: func(_ *testing.T, s sagastore.Store, id string) {
 			s.(*memory.Store).Put(id, []byte("{not json"))
-		},
+		}},
 	})
 }

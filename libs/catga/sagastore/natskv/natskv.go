@@ -33,10 +33,15 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// markerTTL is how long a removed due entry's purge marker stays (the
+// server's minimum is one second).
+const markerTTL = time.Second
+
 // Store is a JetStream KV sagastore.Store.
 type Store struct {
-	recs jetstream.KeyValue
-	due  jetstream.KeyValue
+	recs  jetstream.KeyValue
+	due   jetstream.KeyValue
+	stuck jetstream.KeyValue // the stuck index: key per Stuck saga, value the time indexed
 }
 
 var _ sagastore.Store = (*Store)(nil)
@@ -56,11 +61,21 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s: %w", cfg.Bucket, err)
 	}
-	due, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_due", History: 1, Replicas: cfg.Replicas})
+	// Removed due entries leave purge markers behind; listing the bucket
+	// reads them all and filters them client-side, so without an expiry a
+	// due scan would grow with every saga ever run. Markers expire after
+	// markerTTL (the bucket's LimitMarkerTTL enables per-message TTLs).
+	due, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_due", History: 1,
+		Replicas: cfg.Replicas, LimitMarkerTTL: markerTTL})
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s_due: %w", cfg.Bucket, err)
 	}
-	return &Store{recs: recs, due: due}, nil
+	stuck, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_stuck", History: 1,
+		Replicas: cfg.Replicas, LimitMarkerTTL: markerTTL})
+	if err != nil {
+		return nil, fmt.Errorf("catga: natskv: bucket %s_stuck: %w", cfg.Bucket, err)
+	}
+	return &Store{recs: recs, due: due, stuck: stuck}, nil
 }
 
 // Key maps a saga id to a valid KV key: ids made of KV-safe characters are
@@ -105,7 +120,10 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 		return 0, fmt.Errorf("catga: natskv: %w", err)
 	}
 	// Index first: an index entry without a record is harmless.
-	if err := s.Index(ctx, rec.ID, rec.LeaseUntil); err != nil {
+	if err := s.Index(ctx, sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch, At: rec.LeaseUntil}); err != nil {
+		return 0, err
+	}
+	if err := s.indexStuck(ctx, rec); err != nil {
 		return 0, err
 	}
 	rev, err := s.recs.Create(ctx, Key(rec.ID), b)
@@ -141,6 +159,9 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err != nil {
 		return 0, fmt.Errorf("catga: natskv: %w", err)
 	}
+	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
+	}
 	rev, err := s.recs.Update(ctx, Key(rec.ID), b, rec.Version)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 		if _, gerr := s.recs.Get(ctx, Key(rec.ID)); errors.Is(gerr, jetstream.ErrKeyNotFound) {
@@ -154,31 +175,43 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	return rev, nil
 }
 
-// Due implements sagastore.Store.
-func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
-	type item struct {
-		id string
-		at int64
+// dueKey is an entry's key in the due bucket: "<epoch>.<Key(id)>", or
+// Key(id) alone for a legacy (epoch 0) entry.
+func dueKey(e sagastore.Entry) string {
+	if e.Epoch == 0 {
+		return Key(e.ID)
 	}
-	var items []item
+	return strconv.FormatUint(e.Epoch, 10) + "." + Key(e.ID)
+}
+
+// dueEntry parses a due bucket key; one without an epoch is legacy.
+func dueEntry(key string, at int64) sagastore.Entry {
+	e := sagastore.Entry{ID: idOf(key), At: time.UnixMilli(at)}
+	if ep, k, ok := strings.Cut(key, "."); ok {
+		if epoch, err := strconv.ParseUint(ep, 10, 64); err == nil && epoch > 0 {
+			e.ID, e.Epoch = idOf(k), epoch
+		}
+	}
+	return e
+}
+
+// Due implements sagastore.Store.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
+	var out []sagastore.Entry
 	err := s.each(ctx, s.due, func(key string, val []byte) {
 		at, err := strconv.ParseInt(string(val), 10, 64)
 		if err == nil && at <= now.UnixMilli() {
-			items = append(items, item{idOf(key), at})
+			out = append(out, dueEntry(key, at))
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(items, func(a, b item) int { return int(a.at - b.at) })
-	if limit > 0 && len(items) > limit {
-		items = items[:limit]
+	slices.SortFunc(out, func(a, b sagastore.Entry) int { return a.At.Compare(b.At) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
 	}
-	ids := make([]string, len(items))
-	for i, it := range items {
-		ids[i] = it.id
-	}
-	return ids, nil
+	return out, nil
 }
 
 // each calls fn for every live key of kv.
@@ -205,25 +238,83 @@ func (s *Store) each(ctx context.Context, kv jetstream.KeyValue, fn func(key str
 }
 
 // Index implements sagastore.Store.
-func (s *Store) Index(ctx context.Context, id string, at time.Time) error {
-	if _, err := s.due.Put(ctx, Key(id), []byte(strconv.FormatInt(at.UnixMilli(), 10))); err != nil {
-		return fmt.Errorf("catga: natskv: index %s: %w", id, err)
+func (s *Store) Index(ctx context.Context, e sagastore.Entry) error {
+	if _, err := s.due.Put(ctx, dueKey(e), []byte(strconv.FormatInt(e.At.UnixMilli(), 10))); err != nil {
+		return fmt.Errorf("catga: natskv: index %s: %w", e.ID, err)
 	}
 	return nil
 }
 
 // Unindex implements sagastore.Store.
-func (s *Store) Unindex(ctx context.Context, ids ...string) error {
-	for _, id := range ids {
-		if err := s.due.Purge(ctx, Key(id)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("catga: natskv: unindex %s: %w", id, err)
+func (s *Store) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
+	for _, e := range entries {
+		if err := s.due.Purge(ctx, dueKey(e), jetstream.PurgeTTL(markerTTL)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("catga: natskv: unindex %s: %w", e.ID, err)
 		}
 	}
 	return nil
 }
 
-// List implements sagastore.Store by reading every record.
+// staleGrace is how old a stuck-index entry whose record is not Stuck must
+// be before List drops it: a younger one may belong to a Stuck write still
+// in flight (indexed first, written next).
+const staleGrace = time.Minute
+
+// indexStuck adds a Stuck record to the stuck index before the record is
+// written.
+func (s *Store) indexStuck(ctx context.Context, rec sagastore.Record) error {
+	if rec.State != sagastore.StateStuck {
+		return nil
+	}
+	if _, err := s.stuck.Put(ctx, Key(rec.ID), []byte(strconv.FormatInt(time.Now().UnixMilli(), 10))); err != nil {
+		return fmt.Errorf("catga: natskv: index stuck %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// List implements sagastore.Store: active sagas through the due index,
+// Stuck ones through the stuck index, final ones by reading every record.
 func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	switch {
+	case state.Active():
+		return sagastore.ListActive(ctx, s, state, limit)
+	case state == sagastore.StateStuck:
+		var ids []string
+		old := map[string]bool{}
+		err := s.each(ctx, s.stuck, func(key string, val []byte) {
+			id := idOf(key)
+			ids = append(ids, id)
+			if at, err := strconv.ParseInt(string(val), 10, 64); err == nil && time.UnixMilli(at).Before(time.Now().Add(-staleGrace)) {
+				old[id] = true
+			}
+		})
+		if err != nil {
+			return nil, err
+		}
+		out, err := sagastore.GetInState(ctx, s, ids, state, 0)
+		if err != nil {
+			return nil, err
+		}
+		listed := map[string]bool{}
+		for _, r := range out {
+			listed[r.ID] = true
+		}
+		for id := range old {
+			if !listed[id] { // retried or gone since
+				_ = s.stuck.Purge(ctx, Key(id), jetstream.PurgeTTL(markerTTL))
+			}
+		}
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
+		return out, nil
+	}
+	return s.Scan(ctx, state, limit)
+}
+
+// Scan implements sagastore.Scanner by reading every record; List uses it
+// for final sagas (they are not indexed, to keep transitions one write).
+func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	var out []sagastore.Record
 	lister, err := s.recs.ListKeys(ctx)
 	if err != nil {

@@ -17,6 +17,11 @@ func TestConformance(t *testing.T) {
 	_, _, js := natstest.JetStream(t)
 	var n atomic.Int64
 	storetest.Run(t, storetest.Harness{
+		Features: storetest.Features{Parallel: true, Corrupt: func(t *testing.T, s sagastore.Store, id string) {
+			if err := s.(*natskv.Store).PutRaw(context.Background(), id, []byte("{not json")); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		New: func(t *testing.T) sagastore.Store {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -25,11 +30,6 @@ func TestConformance(t *testing.T) {
 				t.Fatal(err)
 			}
 			return s
-		},
-		Corrupt: func(t *testing.T, s sagastore.Store, id string) {
-			if err := s.(*natskv.Store).PutRaw(context.Background(), id, []byte("{not json")); err != nil {
-				t.Fatal(err)
-			}
 		},
 	})
 }
@@ -46,5 +46,48 @@ func TestKeyEncoding(t *testing.T) {
 				t.Fatalf("Key(%q) = %q, want %q", c.id, got, c.key)
 			}
 		})
+	}
+}
+
+// TestDueScanDoesNotGrow: removed due entries leave no lasting markers, so
+// the due bucket (and every Due scan, which reads all of it) does not grow
+// with the number of sagas ever run.
+func TestDueScanDoesNotGrow(t *testing.T) {
+	_, _, js := natstest.JetStream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const bucket = "sagas_growth"
+	s, err := natskv.New(ctx, js, natskv.Config{Bucket: bucket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var done []sagastore.Entry
+	for i := range 50 {
+		rec := sagastore.Record{ID: fmt.Sprint("g-", i), Name: "g", State: sagastore.StateRunning, Epoch: 1, LeaseUntil: time.Now()}
+		if _, err := s.Create(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+		done = append(done, sagastore.Entry{ID: rec.ID, Epoch: 1})
+	}
+	if err := s.Unindex(ctx, done...); err != nil {
+		t.Fatal(err)
+	}
+	stream, err := js.Stream(ctx, "KV_"+bucket+"_due")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		info, err := stream.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs == 0 {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("due bucket still holds %d messages (purge markers) long after every entry was removed", info.State.Msgs)
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

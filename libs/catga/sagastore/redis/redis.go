@@ -35,6 +35,22 @@ func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention
 // even without errors (default 500ms; 0 or less disables the periodic reload).
 func WithReloadInterval(d time.Duration) Option { return func(s *Store) { s.reloadEvery = d } }
 
+// WithCreateReplicas makes Create wait (Redis WAIT) until the new record
+// reached n replicas, for up to timeout, so that a failover right after
+// Start cannot lose a saga the caller was told exists. It costs no extra
+// round trip (the WAIT is pipelined after the write on the same connection)
+// but adds the replication delay. When fewer replicas acknowledge in time,
+// Create fails with ErrNotReplicated: the saga may or may not survive a
+// failover, so the caller retries Start with the same id and treats
+// sagastore.ErrExists as started. Default: no wait.
+func WithCreateReplicas(n int, timeout time.Duration) Option {
+	return func(s *Store) { s.waitReplicas, s.waitTimeout = n, timeout }
+}
+
+// ErrNotReplicated: Create's record did not reach the replicas asked for
+// with WithCreateReplicas in time.
+var ErrNotReplicated = errors.New("catga: redis saga store: create not acknowledged by enough replicas")
+
 // WithLogger sets the logger (default discards).
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
@@ -48,6 +64,9 @@ type Store struct {
 	retention   time.Duration
 	reloadEvery time.Duration
 	log         *slog.Logger
+
+	waitReplicas int
+	waitTimeout  time.Duration
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -110,10 +129,10 @@ func (s *Store) reloadLoop() {
 }
 
 // indexLater queues an index addition for the next group commit.
-func (s *Store) indexLater(id string, at time.Time) <-chan error {
+func (s *Store) indexLater(e sagastore.Entry) <-chan error {
 	done := make(chan error, 1)
 	s.bmu.Lock()
-	s.pending = append(s.pending, indexAdd{key: s.shardOf(id), z: redis.Z{Score: float64(at.UnixMilli()), Member: id}, done: done})
+	s.pending = append(s.pending, indexAdd{key: s.shardOf(e.ID), z: zOf(e), done: done})
 	s.bmu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
@@ -235,12 +254,18 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 		return 0, fmt.Errorf("catga: redis saga store: %w", err)
 	}
 	select {
-	case err := <-s.indexLater(rec.ID, rec.LeaseUntil):
+	case err := <-s.indexLater(sagastore.Entry{ID: rec.ID, Epoch: rec.Epoch, At: rec.LeaseUntil}):
 		if err != nil {
 			return 0, err
 		}
 	case <-ctx.Done():
 		return 0, fmt.Errorf("catga: redis saga store: create: %w", ctx.Err())
+	}
+	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
+	}
+	if s.waitReplicas > 0 {
+		return s.createReplicated(ctx, rec.ID, b)
 	}
 	n, err := createScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, b).Int()
 	if err != nil {
@@ -248,6 +273,38 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 	}
 	if n == 0 {
 		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
+	}
+	return 1, nil
+}
+
+// createReplicated writes the record and WAITs on the same connection of
+// the master holding it: WAIT counts the replicas that have every write the
+// connection made before it.
+func (s *Store) createReplicated(ctx context.Context, id string, b []byte) (uint64, error) {
+	key := s.Key(id)
+	var node redis.Cmdable = s.c
+	if s.cluster != nil {
+		m, err := s.cluster.MasterForKey(ctx, key)
+		if err != nil {
+			return 0, s.checkErr(ctx, "create", err)
+		}
+		node = m
+	}
+	var created *redis.Cmd
+	var acked *redis.Cmd
+	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		created = createScript.Eval(ctx, p, []string{key}, b)
+		acked = p.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
+		return nil
+	})
+	if err != nil {
+		return 0, s.checkErr(ctx, "create", err)
+	}
+	if n, _ := created.Int(); n == 0 {
+		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, id)
+	}
+	if got, _ := acked.Int64(); got < int64(s.waitReplicas) {
+		return 0, fmt.Errorf("%w: %s: %d of %d", ErrNotReplicated, id, got, s.waitReplicas)
 	}
 	return 1, nil
 }
@@ -285,6 +342,9 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err != nil {
 		return 0, fmt.Errorf("catga: redis saga store: %w", err)
 	}
+	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
+	}
 	ttl := "0"
 	if rec.State.Final() && s.retention > 0 {
 		ttl = strconv.FormatInt(s.retention.Milliseconds(), 10)
@@ -302,8 +362,35 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	return uint64(n), nil
 }
 
+// member is an entry's due-index member: "<epoch>:<id>", or the bare id of
+// a legacy (epoch 0) entry.
+func member(e sagastore.Entry) string {
+	if e.Epoch == 0 {
+		return e.ID
+	}
+	return strconv.FormatUint(e.Epoch, 10) + ":" + e.ID
+}
+
+// entryOf parses a due-index member; one without an epoch is legacy.
+func entryOf(m string, score float64) sagastore.Entry {
+	e := sagastore.Entry{ID: m, At: time.UnixMilli(int64(score))}
+	if ep, id, ok := strings.Cut(m, ":"); ok {
+		if epoch, err := strconv.ParseUint(ep, 10, 64); err == nil && epoch > 0 {
+			e.ID, e.Epoch = id, epoch
+		}
+	}
+	return e
+}
+
+func zOf(e sagastore.Entry) redis.Z {
+	return redis.Z{Score: float64(e.At.UnixMilli()), Member: member(e)}
+}
+
 // Due implements sagastore.Store: one ZRANGEBYSCORE per shard, pipelined.
-func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, error) {
+// Shards that fail (their node is down or failing over) are skipped and
+// logged: one unreachable node must not stop recovery of the sagas indexed
+// on the others. Due fails only when every shard failed.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]sagastore.Entry, error) {
 	max := strconv.FormatInt(now.UnixMilli(), 10)
 	pipe := s.c.Pipeline()
 	cmds := make([]*redis.ZSliceCmd, s.shards)
@@ -314,49 +401,48 @@ func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]string, er
 		}
 		cmds[i] = pipe.ZRangeByScoreWithScores(ctx, s.shardKey(i), r)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, s.checkErr(ctx, "due", err)
-	}
-	var all []redis.Z
-	for _, c := range cmds {
-		all = append(all, c.Val()...)
-	}
-	slices.SortFunc(all, func(a, b redis.Z) int {
-		switch {
-		case a.Score < b.Score:
-			return -1
-		case a.Score > b.Score:
-			return 1
+	_, _ = pipe.Exec(ctx) // errors are per command, below
+	var all []sagastore.Entry
+	var failed []error
+	for i, c := range cmds {
+		if err := c.Err(); err != nil {
+			failed = append(failed, s.checkErr(ctx, "due shard "+strconv.Itoa(i), err))
+			continue
 		}
-		return 0
-	})
+		for _, z := range c.Val() {
+			m, _ := z.Member.(string)
+			all = append(all, entryOf(m, z.Score))
+		}
+	}
+	if len(failed) == len(cmds) {
+		return nil, errors.Join(failed...)
+	}
+	if len(failed) > 0 {
+		s.log.WarnContext(ctx, "catga: saga store: due index partly unreachable; recovering the rest",
+			"failed_shards", len(failed), "shards", len(cmds), "err", errors.Join(failed...))
+	}
+	slices.SortFunc(all, func(a, b sagastore.Entry) int { return a.At.Compare(b.At) })
 	if limit > 0 && len(all) > limit {
 		all = all[:limit]
 	}
-	ids := make([]string, 0, len(all))
-	for _, z := range all {
-		if id, ok := z.Member.(string); ok {
-			ids = append(ids, id)
-		}
-	}
-	return ids, nil
+	return all, nil
 }
 
 // Index implements sagastore.Store.
-func (s *Store) Index(ctx context.Context, id string, at time.Time) error {
-	err := s.c.ZAdd(ctx, s.shardOf(id), redis.Z{Score: float64(at.UnixMilli()), Member: id}).Err()
+func (s *Store) Index(ctx context.Context, e sagastore.Entry) error {
+	err := s.c.ZAdd(ctx, s.shardOf(e.ID), zOf(e)).Err()
 	return s.checkErr(ctx, "index", err)
 }
 
 // Unindex implements sagastore.Store: one ZREM per shard touched, pipelined.
-func (s *Store) Unindex(ctx context.Context, ids ...string) error {
-	if len(ids) == 0 {
+func (s *Store) Unindex(ctx context.Context, entries ...sagastore.Entry) error {
+	if len(entries) == 0 {
 		return nil
 	}
 	byShard := map[string][]any{}
-	for _, id := range ids {
-		k := s.shardOf(id)
-		byShard[k] = append(byShard[k], id)
+	for _, e := range entries {
+		k := s.shardOf(e.ID)
+		byShard[k] = append(byShard[k], member(e))
 	}
 	pipe := s.c.Pipeline()
 	for k, m := range byShard {
@@ -366,9 +452,80 @@ func (s *Store) Unindex(ctx context.Context, ids ...string) error {
 	return s.checkErr(ctx, "unindex", err)
 }
 
-// List implements sagastore.Store by scanning every master: an operator
-// query, not a hot path.
+func (s *Store) stuckKey() string { return s.prefix + ":stuck" }
+
+// staleGrace is how old a stuck-index entry whose record is not Stuck must
+// be before List drops it: a younger one may belong to a Stuck write still
+// in flight (indexed first, written next).
+const staleGrace = time.Minute
+
+// indexStuck adds a Stuck record to the stuck index, scored with the time
+// of indexing, before the record is written: an entry whose write then
+// fails is dropped by List once it is older than staleGrace.
+func (s *Store) indexStuck(ctx context.Context, rec sagastore.Record) error {
+	if rec.State != sagastore.StateStuck {
+		return nil
+	}
+	err := s.c.ZAdd(ctx, s.stuckKey(), redis.Z{Score: float64(time.Now().UnixMilli()), Member: rec.ID}).Err()
+	return s.checkErr(ctx, "index stuck", err)
+}
+
+// List implements sagastore.Store: active sagas through the due index,
+// Stuck ones through the stuck index, final ones by scanning every master.
 func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
+	switch {
+	case state.Active():
+		return sagastore.ListActive(ctx, s, state, limit)
+	case state == sagastore.StateStuck:
+		zs, err := s.c.ZRangeWithScores(ctx, s.stuckKey(), 0, -1).Result()
+		if err != nil {
+			return nil, s.checkErr(ctx, "list stuck", err)
+		}
+		ids := make([]string, 0, len(zs))
+		var old []string // indexed long enough ago that their Stuck write has landed
+		for _, z := range zs {
+			id, _ := z.Member.(string)
+			ids = append(ids, id)
+			if time.UnixMilli(int64(z.Score)).Before(time.Now().Add(-staleGrace)) {
+				old = append(old, id)
+			}
+		}
+		out, err := sagastore.GetInState(ctx, s, ids, state, 0)
+		if err != nil {
+			return nil, err
+		}
+		if stale := staleIDs(old, out); len(stale) > 0 { // retried or gone since
+			if err := s.c.ZRem(ctx, s.stuckKey(), stale...).Err(); err != nil {
+				s.log.WarnContext(ctx, "catga: saga store: dropping stale stuck entries", "err", err)
+			}
+		}
+		if limit > 0 && len(out) > limit {
+			out = out[:limit]
+		}
+		return out, nil
+	}
+	return s.Scan(ctx, state, limit)
+}
+
+// staleIDs returns the ids with no record in recs.
+func staleIDs(ids []string, recs []sagastore.Record) []any {
+	have := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		have[r.ID] = true
+	}
+	var stale []any
+	for _, id := range ids {
+		if !have[id] {
+			stale = append(stale, id)
+		}
+	}
+	return stale
+}
+
+// Scan implements sagastore.Scanner by scanning every master; List uses it
+// for final sagas (they are not indexed, to keep transitions one round
+// trip).
+func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	var mu sync.Mutex
 	var out []sagastore.Record
 	scan := func(ctx context.Context, c redis.Cmdable) error {

@@ -1,3 +1,8 @@
-// Package storetest is the conformance suite of sagastore.Store: every
-// implementation runs [Run] against a real instance of its backend.
+// Package storetest is the conformance suite of sagastore.Store
+// implementations, in the shape of watermill's pubsub/tests: a store's test
+// calls [Run] with a [Harness] (how to get an isolated store) whose
+// [Features] say what the store can do; every case is exported ([Cases])
+// so a store can run one alone. [CheckRecoverable] states the engine's
+// invariant, every active saga in the due index, for tests that drive
+// sagas over a store.
 package storetest

@@ -15,33 +15,55 @@ import (
 	"github.com/catga-go/catga/libs/catga/sagastore"
 )
 
-// Harness tells the suite how to get stores.
+// Harness tells the suite how to get stores and what they can do.
 type Harness struct {
 	// New returns an empty store isolated from every other store New
 	// returned (e.g. a fresh key prefix or bucket).
 	New func(t *testing.T) sagastore.Store
-	// Corrupt stores bytes that do not decode as a record under id in s.
+	Features
+}
+
+// Features are a store's capabilities; cases that need a missing one are
+// skipped, saying why.
+type Features struct {
+	// Corrupt stores bytes that do not decode as a record under id in s;
+	// nil when the store offers no way to (the Corrupt case is skipped).
 	Corrupt func(t *testing.T, s sagastore.Store, id string)
+	// Parallel: cases may run concurrently (each gets its own store).
+	Parallel bool
+}
+
+// Case is one conformance case; each is exported so that a store's tests
+// can run a single one.
+type Case struct {
+	Name string
+	Run  func(t *testing.T, h Harness)
+}
+
+// Cases are the conformance cases.
+var Cases = []Case{
+	{"CreateGet", CreateGet},
+	{"NotFound", NotFound},
+	{"StaleUpdateConflicts", StaleUpdateConflicts},
+	{"ConcurrentCAS", ConcurrentCAS},
+	{"LeaseExpiryAndClaim", LeaseExpiryAndClaim},
+	{"Fencing", Fencing},
+	{"IndexConsistency", IndexConsistency},
+	{"IndexByEpoch", IndexByEpoch},
+	{"Corrupt", Corrupt},
+	{"List", List},
+	{"ListFollowsState", ListFollowsState},
 }
 
 // Run runs every conformance case as a subtest.
 func Run(t *testing.T, h Harness) {
-	cases := []struct {
-		name string
-		fn   func(t *testing.T, h Harness)
-	}{
-		{"CreateGet", testCreateGet},
-		{"NotFound", testNotFound},
-		{"StaleUpdateConflicts", testStaleUpdate},
-		{"ConcurrentCAS", testConcurrentCAS},
-		{"LeaseExpiryAndClaim", testLeaseClaim},
-		{"Fencing", testFencing},
-		{"IndexConsistency", testIndex},
-		{"Corrupt", testCorrupt},
-		{"List", testList},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { c.fn(t, h) })
+	for _, c := range Cases {
+		t.Run(c.Name, func(t *testing.T) {
+			if h.Parallel {
+				t.Parallel()
+			}
+			c.Run(t, h)
+		})
 	}
 }
 
@@ -70,7 +92,9 @@ func mustCreate(t *testing.T, ctx context.Context, s sagastore.Store, rec *sagas
 	rec.Version = v
 }
 
-func testCreateGet(t *testing.T, h Harness) {
+// CreateGet: a created record reads back as written; Create of a taken id
+// fails; Update bumps the version.
+func CreateGet(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(time.Minute))
 	mustCreate(t, ctx, s, &rec)
@@ -100,7 +124,8 @@ func testCreateGet(t *testing.T, h Harness) {
 	}
 }
 
-func testNotFound(t *testing.T, h Harness) {
+// NotFound: Get and Update of a missing id say ErrNotFound.
+func NotFound(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	if _, err := s.Get(ctx, "missing-"+uuid.NewString()); !errors.Is(err, sagastore.ErrNotFound) {
 		t.Fatalf("Get: %v, want ErrNotFound", err)
@@ -112,7 +137,9 @@ func testNotFound(t *testing.T, h Harness) {
 	}
 }
 
-func testStaleUpdate(t *testing.T, h Harness) {
+// StaleUpdateConflicts: an Update from a stale version is refused and
+// changes nothing.
+func StaleUpdateConflicts(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(time.Minute))
 	mustCreate(t, ctx, s, &rec)
@@ -132,9 +159,9 @@ func testStaleUpdate(t *testing.T, h Harness) {
 	}
 }
 
-// testConcurrentCAS: writers increment a counter in History through
+// ConcurrentCAS: writers increment a counter in History through
 // read-modify-CAS loops; no increment may be lost or doubled.
-func testConcurrentCAS(t *testing.T, h Harness) {
+func ConcurrentCAS(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(time.Minute))
 	mustCreate(t, ctx, s, &rec)
@@ -186,15 +213,17 @@ func testConcurrentCAS(t *testing.T, h Harness) {
 	t.Logf("%d conflicts", conflicts)
 }
 
-func testLeaseClaim(t *testing.T, h Harness) {
+// LeaseExpiryAndClaim: an expired lease is due; of concurrent claims reading
+// one version exactly one wins.
+func LeaseExpiryAndClaim(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	now := time.Now()
 	rec := newRecord(now.Add(2 * time.Second))
 	mustCreate(t, ctx, s, &rec)
-	if ids, err := s.Due(ctx, now, 10); err != nil || slices.Contains(ids, rec.ID) {
+	if ids, err := dueIDs(ctx, s, now, 10); err != nil || slices.Contains(ids, rec.ID) {
 		t.Fatalf("Due before expiry = %v, %v", ids, err)
 	}
-	ids, err := s.Due(ctx, now.Add(3*time.Second), 10)
+	ids, err := dueIDs(ctx, s, now.Add(3*time.Second), 10)
 	if err != nil || !slices.Contains(ids, rec.ID) {
 		t.Fatalf("Due after expiry = %v, %v; want %s", ids, err, rec.ID)
 	}
@@ -245,7 +274,8 @@ func testLeaseClaim(t *testing.T, h Harness) {
 	}
 }
 
-func testFencing(t *testing.T, h Harness) {
+// Fencing: the write of an owner fenced out by a claim is refused.
+func Fencing(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	rec := newRecord(time.Now().Add(-time.Second))
 	mustCreate(t, ctx, s, &rec)
@@ -265,7 +295,9 @@ func testFencing(t *testing.T, h Harness) {
 	}
 }
 
-func testIndex(t *testing.T, h Harness) {
+// IndexConsistency: Due, Index and Unindex keep the due index as the
+// contract says; Update leaves it alone.
+func IndexConsistency(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	base := time.Now().Add(time.Hour)
 	var ids []string
@@ -276,7 +308,7 @@ func testIndex(t *testing.T, h Harness) {
 	}
 	due := func(at time.Time, limit int) []string {
 		t.Helper()
-		got, err := s.Due(ctx, at, limit)
+		got, err := dueIDs(ctx, s, at, limit)
 		if err != nil {
 			t.Fatalf("Due: %v", err)
 		}
@@ -306,10 +338,10 @@ func testIndex(t *testing.T, h Harness) {
 	if got := due(base.Add(500*time.Millisecond), 0); !slices.Equal(got, ids[:1]) {
 		t.Fatalf("Due after Update = %v, want %v", got, ids[:1])
 	}
-	if err := s.Unindex(ctx, ids[0], ids[1]); err != nil {
+	if err := s.Unindex(ctx, sagastore.Entry{ID: ids[0], Epoch: 1}, sagastore.Entry{ID: ids[1], Epoch: 1}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Index(ctx, ids[4], base.Add(-time.Minute)); err != nil {
+	if err := s.Index(ctx, sagastore.Entry{ID: ids[4], Epoch: 1, At: base.Add(-time.Minute)}); err != nil {
 		t.Fatal(err)
 	}
 	if got := due(base.Add(-time.Second), 0); !slices.Equal(got, ids[4:]) {
@@ -320,12 +352,48 @@ func testIndex(t *testing.T, h Harness) {
 	if want := slices.Sorted(slices.Values(ids[2:])); !slices.Equal(got, want) {
 		t.Fatalf("Due after Unindex = %v, want %v", got, want)
 	}
-	if err := s.Unindex(ctx, "never-indexed"); err != nil {
+	if err := s.Unindex(ctx, sagastore.Entry{ID: "never-indexed", Epoch: 1}); err != nil {
 		t.Fatalf("Unindex of unknown id: %v", err)
 	}
 }
 
-func testCorrupt(t *testing.T, h Harness) {
+// IndexByEpoch: entries of one saga at two epochs are distinct, so the
+// removal of an old owner's entry leaves the new owner's in place.
+func IndexByEpoch(t *testing.T, h Harness) {
+	ctx, s := ctxT(t), h.New(t)
+	at := time.Now().Add(-time.Second).Truncate(time.Millisecond)
+	rec := newRecord(at)
+	mustCreate(t, ctx, s, &rec)
+	if err := s.Index(ctx, sagastore.Entry{ID: rec.ID, Epoch: 2, At: at}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Due(ctx, time.Now(), 0)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("Due = %v, %v; want the entries of epochs 1 and 2", got, err)
+	}
+	if err := s.Unindex(ctx, sagastore.Entry{ID: rec.ID, Epoch: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Due(ctx, time.Now(), 0)
+	if err != nil || len(got) != 1 || got[0].ID != rec.ID || got[0].Epoch != 2 || !got[0].At.Equal(at) {
+		t.Fatalf("Due after removing epoch 1 = %+v, %v; want only epoch 2 at %v", got, err, at)
+	}
+}
+
+func dueIDs(ctx context.Context, s sagastore.Store, now time.Time, limit int) ([]string, error) {
+	entries, err := s.Due(ctx, now, limit)
+	ids := make([]string, len(entries))
+	for i, e := range entries {
+		ids[i] = e.ID
+	}
+	return ids, err
+}
+
+// Corrupt: undecodable bytes read back as a *CorruptError.
+func Corrupt(t *testing.T, h Harness) {
+	if h.Corrupt == nil {
+		t.Skip("the store offers no way to plant a corrupt record (Features.Corrupt is nil)")
+	}
 	ctx, s := ctxT(t), h.New(t)
 	id := uuid.NewString()
 	h.Corrupt(t, s, id)
@@ -336,7 +404,8 @@ func testCorrupt(t *testing.T, h Harness) {
 	}
 }
 
-func testList(t *testing.T, h Harness) {
+// List: records of a state, with their versions, up to a limit.
+func List(t *testing.T, h Harness) {
 	ctx, s := ctxT(t), h.New(t)
 	stuck := map[string]bool{}
 	for i := range 4 {
@@ -361,5 +430,52 @@ func testList(t *testing.T, h Harness) {
 	}
 	if got, err := s.List(ctx, sagastore.StateStuck, 1); err != nil || len(got) != 1 {
 		t.Fatalf("List limit 1 = %d records, %v", len(got), err)
+	}
+}
+
+// ListFollowsState: List finds sagas by their current state as transitions
+// move them: active ones, ones that went Stuck by an Update, ones that left
+// Stuck, and final ones.
+func ListFollowsState(t *testing.T, h Harness) {
+	ctx, s := ctxT(t), h.New(t)
+	mk := func(state sagastore.State) sagastore.Record {
+		rec := newRecord(time.Now().Add(time.Minute))
+		rec.State = state
+		mustCreate(t, ctx, s, &rec)
+		return rec
+	}
+	update := func(rec *sagastore.Record, state sagastore.State) {
+		t.Helper()
+		rec.State = state
+		v, err := s.Update(ctx, *rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.Version = v
+	}
+	running, toStuck, unstuck, done := mk(sagastore.StateRunning), mk(sagastore.StateRunning), mk(sagastore.StateStuck), mk(sagastore.StateRunning)
+	update(&toStuck, sagastore.StateStuck)
+	update(&unstuck, sagastore.StateCompensating) // an operator's Retry
+	update(&done, sagastore.StateCompleted)
+	for _, want := range []struct {
+		state sagastore.State
+		ids   []string
+	}{
+		{sagastore.StateRunning, []string{running.ID}},
+		{sagastore.StateStuck, []string{toStuck.ID}},
+		{sagastore.StateCompensating, []string{unstuck.ID}},
+		{sagastore.StateCompleted, []string{done.ID}},
+	} {
+		got, err := s.List(ctx, want.state, 0)
+		if err != nil {
+			t.Fatalf("List(%s): %v", want.state, err)
+		}
+		ids := make([]string, len(got))
+		for i, r := range got {
+			ids[i] = r.ID
+		}
+		if !slices.Equal(ids, want.ids) {
+			t.Fatalf("List(%s) = %v, want %v", want.state, ids, want.ids)
+		}
 	}
 }
