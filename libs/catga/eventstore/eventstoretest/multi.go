@@ -132,7 +132,9 @@ func testAppendMulti(t *testing.T, open Opener) {
 
 // stockAgg is the suite's multi-aggregate: Counter.N is a SKU's stock,
 // Deposited adds to it and a reservation deposits a negative amount.
-var stockAgg = eventstore.Aggregate[Counter]{Prefix: "sku-", Evolve: evolveCounter}
+// Snapshots are taken as reservations cross every third version, so loads
+// start from them while other goroutines append.
+var stockAgg = eventstore.Aggregate[Counter]{Prefix: "sku-", Evolve: evolveCounter, SnapshotEvery: 3}
 
 var errOutOfStock = catga.Reject("out_of_stock", "not enough stock")
 
@@ -266,6 +268,9 @@ func testMultiReservations(t *testing.T, open Opener) {
 		if n != stock[sku] {
 			t.Errorf("sku %s: stock %d, want %d", sku, n, stock[sku])
 		}
+		if st, err := stockAgg.Load(ctx, s, sku); err != nil || st.Value.N != n || st.Version != int64(len(recs)) {
+			t.Errorf("sku %s: Load (from a snapshot) = %+v, %v; want N=%d at version %d", sku, st, err, n, len(recs))
+		}
 		for tag, q := range want[sku] {
 			if got[tag] != q {
 				t.Errorf("sku %s: reservation %s holds %d, want %d", sku, tag, got[tag], q)
@@ -276,6 +281,47 @@ func testMultiReservations(t *testing.T, open Opener) {
 				t.Errorf("sku %s: reservation %s is in the stream but did not succeed", sku, tag)
 			}
 		}
+	}
+}
+
+// testHandleMultiArguments: HandleMulti refuses bad input before it writes,
+// and returns a rejection as it is, without retrying.
+func testHandleMultiArguments(t *testing.T, open Opener) {
+	s := open(t, NewRegistry())
+	ctx := ctxT(t)
+	none := func(map[string]Counter) (map[string][]any, error) { return nil, nil }
+	stranger := func(map[string]Counter) (map[string][]any, error) {
+		return map[string][]any{"x": {Deposited{Amount: 1}}, "stranger": {Deposited{Amount: 1}}}, nil
+	}
+	decisions := 0
+	rejecting := func(map[string]Counter) (map[string][]any, error) { decisions++; return nil, errOutOfStock }
+	tests := []struct {
+		name   string
+		ids    []string
+		decide eventstore.DecideMulti[Counter]
+		want   error
+	}{
+		{"no ids", nil, none, eventstore.ErrInvalidArgument},
+		{"an id twice", []string{"x", "y", "x"}, none, eventstore.ErrInvalidArgument},
+		{"a decision for an id not loaded", []string{"x", "y"}, stranger, eventstore.ErrInvalidArgument},
+		{"a rejection", []string{"x", "y"}, rejecting, errOutOfStock},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := stockAgg.HandleMulti(ctx, s, tc.ids, tc.decide); !errors.Is(err, tc.want) {
+				t.Fatalf("HandleMulti = %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if decisions != 1 {
+		t.Errorf("a rejecting decision ran %d times, want once", decisions)
+	}
+	if recs, err := s.ReadAll(ctx, 0, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("refused commands wrote %d events, %v", len(recs), err)
+	}
+	states, err := stockAgg.HandleMulti(ctx, s, []string{"x", "y"}, none)
+	if err != nil || len(states) != 2 || states["x"].Version != 0 {
+		t.Fatalf("a decision with no events = %+v, %v; want the loaded states", states, err)
 	}
 }
 
@@ -440,7 +486,7 @@ func testHandleMultiTx[Tx any](t *testing.T, s eventstore.TxStore[Tx], begin fun
 		}
 		// A refused part inside tx undoes the others and leaves tx usable.
 		stale := []eventstore.StreamAppend{
-			{StreamID: counterAgg.StreamID("tx-3"), ExpectedVersion: eventstore.NoStream, Events: deposits(5)},
+			{StreamID: counterAgg.StreamID("tx-0"), ExpectedVersion: eventstore.NoStream, Events: deposits(5)}, // locked first, then undone
 			{StreamID: counterAgg.StreamID("tx-1"), ExpectedVersion: eventstore.NoStream, Events: deposits(5)},
 		}
 		if _, err := s.AppendMultiTx(ctx, tx, stale); !errors.Is(err, eventstore.ErrConflict) {
@@ -450,7 +496,7 @@ func testHandleMultiTx[Tx any](t *testing.T, s eventstore.TxStore[Tx], begin fun
 			t.Fatal(err)
 		}
 	}
-	for id, n := range map[string]int{"tx-1": 1, "tx-2": 2, "tx-3": 0} {
+	for id, n := range map[string]int{"tx-1": 1, "tx-2": 2, "tx-0": 0} {
 		if st, err := counterAgg.Load(ctx, s, id); err != nil || st.Value.N != n || st.Version != int64(min(n, 1)) {
 			t.Fatalf("%s = %+v, %v; want N=%d from the committed command only", id, st, err, n)
 		}
