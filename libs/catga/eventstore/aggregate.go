@@ -140,7 +140,8 @@ type TxStore[Tx any] interface {
 	Store
 	AppendTx(ctx context.Context, tx Tx, streamID string, expectedVersion int64, events []Event, opts ...AppendOption) (AppendResult, error)
 	// AppendMultiTx is Store.AppendMulti in tx: a refused part undoes the
-	// others (a savepoint) and leaves tx usable.
+	// others (a savepoint) and leaves tx usable. Its lock order covers only
+	// its own streams: streams tx locked before are the caller's to order.
 	AppendMultiTx(ctx context.Context, tx Tx, appends []StreamAppend, opts ...AppendOption) ([]AppendResult, error)
 }
 
