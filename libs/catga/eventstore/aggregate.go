@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
+
+	"github.com/catga-go/catga/libs/catga/internal/backoff"
 )
 
 // Evolve folds one event into an aggregate's state.
@@ -111,13 +112,26 @@ func Handle[S any](ctx context.Context, store Store, streamID string, initial S,
 		return store.Append(ctx, streamID, expected, evs, cfg.appendOpts...)
 	}
 	st, expected, err := handle(ctx, store, streamID, initial, evolve, decide, cfg, appendFn)
-	if err != nil || st.Version == expected || cfg.snapshotEvery <= 0 || st.Version/cfg.snapshotEvery == expected/cfg.snapshotEvery {
-		return st, err
+	if err == nil {
+		snapshotIfDue(ctx, store, cfg, streamID, st, expected)
+	}
+	return st, err
+}
+
+// conflictBackoff spaces the attempts of a command whose appends conflict;
+// the jitter spreads contenders out so they do not collide again.
+var conflictBackoff = backoff.Policy{Initial: time.Millisecond, Max: 20 * time.Millisecond, Jitter: 1}
+
+// snapshotIfDue saves st when the append from version expected crossed a
+// multiple of the snapshot interval. A failed save does not fail the
+// command.
+func snapshotIfDue[S any](ctx context.Context, store Store, cfg handleConfig, streamID string, st State[S], expected int64) {
+	if st.Version == expected || cfg.snapshotEvery <= 0 || st.Version/cfg.snapshotEvery == expected/cfg.snapshotEvery {
+		return
 	}
 	if ss, ok := store.(SnapshotStore); ok {
 		_ = ss.SaveSnapshot(ctx, Snapshot{StreamID: streamID, Version: st.Version, State: st.Value, SchemaVersion: cfg.snapshotVersion})
 	}
-	return st, nil
 }
 
 // TxStore is a store that can append inside a caller's transaction of type
@@ -125,6 +139,10 @@ func Handle[S any](ctx context.Context, store Store, streamID string, initial S,
 type TxStore[Tx any] interface {
 	Store
 	AppendTx(ctx context.Context, tx Tx, streamID string, expectedVersion int64, events []Event, opts ...AppendOption) (AppendResult, error)
+	// AppendMultiTx is Store.AppendMulti in tx: a refused part undoes the
+	// others (a savepoint) and leaves tx usable. Its lock order covers only
+	// its own streams: streams tx locked before are the caller's to order.
+	AppendMultiTx(ctx context.Context, tx Tx, appends []StreamAppend, opts ...AppendOption) ([]AppendResult, error)
 }
 
 // HandleTx is [Handle] appending in the caller's transaction tx, so the
@@ -155,16 +173,8 @@ func handle[S any](ctx context.Context, store Store, streamID string, initial S,
 	appendFn func(ctx context.Context, expected int64, evs []Event) (AppendResult, error)) (State[S], int64, error) {
 	var lastErr error
 	for attempt := range cfg.maxAttempts {
-		if attempt > 0 {
-			// Jitter spreads contenders out so they do not collide again.
-			pause := time.Duration(rand.Int64N(int64(attempt) * int64(2*time.Millisecond)))
-			t := time.NewTimer(pause)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return State[S]{}, 0, ctx.Err()
-			case <-t.C:
-			}
+		if attempt > 0 && !backoff.Sleep(ctx, conflictBackoff.Delay(attempt)) {
+			return State[S]{}, 0, ctx.Err()
 		}
 		st, err := loadState(ctx, store, streamID, initial, evolve, cfg.snapshotVersion)
 		if err != nil {
@@ -177,16 +187,8 @@ func handle[S any](ctx context.Context, store Store, streamID string, initial S,
 		if len(decided) == 0 {
 			return st, st.Version, nil
 		}
-		evs := make([]Event, len(decided))
-		for i, d := range decided {
-			if e, ok := d.(Event); ok {
-				evs[i] = e
-			} else {
-				evs[i] = Event{Data: d}
-			}
-		}
 		expected := st.Version // 0 == NoStream for a new stream
-		res, err := appendFn(ctx, expected, evs)
+		res, err := appendFn(ctx, expected, toEvents(decided))
 		if errors.Is(err, ErrConflict) {
 			lastErr = err
 			continue
@@ -203,6 +205,20 @@ func handle[S any](ctx context.Context, store Store, streamID string, initial S,
 		return st, expected, nil
 	}
 	return State[S]{}, 0, fmt.Errorf("catga: eventstore: %d attempts: %w", cfg.maxAttempts, lastErr)
+}
+
+// toEvents turns a decision into events: an [Event] as it is, any other
+// value as an Event's data.
+func toEvents(decided []any) []Event {
+	evs := make([]Event, len(decided))
+	for i, d := range decided {
+		if e, ok := d.(Event); ok {
+			evs[i] = e
+		} else {
+			evs[i] = Event{Data: d}
+		}
+	}
+	return evs
 }
 
 // Aggregate describes one kind of aggregate once, so call sites do not

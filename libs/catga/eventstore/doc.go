@@ -11,6 +11,11 @@
 // commit or roll back together. [HandleTx] runs a command inside a caller's
 // transaction for the same reason.
 //
+// [Store.AppendMulti] appends to several streams in one transaction, each
+// under its own expected version, all or nothing (reserving every SKU of an
+// order, say); [Aggregate.HandleMulti] decides over several instances of an
+// aggregate and appends with it, retrying conflicts.
+//
 // Readers:
 //   - [Store.Load] and [Aggregate] for one stream; [Snapshot]s carry a
 //     schema version, and one that does not decode or is of another

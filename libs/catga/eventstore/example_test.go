@@ -98,3 +98,71 @@ func ExampleAggregate() {
 	// true
 	// 40 1 <nil>
 }
+
+type (
+	Stocked  struct{ Quantity int }
+	Reserved struct {
+		Order    string
+		Quantity int
+	}
+	Stock struct{ Available int }
+)
+
+// Reserving every item of an order, all or none: HandleMulti loads each
+// SKU's stock, decides over all of them, and appends to every SKU's stream
+// in one transaction at the versions it loaded, retrying when another
+// reservation got in first.
+func ExampleAggregate_HandleMulti() {
+	dir, _ := os.MkdirTemp("", "example")
+	defer func() { _ = os.RemoveAll(dir) }()
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[Stocked](reg, "stock.stocked")
+	eventstore.MustRegister[Reserved](reg, "stock.reserved")
+	ctx := context.Background()
+	store, err := sqlitestore.Open(ctx, filepath.Join(dir, "stock.db"), reg)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer func() { _ = store.Close() }()
+
+	skus := eventstore.Aggregate[Stock]{
+		Prefix: "sku-",
+		Evolve: func(s Stock, ev any) Stock {
+			switch e := ev.(type) {
+			case Stocked:
+				s.Available += e.Quantity
+			case Reserved:
+				s.Available -= e.Quantity
+			}
+			return s
+		},
+	}
+	_, _ = store.AppendMulti(ctx, []eventstore.StreamAppend{
+		{StreamID: skus.StreamID("apple"), ExpectedVersion: eventstore.NoStream, Events: []eventstore.Event{{Data: Stocked{Quantity: 5}}}},
+		{StreamID: skus.StreamID("pear"), ExpectedVersion: eventstore.NoStream, Events: []eventstore.Event{{Data: Stocked{Quantity: 1}}}},
+	})
+	reserve := func(order string, items map[string]int) eventstore.DecideMulti[Stock] {
+		return func(stock map[string]Stock) (map[string][]any, error) {
+			out := map[string][]any{}
+			for sku, qty := range items {
+				if stock[sku].Available < qty {
+					return nil, catga.Reject("out_of_stock", "%s: %d available", sku, stock[sku].Available)
+				}
+				out[sku] = []any{Reserved{Order: order, Quantity: qty}}
+			}
+			return out, nil
+		}
+	}
+	for _, order := range []string{"o-1", "o-2"} {
+		items := map[string]int{"apple": 2, "pear": 1}
+		st, err := skus.HandleMulti(ctx, store, []string{"apple", "pear"}, reserve(order, items))
+		fmt.Println(order, st["apple"].Value.Available, st["pear"].Value.Available, err)
+	}
+	apple, _ := skus.Load(ctx, store, "apple")
+	fmt.Println("apple", apple.Value.Available) // o-2 reserved no apples either
+	// Output:
+	// o-1 3 0 <nil>
+	// o-2 3 0 catga: rejected (out_of_stock): pear: 0 available
+	// apple 3
+}

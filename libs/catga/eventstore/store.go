@@ -91,8 +91,18 @@ type AppendResult struct {
 //     tailing the log may see a lower position commit after a higher one:
 //     ReadAll pages through history; to tail the log use a [Feed] (or a
 //     [Subscription] over it) or the outbox.
+//   - AppendMulti appends to several streams in one transaction, each part
+//     checked against its own expected version as Append checks it: all
+//     parts are written, or none (a [*ConflictError] names the first stream,
+//     in stream id order, that was not at its expected version). Each
+//     stream may appear once. Outbox entries and the inbox record (from the
+//     options) are written as for Append, in the same transaction. Streams
+//     are locked in stream id order, so concurrent multi-appends over
+//     overlapping streams never deadlock. Readers see all the parts or none
+//     of them. Results are in the order of appends.
 type Store interface {
 	Append(ctx context.Context, streamID string, expectedVersion int64, events []Event, opts ...AppendOption) (AppendResult, error)
+	AppendMulti(ctx context.Context, appends []StreamAppend, opts ...AppendOption) ([]AppendResult, error)
 	Load(ctx context.Context, streamID string, afterVersion int64) ([]Record, error)
 	ReadAll(ctx context.Context, afterPosition int64, limit int) ([]Record, error)
 }

@@ -140,6 +140,7 @@ func testHandleTx[Tx any](t *testing.T, s eventstore.TxStore[Tx], begin func(ctx
 // transaction and returns a function that commits or rolls it back.
 func RunHandleTx[Tx any](t *testing.T, s eventstore.TxStore[Tx], begin func(ctx context.Context) (Tx, func(commit bool) error)) {
 	testHandleTx(t, s, begin)
+	testHandleMultiTx(t, s, begin)
 }
 
 // testUpcastAndRaw: events stored under an old name read back as the

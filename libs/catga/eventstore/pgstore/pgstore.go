@@ -271,16 +271,39 @@ func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 }
 
 func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expected int64, recs []eventstore.Record, o eventstore.AppendOptions) (eventstore.AppendResult, error) {
-	if o.InboxConsumer != "" {
-		tag, err := tx.Exec(ctx, s.q.inboxInsert, o.InboxConsumer, o.InboxMessageID)
-		if err != nil {
-			return eventstore.AppendResult{}, wrap("inbox", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return eventstore.AppendResult{}, inbox.ErrDuplicate
-		}
+	if err := s.recordInbox(ctx, tx, o); err != nil {
+		return eventstore.AppendResult{}, err
 	}
-	n := int64(len(recs))
+	version, streamTx, err := s.claimStream(ctx, tx, streamID, expected, int64(len(recs)))
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := s.insertEvents(ctx, tx, recs, version, streamTx); err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return eventstore.AppendResult{Version: version, Records: recs}, nil
+}
+
+// recordInbox records the append's inbox entry, if it has one, or returns
+// inbox.ErrDuplicate.
+func (s *Store) recordInbox(ctx context.Context, tx pgx.Tx, o eventstore.AppendOptions) error {
+	if o.InboxConsumer == "" {
+		return nil
+	}
+	tag, err := tx.Exec(ctx, s.q.inboxInsert, o.InboxConsumer, o.InboxMessageID)
+	if err != nil {
+		return wrap("inbox", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return inbox.ErrDuplicate
+	}
+	return nil
+}
+
+// claimStream locks the stream's row and advances its version by n if it is
+// at expected, returning the new version and the stream's feed tx (text of
+// an xid8); a [*eventstore.ConflictError] or ErrStreamDeleted if not.
+func (s *Store) claimStream(ctx context.Context, tx pgx.Tx, streamID string, expected, n int64) (int64, string, error) {
 	var version int64
 	var streamTx string
 	var row pgx.Row
@@ -294,42 +317,48 @@ func (s *Store) appendTx(ctx context.Context, tx pgx.Tx, streamID string, expect
 	}
 	err := row.Scan(&version, &streamTx)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return eventstore.AppendResult{}, s.refused(ctx, tx, streamID, expected)
+		return 0, "", s.refused(ctx, tx, streamID, expected)
 	}
 	if err != nil {
-		return eventstore.AppendResult{}, wrap("append", err)
+		return 0, "", wrap("append", err)
 	}
-	for i := range recs {
-		recs[i].Version = version - n + int64(i) + 1
-	}
+	return version, streamTx, nil
+}
+
+// insertEvents writes recs, one stream's events ending at version, with
+// their outbox entries, and fills in their versions, positions and times.
+func (s *Store) insertEvents(ctx context.Context, tx pgx.Tx, recs []eventstore.Record, version int64, feedTx string) error {
+	n := int64(len(recs))
 	ids := make([]string, n)
 	versions := make([]int64, n)
 	types := make([]string, n)
 	data := make([]string, n)
 	meta := make([]string, n)
-	for i, r := range recs {
+	for i := range recs {
+		r := &recs[i]
+		r.Version = version - n + int64(i) + 1
 		ids[i], versions[i], types[i], data[i], meta[i] = r.ID, r.Version, r.Type, string(r.Data), eventstore.EncodeTrace(r.Metadata)
 	}
-	rows, err := tx.Query(ctx, s.q.insertEvents, ids, streamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID,
-		eventstore.EncodeTrace(recs[0].Trace), streamTx, meta)
+	rows, err := tx.Query(ctx, s.q.insertEvents, ids, recs[0].StreamID, versions, types, data, recs[0].CorrelationID, recs[0].CausationID,
+		eventstore.EncodeTrace(recs[0].Trace), feedTx, meta)
 	if err != nil {
-		return eventstore.AppendResult{}, wrap("append", err)
+		return wrap("append", err)
 	}
 	k := 0
 	for rows.Next() {
 		if k < len(recs) {
 			if err := rows.Scan(&recs[k].Position, &recs[k].RecordedAt); err != nil {
 				rows.Close()
-				return eventstore.AppendResult{}, wrap("append", err)
+				return wrap("append", err)
 			}
 		}
 		k++
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return eventstore.AppendResult{}, wrap("append", err)
+		return wrap("append", err)
 	}
-	return eventstore.AppendResult{Version: version, Records: recs}, nil
+	return nil
 }
 
 // querier is a pool or a transaction.

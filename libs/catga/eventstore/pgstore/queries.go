@@ -10,7 +10,7 @@ type queries struct {
 	claim, markPublished                                           string
 	holdFailed, parkFailed, outboxStats, parked, requeue           string
 	readFeed, loadCheckpoint, saveCheckpoint                       string
-	deleteStream, tombstoneNew                                     string
+	deleteStream, tombstoneNew, raiseStreamTx                      string
 	// One-statement appends by expected-version mode: see appendFast.
 	fastNew, fastExpected, fastAny string
 	pruneInbox                     string
@@ -117,6 +117,7 @@ INSERT INTO {p}outbox (position, stream_id) SELECT position, stream_id FROM d`),
 FROM {p}events e WHERE (e.tx, e.position) > ($1::text::xid8, $2::bigint) AND e.tx < pg_snapshot_xmin(pg_current_snapshot())
 ORDER BY e.tx, e.position LIMIT $3`),
 		deleteStream:   r.Replace(`UPDATE {p}streams SET deleted = true WHERE stream_id = $1 AND NOT deleted AND ($2 = -1 OR version = $2)`),
+		raiseStreamTx:  r.Replace(`UPDATE {p}streams SET tx = $2::text::xid8 WHERE stream_id = ANY($1) AND tx < $2::text::xid8`),
 		tombstoneNew:   r.Replace(`INSERT INTO {p}streams (stream_id, version, deleted) VALUES ($1, 0, true) ON CONFLICT DO NOTHING`),
 		loadCheckpoint: r.Replace(`SELECT tx::text, position FROM {p}checkpoints WHERE name = $1`),
 		saveCheckpoint: r.Replace(`INSERT INTO {p}checkpoints (name, tx, position) VALUES ($1, $2::text::xid8, $3)

@@ -248,15 +248,30 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, streamID string, expected int64, recs []eventstore.Record, o eventstore.AppendOptions) (eventstore.AppendResult, error) {
 	now := time.Now()
-	if o.InboxConsumer != "" {
-		res, err := tx.ExecContext(ctx, s.q.inboxInsert, o.InboxConsumer, o.InboxMessageID, now.UnixMicro())
-		if err != nil {
-			return eventstore.AppendResult{}, wrap("inbox", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return eventstore.AppendResult{}, inbox.ErrDuplicate
-		}
+	if err := s.recordInbox(ctx, tx, o, now); err != nil {
+		return eventstore.AppendResult{}, err
 	}
+	return s.appendStream(ctx, tx, streamID, expected, recs, now)
+}
+
+// recordInbox records the append's inbox entry, if it has one, or returns
+// inbox.ErrDuplicate.
+func (s *Store) recordInbox(ctx context.Context, tx *sql.Tx, o eventstore.AppendOptions, now time.Time) error {
+	if o.InboxConsumer == "" {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, s.q.inboxInsert, o.InboxConsumer, o.InboxMessageID, now.UnixMicro())
+	if err != nil {
+		return wrap("inbox", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return inbox.ErrDuplicate
+	}
+	return nil
+}
+
+// appendStream appends one stream's events and their outbox entries.
+func (s *Store) appendStream(ctx context.Context, tx *sql.Tx, streamID string, expected int64, recs []eventstore.Record, now time.Time) (eventstore.AppendResult, error) {
 	n := int64(len(recs))
 	var version int64
 	if expected == eventstore.Any {
