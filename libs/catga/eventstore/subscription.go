@@ -196,9 +196,11 @@ func safeHandle(ctx context.Context, h func(context.Context, Record) error, r Re
 	return h(ctx, r)
 }
 
+// stop returns err, or nil when ctx ended: a subscription stopped by its
+// owner ends cleanly, whatever the interrupted read returned.
 func (s *Subscription) stop(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
+	if ctx.Err() == nil {
+		return err
 	}
-	return err
+	return nil
 }
