@@ -49,7 +49,7 @@ func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opt
 	// handled once even if two services (by mistake, or while one takes
 	// it over from the other) both serve its type.
 	return t.Serve(s.subject, queueOf(s.subject), s.handle, ServeConfig{
-		Concurrency: o.concurrency, Service: service, Endpoint: tokenName(s.name),
+		Concurrency: o.concurrency, Endpoint: tokenName(s.name),
 	})
 }
 

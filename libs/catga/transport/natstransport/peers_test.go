@@ -23,7 +23,7 @@ func TestDiscovery(t *testing.T) {
 	s := startServer(t)
 	want := map[string]bool{}
 	for range 2 {
-		tr := connect(t, s.ClientURL())
+		tr := connectAs(t, "payment", s.ClientURL())
 		m := mediator.New()
 		_ = mediator.Handle(m, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N}, nil })
 		if _, err := transport.Serve[Charge, Charged](tr, m, "payment"); err != nil {

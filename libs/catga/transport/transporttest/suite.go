@@ -105,7 +105,7 @@ func echo(_ context.Context, m *transport.Msg) *transport.Msg {
 
 func mustServe(t *testing.T, tr transport.Transport, subject, queue string, h transport.RequestHandler) transport.Subscription {
 	t.Helper()
-	s, err := tr.Serve(subject, queue, h, transport.ServeConfig{Concurrency: 1, Service: queue})
+	s, err := tr.Serve(subject, queue, h, transport.ServeConfig{Concurrency: 1})
 	if err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
