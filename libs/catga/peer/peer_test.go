@@ -73,9 +73,9 @@ func TestRunAnnouncesThePeerAndShutsDownCleanly(t *testing.T) {
 	go func() {
 		done <- peer.Run(ctx, peer.Config{Service: "order", Version: "1.2.3", NATSURLs: []string{srv.ClientURL()}},
 			func(_ context.Context, p *peer.Peer) error {
-				close(ready)
 				echo := func(_ context.Context, m *transport.Msg) *transport.Msg { return &transport.Msg{Data: m.Data} }
 				_, err := p.Transport.Serve("order.echo", "order_echo", echo, transport.ServeConfig{Endpoint: "echo"})
+				close(ready)
 				return err
 			})
 	}()

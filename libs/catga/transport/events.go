@@ -17,17 +17,17 @@ type Identified interface {
 	EventID() string
 }
 
-// PublishEvent stores ev durably (JetStream on NATS) on the subject derived
-// from its type. The message id (the event's [Identified] id, else the one
+// PublishEvent stores ev durably (JetStream on NATS) on the topic's
+// subject. The message id (the event's [Identified] id, else the one
 // in ctx's catga.Metadata, else a new one) is the deduplication id, so
-// publishing the same event twice stores it once. Options: WithSubject,
+// publishing the same event twice stores it once. Options:
 // WithCodec, WithMaxSize, WithTracer.
-func PublishEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option) error {
-	o := newOptions(opts)
-	subject := o.subject
-	if subject == "" {
-		subject = EventPrefix + NameOf[E]()
+func PublishEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...Option) error {
+	if err := topic.Validate(); err != nil {
+		return catga.Permanent(err)
 	}
+	o := newOptions(opts)
+	subject := topic.Subject()
 	msg, err := eventMsg(ctx, o, subject, ev)
 	if err != nil {
 		return err
@@ -41,12 +41,12 @@ func PublishEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option)
 // BroadcastEvent sends ev to every instance subscribed with
 // SubscribeBroadcast (core NATS, nothing stored: for cache invalidation and
 // the like).
-func BroadcastEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option) error {
-	o := newOptions(opts)
-	subject := o.subject
-	if subject == "" {
-		subject = BroadcastPrefix + NameOf[E]()
+func BroadcastEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...Option) error {
+	if err := topic.Validate(); err != nil {
+		return catga.Permanent(err)
 	}
+	o := newOptions(opts)
+	subject := topic.BroadcastSubject()
 	msg, err := eventMsg(ctx, o, subject, ev)
 	if err != nil {
 		return err
@@ -82,19 +82,22 @@ func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Ms
 // service share it, so each event is handled once per service. A handler
 // error that is retryable gets the event redelivered; a rejection, a
 // permanent error, an undecodable message, or the last allowed attempt sends
-// it to the dead-letter subject with the reason. Options: WithSubject,
+// it to the dead-letter subject with the reason. Options:
 // WithCodec, WithMaxSize, WithConsumer, WithTracer.
-func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, opts ...Option) (Subscription, error) {
+func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, topic Topic[E], opts ...Option) (Subscription, error) {
+	if err := topic.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ValidateServiceName(service); err != nil {
+		return nil, err
+	}
 	o := newOptions(opts)
 	cfg := o.consumer
 	if cfg.Subject == "" {
-		cfg.Subject = o.subject
-	}
-	if cfg.Subject == "" {
-		cfg.Subject = EventPrefix + NameOf[E]()
+		cfg.Subject = topic.Subject()
 	}
 	if cfg.Name == "" {
-		cfg.Name = service + "_" + tokenName(NameOf[E]())
+		cfg.Name = topic.Consumer(service)
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -105,12 +108,12 @@ func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, opt
 
 // SubscribeBroadcast dispatches every broadcast event of type E into m.
 // Failures are logged: there is nobody to report them to.
-func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, opts ...Option) (Subscription, error) {
-	o := newOptions(opts)
-	subject := o.subject
-	if subject == "" {
-		subject = BroadcastPrefix + NameOf[E]()
+func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, topic Topic[E], opts ...Option) (Subscription, error) {
+	if err := topic.Validate(); err != nil {
+		return nil, err
 	}
+	o := newOptions(opts)
+	subject := topic.BroadcastSubject()
 	h := eventHandler[E](m, o, subject)
 	return t.SubscribeBroadcast(subject, func(ctx context.Context, msg *Msg) {
 		if err := h(ctx, msg); err != nil {

@@ -13,7 +13,6 @@ import (
 type Option func(*options)
 
 type options struct {
-	subject        string
 	codec          Codec
 	maxSize        int
 	maxAttempts    int
@@ -53,9 +52,6 @@ func newOptions(opts []Option) *options {
 	}
 	return o
 }
-
-// WithSubject overrides the subject derived from the message type name.
-func WithSubject(s string) Option { return func(o *options) { o.subject = s } }
 
 // WithCodec replaces the JSON codec. Sender and receiver must agree.
 func WithCodec(c Codec) Option { return func(o *options) { o.codec = c } }

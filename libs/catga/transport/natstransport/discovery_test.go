@@ -22,6 +22,11 @@ type (
 	Captured struct{ N int }
 )
 
+var (
+	refundRoute  = transport.NewRoute[Refund, Refunded]("payment.refund")
+	captureRoute = transport.NewRoute[Capture, Captured]("payment.capture")
+)
+
 // TestDiscoveryOnePerPeer: a peer serving three types is one instance of
 // its service in discovery, at the configured version, with one endpoint
 // per served subject; closing one registration withdraws its endpoint
@@ -40,14 +45,14 @@ func TestDiscoveryOnePerPeer(t *testing.T) {
 	_ = mediator.Handle(m, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N}, nil })
 	_ = mediator.Handle(m, func(_ context.Context, r Refund) (Refunded, error) { return Refunded{N: r.N}, nil })
 	_ = mediator.Handle(m, func(_ context.Context, c Capture) (Captured, error) { return Captured{N: c.N}, nil })
-	if _, err := transport.Serve[Charge, Charged](tr, m, "payment", transport.WithConcurrency(3)); err != nil {
+	if _, err := transport.Serve(tr, m, chargeRoute, transport.WithConcurrency(3)); err != nil {
 		t.Fatal(err)
 	}
-	refunds, err := transport.Serve[Refund, Refunded](tr, m, "payment")
+	refunds, err := transport.Serve(tr, m, refundRoute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := transport.Serve[Capture, Captured](tr, m, "payment", transport.WithConcurrency(1)); err != nil {
+	if _, err := transport.Serve(tr, m, captureRoute, transport.WithConcurrency(1)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -75,13 +80,13 @@ func TestDiscoveryOnePerPeer(t *testing.T) {
 	if len(infos) != 1 || len(subjects(infos[0])) != 2 || infos[0].Version != "1.4.2" {
 		t.Fatalf("after closing one registration: %+v, want one instance with 2 endpoints", infos)
 	}
-	if slices.Contains(subjects(infos[0]), transport.CommandPrefix+transport.NameOf[Refund]()) {
+	if slices.Contains(subjects(infos[0]), refundRoute.Subject()) {
 		t.Errorf("closed registration still announced: %v", subjects(infos[0]))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	c := mediator.New()
-	_ = transport.Route[Charge, Charged](c, connect(t, s.ClientURL()))
+	_ = transport.Register(c, connect(t, s.ClientURL()), chargeRoute)
 	for i := range 10 {
 		if r, err := mediator.Send[Charged](ctx, c, Charge{N: i}); err != nil || r.N != i {
 			t.Fatalf("charge %d after closing refunds = %v, %v", i, r, err)

@@ -71,6 +71,17 @@ func uniq(prefix string) string {
 
 var seq atomic.Int64
 
+// routeAt is the route on subject (catga.cmd.<name>).
+func routeAt(subject string) transport.Route[Charge, Charged] {
+	return transport.NewRoute[Charge, Charged](strings.TrimPrefix(subject, transport.CommandPrefix))
+}
+
+// topicAt is the topic on subject (catga.evt.<name> or catga.bcast.<name>).
+func topicAt[E any](subject string) transport.Topic[E] {
+	name := strings.TrimPrefix(subject, transport.EventPrefix)
+	return transport.NewTopic[E](strings.TrimPrefix(name, transport.BroadcastPrefix))
+}
+
 // waitFor polls cond every 10ms until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
@@ -464,13 +475,12 @@ func pair(t *testing.T, f Factory, subject string, h mediator.RequestHandler[Cha
 	if err := mediator.Handle(server, h); err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]transport.Option{transport.WithSubject(subject)}, opts...)
-	if _, err := transport.Serve[Charge, Charged](p[0], server, "payment", opts...); err != nil {
+	if _, err := transport.Serve(p[0], server, routeAt(subject), opts...); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	caller = mediator.New()
-	if err := transport.Route[Charge, Charged](caller, p[1], append(opts, transport.WithRetry(20, 20*time.Millisecond))...); err != nil {
-		t.Fatalf("Route: %v", err)
+	if err := transport.Register(caller, p[1], routeAt(subject), append(opts, transport.WithRetry(20, 20*time.Millisecond))...); err != nil {
+		t.Fatalf("Register: %v", err)
 	}
 	return caller
 }
@@ -569,7 +579,7 @@ func TypedBadRequest(t *testing.T, f Factory) {
 	server := mediator.New()
 	var calls atomic.Int64
 	_ = mediator.Handle(server, func(context.Context, Charge) (Charged, error) { calls.Add(1); return Charged{}, nil })
-	if _, err := transport.Serve[Charge, Charged](p[0], server, "payment", transport.WithSubject(subject),
+	if _, err := transport.Serve(p[0], server, routeAt(subject),
 		transport.WithCodec(transport.JSON{DisallowUnknownFields: true}), transport.WithMaxSize(64)); err != nil {
 		t.Fatal(err)
 	}
@@ -690,14 +700,14 @@ func TypedEvents(t *testing.T, f Factory) {
 			mu.Unlock()
 			return nil
 		})
-		if _, err := transport.ConsumeEvents[Shipped](p[i], m, uniq("notification"), transport.WithSubject(subject)); err != nil {
+		if _, err := transport.ConsumeEvents(p[i], m, uniq("notification"), topicAt[Shipped](subject)); err != nil {
 			t.Fatalf("ConsumeEvents: %v", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 5 {
-		if err := transport.PublishEvent(ctx, p[2], Shipped{OrderID: strconv.Itoa(i)}, transport.WithSubject(subject)); err != nil {
+		if err := transport.PublishEvent(ctx, p[2], topicAt[Shipped](subject), Shipped{OrderID: strconv.Itoa(i)}); err != nil {
 			t.Fatalf("PublishEvent: %v", err)
 		}
 	}
@@ -736,7 +746,7 @@ func TypedBroadcast(t *testing.T, f Factory) {
 			mu.Unlock()
 			return nil
 		})
-		s, err := transport.SubscribeBroadcast[Shipped](p[i], m, transport.WithSubject(subject))
+		s, err := transport.SubscribeBroadcast(p[i], m, topicAt[Shipped](subject))
 		if err != nil {
 			t.Fatalf("SubscribeBroadcast: %v", err)
 		}
@@ -749,11 +759,11 @@ func TypedBroadcast(t *testing.T, f Factory) {
 	}
 	ctx := context.Background()
 	waitFor(t, 5*time.Second, "instances to be reachable", func() bool {
-		_ = transport.BroadcastEvent(ctx, p[2], Shipped{OrderID: "probe"}, transport.WithSubject(subject))
+		_ = transport.BroadcastEvent(ctx, p[2], topicAt[Shipped](subject), Shipped{OrderID: "probe"})
 		time.Sleep(20 * time.Millisecond)
 		return both("probe")
 	})
-	if err := transport.BroadcastEvent(ctx, p[2], Shipped{OrderID: "o-1"}, transport.WithSubject(subject)); err != nil {
+	if err := transport.BroadcastEvent(ctx, p[2], topicAt[Shipped](subject), Shipped{OrderID: "o-1"}); err != nil {
 		t.Fatalf("BroadcastEvent: %v", err)
 	}
 	waitFor(t, 5*time.Second, "every instance to get the broadcast", func() bool { return both("o-1") })
@@ -766,18 +776,18 @@ func TypedEventIDDedup(t *testing.T, f Factory) {
 	var n atomic.Int64
 	m := mediator.New()
 	_ = mediator.Subscribe(m, func(context.Context, Refunded) error { n.Add(1); return nil })
-	if _, err := transport.ConsumeEvents[Refunded](p[0], m, uniq("billing"), transport.WithSubject(subject)); err != nil {
+	if _, err := transport.ConsumeEvents(p[0], m, uniq("billing"), topicAt[Refunded](subject)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id := uniq("refund-")
 	for range 3 { // an outbox relay re-publishing after a crash
-		if err := transport.PublishEvent(ctx, p[0], Refunded{ID: id}, transport.WithSubject(subject)); err != nil {
+		if err := transport.PublishEvent(ctx, p[0], topicAt[Refunded](subject), Refunded{ID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := transport.PublishEvent(ctx, p[0], Refunded{ID: id + "-other"}, transport.WithSubject(subject)); err != nil {
+	if err := transport.PublishEvent(ctx, p[0], topicAt[Refunded](subject), Refunded{ID: id + "-other"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "both distinct events", func() bool { return n.Load() >= 2 })
@@ -792,7 +802,7 @@ func TypedEventIDDedup(t *testing.T, f Factory) {
 func TypedNoResponders(t *testing.T, f Factory) {
 	p := f(t, 1)
 	m := mediator.New()
-	if err := transport.Route[Charge, Charged](m, p[0], transport.WithSubject(uniq("catga.cmd.nobody"))); err != nil {
+	if err := transport.Register(m, p[0], routeAt(uniq("catga.cmd.nobody"))); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -814,18 +824,18 @@ func TypedEventMalformed(t *testing.T, f Factory) {
 	var good atomic.Int64
 	m := mediator.New()
 	_ = mediator.Subscribe(m, func(context.Context, Refunded) error { good.Add(1); return nil })
-	if _, err := transport.ConsumeEvents[Refunded](p[0], m, service, transport.WithSubject(subject),
+	if _, err := transport.ConsumeEvents(p[0], m, service, topicAt[Refunded](subject),
 		transport.WithCodec(transport.JSON{DisallowUnknownFields: true})); err != nil {
 		t.Fatal(err)
 	}
-	name := service + "_transporttest_Refunded"
+	name := topicAt[Refunded](subject).Consumer(service)
 	dead := make(chan *transport.Msg, 4)
 	consume(t, p[0], transport.ConsumerConfig{Name: name + "_dlq", Subject: transport.DeadLetterSubject(name)},
 		func(_ context.Context, d transport.Delivery) error { dead <- d.Msg; return nil })
 	publish(t, p[0], subject, uniq("bad"), `{"id": 7, "unknown": true`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := transport.PublishEvent(ctx, p[0], Refunded{ID: uniq("ok")}, transport.WithSubject(subject)); err != nil {
+	if err := transport.PublishEvent(ctx, p[0], topicAt[Refunded](subject), Refunded{ID: uniq("ok")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
