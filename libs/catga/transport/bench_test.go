@@ -32,10 +32,10 @@ type benchEcho struct {
 func BenchmarkOverhead(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		opts []Option
+		opts []ServeOption
 	}{
 		{"default", nil},
-		{"no-idempotency", []Option{WithoutIdempotency()}},
+		{"no-idempotency", []ServeOption{WithoutIdempotency()}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			d := &direct{}

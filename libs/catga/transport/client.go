@@ -17,7 +17,7 @@ import (
 // Register registers in m a handler for r's request type that sends the
 // request over t to whichever peer serves r, so callers just use
 // mediator.Send.
-func Register[Req, Resp any](m *mediator.Mediator, t Transport, r Route[Req, Resp], opts ...Option) error {
+func Register[Req, Resp any](m *mediator.Mediator, t Transport, r Route[Req, Resp], opts ...SendOption) error {
 	c, err := newClient(t, r, opts)
 	if err != nil {
 		return err
@@ -27,7 +27,7 @@ func Register[Req, Resp any](m *mediator.Mediator, t Transport, r Route[Req, Res
 
 // Request sends req on r over t and waits for the reply, without a
 // mediator.
-func Request[Req, Resp any](ctx context.Context, t Transport, r Route[Req, Resp], req Req, opts ...Option) (Resp, error) {
+func Request[Req, Resp any](ctx context.Context, t Transport, r Route[Req, Resp], req Req, opts ...SendOption) (Resp, error) {
 	c, err := newClient(t, r, opts)
 	if err != nil {
 		var zero Resp
@@ -43,11 +43,15 @@ type client[Req, Resp any] struct {
 	name    string
 }
 
-func newClient[Req, Resp any](t Transport, r Route[Req, Resp], opts []Option) (*client[Req, Resp], error) {
+func newClient[Req, Resp any](t Transport, r Route[Req, Resp], opts []SendOption) (*client[Req, Resp], error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	return &client[Req, Resp]{t: t, o: newOptions(opts), name: r.name, subject: r.Subject()}, nil
+	o, err := sendOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("catga: %s: %w", r.Subject(), err)
+	}
+	return &client[Req, Resp]{t: t, o: o, name: r.name, subject: r.Subject()}, nil
 }
 
 func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {

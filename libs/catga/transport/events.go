@@ -20,13 +20,15 @@ type Identified interface {
 // PublishEvent stores ev durably (JetStream on NATS) on the topic's
 // subject. The message id (the event's [Identified] id, else the one
 // in ctx's catga.Metadata, else a new one) is the deduplication id, so
-// publishing the same event twice stores it once. Options:
-// WithCodec, WithMaxSize, WithTracer.
-func PublishEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...Option) error {
+// publishing the same event twice stores it once.
+func PublishEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...PublishOption) error {
 	if err := topic.Validate(); err != nil {
 		return catga.Permanent(err)
 	}
-	o := newOptions(opts)
+	o, err := publishOptions(opts)
+	if err != nil {
+		return catga.Permanent(fmt.Errorf("catga: publish %s: %w", topic.Subject(), err))
+	}
 	subject := topic.Subject()
 	msg, err := eventMsg(ctx, o, subject, ev)
 	if err != nil {
@@ -41,11 +43,14 @@ func PublishEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E,
 // BroadcastEvent sends ev to every instance subscribed with
 // SubscribeBroadcast (core NATS, nothing stored: for cache invalidation and
 // the like).
-func BroadcastEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...Option) error {
+func BroadcastEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...PublishOption) error {
 	if err := topic.Validate(); err != nil {
 		return catga.Permanent(err)
 	}
-	o := newOptions(opts)
+	o, err := publishOptions(opts)
+	if err != nil {
+		return catga.Permanent(fmt.Errorf("catga: broadcast %s: %w", topic.BroadcastSubject(), err))
+	}
 	subject := topic.BroadcastSubject()
 	msg, err := eventMsg(ctx, o, subject, ev)
 	if err != nil {
@@ -82,16 +87,18 @@ func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Ms
 // service share it, so each event is handled once per service. A handler
 // error that is retryable gets the event redelivered; a rejection, a
 // permanent error, an undecodable message, or the last allowed attempt sends
-// it to the dead-letter subject with the reason. Options:
-// WithCodec, WithMaxSize, WithConsumer, WithTracer.
-func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, topic Topic[E], opts ...Option) (Subscription, error) {
+// it to the dead-letter subject with the reason.
+func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, topic Topic[E], opts ...ConsumeOption) (Subscription, error) {
 	if err := topic.Validate(); err != nil {
 		return nil, err
 	}
 	if err := ValidateServiceName(service); err != nil {
 		return nil, err
 	}
-	o := newOptions(opts)
+	o, err := consumeOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("catga: consume %s: %w", topic.Subject(), err)
+	}
 	cfg := o.consumer
 	if cfg.Subject == "" {
 		cfg.Subject = topic.Subject()
@@ -100,7 +107,7 @@ func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, top
 		cfg.Name = topic.Consumer(service)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, catga.Permanent(err)
 	}
 	h := eventHandler[E](m, o, cfg.Subject)
 	return t.Consume(cfg.WithDefaults(), func(ctx context.Context, d Delivery) error { return h(ctx, d.Msg) })
@@ -108,11 +115,14 @@ func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, top
 
 // SubscribeBroadcast dispatches every broadcast event of type E into m.
 // Failures are logged: there is nobody to report them to.
-func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, topic Topic[E], opts ...Option) (Subscription, error) {
+func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, topic Topic[E], opts ...SubscribeOption) (Subscription, error) {
 	if err := topic.Validate(); err != nil {
 		return nil, err
 	}
-	o := newOptions(opts)
+	o, err := subscribeOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("catga: subscribe %s: %w", topic.BroadcastSubject(), err)
+	}
 	subject := topic.BroadcastSubject()
 	h := eventHandler[E](m, o, subject)
 	return t.SubscribeBroadcast(subject, func(ctx context.Context, msg *Msg) {

@@ -20,11 +20,14 @@ import (
 // request is handled once, by one of them. The handler's context carries
 // the sender's catga.Metadata, deadline and headers. Discovery lists r
 // under the peer's registration (see natstransport.Config.Service).
-func Serve[Req, Resp any](t Transport, m *mediator.Mediator, r Route[Req, Resp], opts ...Option) (Subscription, error) {
+func Serve[Req, Resp any](t Transport, m *mediator.Mediator, r Route[Req, Resp], opts ...ServeOption) (Subscription, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	o := newOptions(opts)
+	o, err := serveOptions(opts)
+	if err != nil {
+		return nil, fmt.Errorf("catga: serve %s: %w", r.Subject(), err)
+	}
 	s := &server[Req, Resp]{m: m, o: o, name: r.name, subject: r.Subject(), store: o.store}
 	if s.store == nil && !o.noStore {
 		store, err := defaultStore(t)

@@ -133,11 +133,11 @@ func (c *cluster) responder(t *testing.T, node int, name string, block func(ctx 
 	return tr
 }
 
-func (c *cluster) caller(t *testing.T, node int, opts ...transport.Option) (*natstransport.Transport, *mediator.Mediator) {
+func (c *cluster) caller(t *testing.T, node int, opts ...transport.SendOption) (*natstransport.Transport, *mediator.Mediator) {
 	t.Helper()
 	tr := c.peerOn(t, node, "caller")
 	m := mediator.New()
-	opts = append([]transport.Option{transport.WithRetry(20, 20*time.Millisecond), transport.WithAttemptTimeout(500 * time.Millisecond)}, opts...)
+	opts = append([]transport.SendOption{transport.WithRetry(20, 20*time.Millisecond), transport.WithAttemptTimeout(500 * time.Millisecond)}, opts...)
 	if err := transport.Register(m, &countingTransport{Transport: tr, t: t}, chargeRoute, opts...); err != nil {
 		t.Fatalf("Route: %v", err)
 	}

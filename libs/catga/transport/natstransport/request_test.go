@@ -47,8 +47,8 @@ func TestRequestWithAttemptDeadline(t *testing.T) {
 	if err := server.Conn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	opts := func(attempt time.Duration) []transport.Option {
-		return []transport.Option{transport.WithRetry(1, time.Millisecond), transport.WithAttemptTimeout(attempt)}
+	opts := func(attempt time.Duration) []transport.SendOption {
+		return []transport.SendOption{transport.WithRetry(1, time.Millisecond), transport.WithAttemptTimeout(attempt)}
 	}
 	route := func(name string) transport.Route[lazyEcho, lazyEcho] {
 		return transport.NewRoute[lazyEcho, lazyEcho](name)

@@ -468,18 +468,30 @@ type Charged struct {
 	HasDeadline   bool   `json:"has_deadline"`
 }
 
-func pair(t *testing.T, f Factory, subject string, h mediator.RequestHandler[Charge, Charged], opts ...transport.Option) (caller *mediator.Mediator) {
+func pair(t *testing.T, f Factory, subject string, h mediator.RequestHandler[Charge, Charged], opts ...any) (caller *mediator.Mediator) {
 	t.Helper()
 	p := f(t, 2)
 	server := mediator.New()
 	if err := mediator.Handle(server, h); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := transport.Serve(p[0], server, routeAt(subject), opts...); err != nil {
+	// opts go where they apply: ServeOptions to Serve, SendOptions to
+	// Register (a CommonOption to both).
+	var serve []transport.ServeOption
+	send := []transport.SendOption{transport.WithRetry(20, 20*time.Millisecond)}
+	for _, o := range opts {
+		if o, ok := o.(transport.ServeOption); ok {
+			serve = append(serve, o)
+		}
+		if o, ok := o.(transport.SendOption); ok {
+			send = append(send, o)
+		}
+	}
+	if _, err := transport.Serve(p[0], server, routeAt(subject), serve...); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	caller = mediator.New()
-	if err := transport.Register(caller, p[1], routeAt(subject), append(opts, transport.WithRetry(20, 20*time.Millisecond))...); err != nil {
+	if err := transport.Register(caller, p[1], routeAt(subject), send...); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
 	return caller
