@@ -47,9 +47,9 @@ func newClient[Req, Resp any](t Transport, r Route[Req, Resp], opts []SendOption
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	o, err := sendOptions(opts)
+	o, err := sendOptions(opts) // its errors name the option
 	if err != nil {
-		return nil, fmt.Errorf("catga: %s: %w", r.Subject(), err)
+		return nil, err
 	}
 	return &client[Req, Resp]{t: t, o: o, name: r.name, subject: r.Subject()}, nil
 }

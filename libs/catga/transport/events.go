@@ -25,9 +25,9 @@ func PublishEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E,
 	if err := topic.Validate(); err != nil {
 		return catga.Permanent(err)
 	}
-	o, err := publishOptions(opts)
+	o, err := publishOptions(opts) // its errors name the option
 	if err != nil {
-		return catga.Permanent(fmt.Errorf("catga: publish %s: %w", topic.Subject(), err))
+		return err
 	}
 	subject := topic.Subject()
 	msg, err := eventMsg(ctx, o, subject, ev)
@@ -47,9 +47,9 @@ func BroadcastEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev 
 	if err := topic.Validate(); err != nil {
 		return catga.Permanent(err)
 	}
-	o, err := publishOptions(opts)
+	o, err := publishOptions(opts) // its errors name the option
 	if err != nil {
-		return catga.Permanent(fmt.Errorf("catga: broadcast %s: %w", topic.BroadcastSubject(), err))
+		return err
 	}
 	subject := topic.BroadcastSubject()
 	msg, err := eventMsg(ctx, o, subject, ev)
@@ -95,9 +95,9 @@ func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, top
 	if err := ValidateServiceName(service); err != nil {
 		return nil, err
 	}
-	o, err := consumeOptions(opts)
+	o, err := consumeOptions(opts) // its errors name the option
 	if err != nil {
-		return nil, fmt.Errorf("catga: consume %s: %w", topic.Subject(), err)
+		return nil, err
 	}
 	cfg := o.consumer
 	if cfg.Subject == "" {
@@ -119,9 +119,9 @@ func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, topic Topic[E]
 	if err := topic.Validate(); err != nil {
 		return nil, err
 	}
-	o, err := subscribeOptions(opts)
+	o, err := subscribeOptions(opts) // its errors name the option
 	if err != nil {
-		return nil, fmt.Errorf("catga: subscribe %s: %w", topic.BroadcastSubject(), err)
+		return nil, err
 	}
 	subject := topic.BroadcastSubject()
 	h := eventHandler[E](m, o, subject)

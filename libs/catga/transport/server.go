@@ -24,9 +24,9 @@ func Serve[Req, Resp any](t Transport, m *mediator.Mediator, r Route[Req, Resp],
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	o, err := serveOptions(opts)
+	o, err := serveOptions(opts) // its errors name the option
 	if err != nil {
-		return nil, fmt.Errorf("catga: serve %s: %w", r.Subject(), err)
+		return nil, err
 	}
 	s := &server[Req, Resp]{m: m, o: o, name: r.name, subject: r.Subject(), store: o.store}
 	if s.store == nil && !o.noStore {
