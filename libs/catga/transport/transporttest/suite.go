@@ -22,45 +22,65 @@ import (
 // cluster). It registers their cleanup with t.Cleanup.
 type Factory func(t *testing.T, n int) []transport.Transport
 
-// Run runs the conformance suite: every exported case of this package, in
-// turn. A transport that cannot pass one of them may run the others one by
-// one instead.
+// Run runs the conformance suite: every exported case of this package. A
+// transport that cannot pass one of them may run the others one by one
+// instead.
+//
+// Cases that assert a deadline or a delay (a timeout, a lease, a
+// cancellation, a stuck handler) run one after another, first; the others
+// then run in parallel (bounded by go test's -parallel, GOMAXPROCS by
+// default). They may share a medium: every case uses subjects, consumer
+// names and message ids of its own.
 func Run(t *testing.T, newPeers Factory) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Factory)
+		// timed: asserts timing, so it runs alone.
+		timed bool
 	}{
-		{"RequestReply", RequestReply},
-		{"NoResponders", NoResponders},
-		{"Timeout", Timeout},
-		{"QueueGroup", QueueGroup},
-		{"Broadcast", Broadcast},
-		{"DurableOncePerConsumer", DurableOnce},
-		{"DurableBeforeConsumer", DurableBeforeConsumer},
-		{"DurableRedelivery", DurableRedelivery},
-		{"DurableDeadLetter", DeadLetter},
-		{"Closed", Closed},
-		{"TypedSend", TypedSend},
-		{"TypedErrors", TypedErrors},
-		{"TypedNoResponders", TypedNoResponders},
-		{"TypedBadRequest", TypedBadRequest},
-		{"TypedIdempotent", TypedIdempotent},
-		{"TypedHandlerBoundedByLease", TypedHandlerBoundedByLease},
-		{"TypedEvents", TypedEvents},
-		{"TypedBroadcast", TypedBroadcast},
-		{"TypedEventIDDedup", TypedEventIDDedup},
-		{"TypedEventMalformed", TypedEventMalformed},
-		{"TypedStepSends", StepSends},
-		{"TypedAttemptDeadline", AttemptDeadline},
-		{"TypedCallHeaders", CallHeaders},
-		{"TypedConcurrentByDefault", ConcurrentByDefault},
-		{"TypedCanceled", Canceled},
-		{"TypedRerunSameIDs", RerunSameIDs},
-		{"DurableDuplicateID", DuplicateID},
+		{"RequestReply", RequestReply, false},
+		{"NoResponders", NoResponders, false},
+		{"Timeout", Timeout, true},
+		{"QueueGroup", QueueGroup, false},
+		{"Broadcast", Broadcast, false},
+		{"DurableOncePerConsumer", DurableOnce, false},
+		{"DurableBeforeConsumer", DurableBeforeConsumer, false},
+		{"DurableRedelivery", DurableRedelivery, false},
+		{"DurableDeadLetter", DeadLetter, false},
+		{"Closed", Closed, false},
+		{"TypedSend", TypedSend, false},
+		{"TypedErrors", TypedErrors, false},
+		{"TypedNoResponders", TypedNoResponders, false},
+		{"TypedBadRequest", TypedBadRequest, false},
+		{"TypedIdempotent", TypedIdempotent, false},
+		{"TypedHandlerBoundedByLease", TypedHandlerBoundedByLease, true},
+		{"TypedEvents", TypedEvents, false},
+		{"TypedBroadcast", TypedBroadcast, false},
+		{"TypedEventIDDedup", TypedEventIDDedup, false},
+		{"TypedEventMalformed", TypedEventMalformed, false},
+		{"TypedStepSends", StepSends, false},
+		{"TypedAttemptDeadline", AttemptDeadline, true},
+		{"TypedCallHeaders", CallHeaders, false},
+		{"TypedConcurrentByDefault", ConcurrentByDefault, true},
+		{"TypedCanceled", Canceled, true},
+		{"TypedRerunSameIDs", RerunSameIDs, false},
+		{"DurableDuplicateID", DuplicateID, false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
+		if tc.timed {
+			t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
+		}
 	}
+	t.Run("parallel", func(t *testing.T) {
+		for _, tc := range tests {
+			if !tc.timed {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					tc.fn(t, newPeers)
+				})
+			}
+		}
+	})
 }
 
 // uniq makes subjects and names unique per test, so tests sharing a
