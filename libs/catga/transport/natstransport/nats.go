@@ -314,9 +314,11 @@ func (t *Transport) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, m
 
 // Close shuts the peer down in order, waiting up to DrainTimeout:
 //
-//  1. every serving subscription (Serve, SubscribeBroadcast) and consumer
+//  1. the peer leaves discovery (its endpoints stop taking requests), and
+//     every serving subscription (Serve, SubscribeBroadcast) and consumer
 //     stops taking messages; the server routes new requests to the other
-//     members of the queue groups;
+//     members of the queue groups (a request an endpoint still receives is
+//     answered busy, and retried elsewhere);
 //  2. the messages already delivered here are handled and answered, and
 //     the requests those handlers send still get their replies, because
 //     the private reply subscription stays open meanwhile;
