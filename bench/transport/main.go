@@ -49,6 +49,8 @@ type Echo struct {
 	Body string `json:"body"`
 }
 
+var echoRoute = transport.NewRoute[Echo, Echo]("bench.echo")
+
 func main() {
 	dur := flag.Duration("duration", 1500*time.Millisecond, "measuring time per mode and side")
 	slices_ := flag.Int("slices", 10, "alternating slices per mode")
@@ -201,7 +203,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	defer func() { _ = server.Close() }()
 	sm := mediator.New()
 	_ = mediator.Handle(sm, func(_ context.Context, e Echo) (Echo, error) { return e, nil })
-	if _, err := transport.Serve[Echo, Echo](server, sm, "bench", transport.WithoutIdempotency()); err != nil {
+	if _, err := transport.Serve(server, sm, echoRoute, transport.WithoutIdempotency()); err != nil {
 		return err
 	}
 	_ = server.Conn().Flush()
@@ -211,7 +213,7 @@ func run(dur time.Duration, nslices, conc, size int) error {
 	}
 	defer func() { _ = client.Close() }()
 	cm := mediator.New()
-	if err := transport.Route[Echo, Echo](cm, client); err != nil {
+	if err := transport.Register(cm, client, echoRoute); err != nil {
 		return err
 	}
 	req := Echo{ID: 1, Body: body}

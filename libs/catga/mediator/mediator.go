@@ -189,6 +189,11 @@ func Handle[Req, Resp any](m *Mediator, h RequestHandler[Req, Resp]) error {
 // Send dispatches req to the one handler registered for its type and returns
 // the handler's response. Resp must be the response type the handler was
 // registered with.
+//
+// Type parameters are [Req, Resp] throughout the library (RequestHandler,
+// Handle, transport.Route); Send is the one exception, because Resp cannot
+// be inferred from the arguments and Go lets only leading type arguments
+// be given: Send[Resp](ctx, m, req) beats Send[Req, Resp](ctx, m, req).
 func Send[Resp, Req any](ctx context.Context, m *Mediator, req Req) (Resp, error) {
 	var zero Resp
 	found := m.lookup(typeID[Req]())

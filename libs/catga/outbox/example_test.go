@@ -18,11 +18,11 @@ import (
 	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
-// OrderPlaced's wire name is its registered event name, so the transport's
-// consumers and the event store agree on the subject.
+// OrderPlaced's topic is named as the event is registered in the event
+// store, so the transport's consumers and the relay agree on the subject.
 type OrderPlaced struct{ OrderID string }
 
-func (OrderPlaced) MessageName() string { return "order.placed" }
+var orderPlacedTopic = transport.NewTopic[OrderPlaced]("order.placed")
 
 // A relay publishes appended events through the transport right after
 // commit; any service consumes them with transport.ConsumeEvents.
@@ -70,7 +70,7 @@ func ExampleRelay() {
 		got <- ev.OrderID + " " + md.MessageID
 		return nil
 	})
-	sub, err := transport.ConsumeEvents[OrderPlaced](tr, m, "shipping")
+	sub, err := transport.ConsumeEvents(tr, m, "shipping", orderPlacedTopic)
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -72,11 +72,11 @@ func TestPoisonStreamDoesNotStallRelay(t *testing.T) {
 	}
 }
 
-// PaymentTaken's wire name is its registered name, so the transport's
-// consumers read the subject the relay publishes on.
+// PaymentTaken's topic is named as the event is registered, so the
+// transport's consumers read the subject the relay publishes on.
 type PaymentTaken struct{ Amount int }
 
-func (PaymentTaken) MessageName() string { return "payment.taken" }
+var paymentTakenTopic = transport.NewTopic[PaymentTaken]("payment.taken")
 
 // TestOutboxToConsumeEvents: events appended through the outbox reach a
 // service consuming them with transport.ConsumeEvents, once each, with the
@@ -111,7 +111,7 @@ func TestOutboxToConsumeEvents(t *testing.T) {
 			}); err != nil {
 				t.Fatal(err)
 			}
-			sub, err := transport.ConsumeEvents[PaymentTaken](connect(t, srv), m, "ledger")
+			sub, err := transport.ConsumeEvents(connect(t, srv), m, "ledger", paymentTakenTopic)
 			if err != nil {
 				t.Fatal(err)
 			}

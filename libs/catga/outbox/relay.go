@@ -42,7 +42,8 @@ type Publisher interface {
 
 // DefaultSubject publishes an event on transport.EventPrefix + its type
 // name ("catga.evt.order.placed"), where [transport.ConsumeEvents] reads
-// events whose wire name (see transport.Named) is the registered name.
+// the events of a topic named as the event is registered (see
+// transport.NewTopic).
 func DefaultSubject(rec eventstore.Record) string { return transport.EventPrefix + rec.Type }
 
 // Option configures a [Relay].

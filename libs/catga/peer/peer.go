@@ -2,13 +2,11 @@ package peer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
@@ -21,8 +19,6 @@ type Peer struct {
 	Transport *natstransport.Transport
 	Conn      *nats.Conn // Transport's connection
 	Logger    *slog.Logger
-	// Service is the discovery registration; setup may add endpoints to it.
-	Service micro.Service
 }
 
 // Option configures [Run].
@@ -56,31 +52,21 @@ func Run(ctx context.Context, cfg Config, setup func(ctx context.Context, p *Pee
 		return err
 	}
 	tr, err := natstransport.Connect(natstransport.Config{
-		URLs: cfg.NATSURLs, Name: cfg.Service, Version: cfg.Version, DrainTimeout: o.drainTimeout, Logger: o.logger,
+		URLs: cfg.NATSURLs, Name: cfg.Service, Service: cfg.Service, Version: cfg.Version, DrainTimeout: o.drainTimeout, Logger: o.logger,
 	})
 	if err != nil {
 		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, cfg.NATSURLs, err)
 	}
-	svc, err := micro.AddService(tr.Conn(), micro.Config{
-		Name:        cfg.Service,
-		Version:     cfg.Version,
-		Description: "Catga service " + cfg.Service,
-	})
-	if err != nil {
-		_ = tr.Close()
-		return fmt.Errorf("catga: %s: register for discovery: %w", cfg.Service, err)
-	}
-	p := &Peer{Config: cfg, Transport: tr, Conn: tr.Conn(), Logger: o.logger, Service: svc}
+	p := &Peer{Config: cfg, Transport: tr, Conn: tr.Conn(), Logger: o.logger}
 	if err := setup(ctx, p); err != nil {
-		_ = svc.Stop()
 		_ = tr.Close()
 		return fmt.Errorf("catga: %s: setup: %w", cfg.Service, err)
 	}
-	o.logger.Info("peer started", "service", cfg.Service, "id", svc.Info().ID, "nats", tr.Conn().ConnectedUrlRedacted())
+	o.logger.Info("peer started", "service", cfg.Service, "id", tr.ID(), "nats", tr.Conn().ConnectedUrlRedacted())
 
 	<-ctx.Done()
 	o.logger.Info("peer stopping", "service", cfg.Service)
-	if err := errors.Join(svc.Stop(), tr.Close()); err != nil {
+	if err := tr.Close(); err != nil {
 		return fmt.Errorf("catga: %s: shutdown: %w", cfg.Service, err)
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/peer"
+	"github.com/catga-go/catga/libs/catga/transport"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -72,8 +73,10 @@ func TestRunAnnouncesThePeerAndShutsDownCleanly(t *testing.T) {
 	go func() {
 		done <- peer.Run(ctx, peer.Config{Service: "order", Version: "1.2.3", NATSURLs: []string{srv.ClientURL()}},
 			func(_ context.Context, p *peer.Peer) error {
+				echo := func(_ context.Context, m *transport.Msg) *transport.Msg { return &transport.Msg{Data: m.Data} }
+				_, err := p.Transport.Serve("order.echo", "order_echo", echo, transport.ServeConfig{Endpoint: "echo"})
 				close(ready)
-				return p.Service.AddEndpoint("echo", micro.HandlerFunc(func(r micro.Request) { _ = r.Respond(r.Data()) }))
+				return err
 			})
 	}()
 	select {

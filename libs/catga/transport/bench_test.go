@@ -32,20 +32,20 @@ type benchEcho struct {
 func BenchmarkOverhead(b *testing.B) {
 	for _, tc := range []struct {
 		name string
-		opts []Option
+		opts []ServeOption
 	}{
 		{"default", nil},
-		{"no-idempotency", []Option{WithoutIdempotency()}},
+		{"no-idempotency", []ServeOption{WithoutIdempotency()}},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			d := &direct{}
 			sm := mediator.New()
 			_ = mediator.Handle(sm, func(_ context.Context, e benchEcho) (benchEcho, error) { return e, nil })
-			if _, err := Serve[benchEcho, benchEcho](d, sm, "bench", tc.opts...); err != nil {
+			if _, err := Serve(d, sm, benchRoute, tc.opts...); err != nil {
 				b.Fatal(err)
 			}
 			cm := mediator.New()
-			_ = Route[benchEcho, benchEcho](cm, d)
+			_ = Register(cm, d, benchRoute)
 			req := benchEcho{ID: 1, Body: strings.Repeat("x", 256)}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
 			defer cancel()
@@ -58,3 +58,5 @@ func BenchmarkOverhead(b *testing.B) {
 		})
 	}
 }
+
+var benchRoute = NewRoute[benchEcho, benchEcho]("bench.echo")

@@ -14,18 +14,26 @@ import (
 	"github.com/catga-go/catga/libs/catga/tracing"
 )
 
-// Route registers in m a handler for Req that sends the request over t to
-// whichever peer serves it, so callers just use mediator.Send. Options:
-// WithSubject, WithCodec, WithMaxSize, WithRetry, WithAttemptTimeout,
-// WithTracer.
-func Route[Req, Resp any](m *mediator.Mediator, t Transport, opts ...Option) error {
-	c := newClient[Req, Resp](t, opts)
+// Register registers in m a handler for r's request type that sends the
+// request over t to whichever peer serves r, so callers just use
+// mediator.Send.
+func Register[Req, Resp any](m *mediator.Mediator, t Transport, r Route[Req, Resp], opts ...SendOption) error {
+	c, err := newClient(t, r, opts)
+	if err != nil {
+		return err
+	}
 	return mediator.Handle(m, c.send)
 }
 
-// Request sends req over t and waits for the reply, without a mediator.
-func Request[Resp, Req any](ctx context.Context, t Transport, req Req, opts ...Option) (Resp, error) {
-	return newClient[Req, Resp](t, opts).send(ctx, req)
+// Request sends req on r over t and waits for the reply, without a
+// mediator.
+func Request[Req, Resp any](ctx context.Context, t Transport, r Route[Req, Resp], req Req, opts ...SendOption) (Resp, error) {
+	c, err := newClient(t, r, opts)
+	if err != nil {
+		var zero Resp
+		return zero, catga.Permanent(err)
+	}
+	return c.send(ctx, req)
 }
 
 type client[Req, Resp any] struct {
@@ -35,13 +43,15 @@ type client[Req, Resp any] struct {
 	name    string
 }
 
-func newClient[Req, Resp any](t Transport, opts []Option) *client[Req, Resp] {
-	o := newOptions(opts)
-	c := &client[Req, Resp]{t: t, o: o, name: NameOf[Req](), subject: o.subject}
-	if c.subject == "" {
-		c.subject = CommandPrefix + c.name
+func newClient[Req, Resp any](t Transport, r Route[Req, Resp], opts []SendOption) (*client[Req, Resp], error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
 	}
-	return c
+	o, err := sendOptions(opts) // its errors name the option
+	if err != nil {
+		return nil, err
+	}
+	return &client[Req, Resp]{t: t, o: o, name: r.name, subject: r.Subject()}, nil
 }
 
 func (c *client[Req, Resp]) send(ctx context.Context, req Req) (Resp, error) {

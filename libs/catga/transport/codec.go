@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"reflect"
-	"strings"
 
 	// segmentio/encoding/json is a drop-in for encoding/json (same tags,
 	// Marshaler/Unmarshaler interfaces, case-insensitive field matching,
@@ -131,54 +129,3 @@ const (
 
 // jsonClass sorts bytes for checkDepth.
 var jsonClass = [256]uint8{'[': classOpen, '{': classOpen, ']': classClose, '}': classClose, '"': classQuote}
-
-// Named lets a message type choose its wire name, which subjects are
-// derived from. Implement it on the value type.
-type Named interface {
-	MessageName() string
-}
-
-// NameOf returns the wire name of T: its MessageName when T implements
-// [Named], else the Go type as package.Type (e.g. "payment.ChargePayment"),
-// which does not change when the package moves. Characters that NATS
-// subjects cannot hold become '_'.
-func NameOf[T any]() string {
-	var zero T
-	if n, ok := any(zero).(Named); ok {
-		return sanitizeSubject(n.MessageName())
-	}
-	t := reflect.TypeFor[T]()
-	name := t.String()
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-		name = t.String()
-	}
-	return sanitizeSubject(name)
-}
-
-func sanitizeSubject(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '*', '>', ' ', '\t', '\r', '\n', '[', ']', '/', ',':
-			return '_'
-		}
-		return r
-	}, s)
-}
-
-// tokenName turns a wire name into a NATS durable/endpoint name.
-func tokenName(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '_'
-	}, s)
-}
-
-// Subject prefixes.
-const (
-	CommandPrefix   = "catga.cmd."
-	EventPrefix     = "catga.evt."
-	BroadcastPrefix = "catga.bcast."
-)

@@ -149,7 +149,7 @@ func TestServeRefusesDeepRequest(t *testing.T) {
 	m := mediator.New()
 	ran := false
 	_ = mediator.Handle(m, func(_ context.Context, r fuzzReq) (fuzzReq, error) { ran = true; return r, nil })
-	s := &server[fuzzReq, fuzzReq]{m: m, o: newOptions([]Option{WithMaxSize(2 << 20)}), name: "deep", subject: "deep"}
+	s := &server[fuzzReq, fuzzReq]{m: m, o: mustServeOptions(WithMaxSize(2 << 20)), name: "deep", subject: "deep"}
 	reply := s.handle(context.Background(), &Msg{Subject: "deep", Header: Header{}, Data: bytes.Repeat([]byte("["), 1<<20)})
 	r, err := ReplyFromMsg(reply)
 	if err != nil || r.Status != StatusBadRequest || !strings.Contains(r.Reason, "too deep") {
@@ -158,4 +158,12 @@ func TestServeRefusesDeepRequest(t *testing.T) {
 	if ran {
 		t.Error("the handler ran")
 	}
+}
+
+func mustServeOptions(opts ...ServeOption) *options {
+	o, err := serveOptions(opts)
+	if err != nil {
+		panic(err)
+	}
+	return o
 }

@@ -2,11 +2,18 @@
 // events with no master: every instance can send, answer, publish and
 // consume.
 //
-// The typed layer sits on the mediator. [Route] registers, in the caller's
-// mediator, a handler for a request type that sends it over a [Transport];
-// [Serve] answers that type on every peer of the owning service (one queue
-// group per request subject, so load is balanced, peers come and go freely
-// and each request runs once) by dispatching into the local mediator. Callers only write
+// The typed layer sits on the mediator. A service declares its wire
+// contract once, in a package its callers import: a [Route] per request
+// type and a [Topic] per event type, each with a stable name that becomes
+// the subject, so renaming or moving a Go type changes nothing on the wire:
+//
+//	var ChargeRoute = transport.NewRoute[ChargePayment, PaymentCharged]("payment.charge")
+//
+// [Register] adds, to the caller's mediator, a handler for the route's
+// request type that sends it over a [Transport]; [Serve] answers the route
+// on every peer of the owning service (one queue group per subject, so
+// load is balanced, peers come and go freely and each request runs once)
+// by dispatching into the local mediator. Callers only write
 // mediator.Send[Resp](ctx, m, req).
 //
 // On the wire a request carries its catga.Metadata (message, correlation and

@@ -17,17 +17,19 @@ type Identified interface {
 	EventID() string
 }
 
-// PublishEvent stores ev durably (JetStream on NATS) on the subject derived
-// from its type. The message id (the event's [Identified] id, else the one
+// PublishEvent stores ev durably (JetStream on NATS) on the topic's
+// subject. The message id (the event's [Identified] id, else the one
 // in ctx's catga.Metadata, else a new one) is the deduplication id, so
-// publishing the same event twice stores it once. Options: WithSubject,
-// WithCodec, WithMaxSize, WithTracer.
-func PublishEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option) error {
-	o := newOptions(opts)
-	subject := o.subject
-	if subject == "" {
-		subject = EventPrefix + NameOf[E]()
+// publishing the same event twice stores it once.
+func PublishEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...PublishOption) error {
+	if err := topic.Validate(); err != nil {
+		return catga.Permanent(err)
 	}
+	o, err := publishOptions(opts) // its errors name the option
+	if err != nil {
+		return err
+	}
+	subject := topic.Subject()
 	msg, err := eventMsg(ctx, o, subject, ev)
 	if err != nil {
 		return err
@@ -41,12 +43,15 @@ func PublishEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option)
 // BroadcastEvent sends ev to every instance subscribed with
 // SubscribeBroadcast (core NATS, nothing stored: for cache invalidation and
 // the like).
-func BroadcastEvent[E any](ctx context.Context, t Transport, ev E, opts ...Option) error {
-	o := newOptions(opts)
-	subject := o.subject
-	if subject == "" {
-		subject = BroadcastPrefix + NameOf[E]()
+func BroadcastEvent[E any](ctx context.Context, t Transport, topic Topic[E], ev E, opts ...PublishOption) error {
+	if err := topic.Validate(); err != nil {
+		return catga.Permanent(err)
 	}
+	o, err := publishOptions(opts) // its errors name the option
+	if err != nil {
+		return err
+	}
+	subject := topic.BroadcastSubject()
 	msg, err := eventMsg(ctx, o, subject, ev)
 	if err != nil {
 		return err
@@ -82,22 +87,27 @@ func eventMsg[E any](ctx context.Context, o *options, subject string, ev E) (*Ms
 // service share it, so each event is handled once per service. A handler
 // error that is retryable gets the event redelivered; a rejection, a
 // permanent error, an undecodable message, or the last allowed attempt sends
-// it to the dead-letter subject with the reason. Options: WithSubject,
-// WithCodec, WithMaxSize, WithConsumer, WithTracer.
-func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, opts ...Option) (Subscription, error) {
-	o := newOptions(opts)
+// it to the dead-letter subject with the reason.
+func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, topic Topic[E], opts ...ConsumeOption) (Subscription, error) {
+	if err := topic.Validate(); err != nil {
+		return nil, err
+	}
+	if err := ValidateServiceName(service); err != nil {
+		return nil, err
+	}
+	o, err := consumeOptions(opts) // its errors name the option
+	if err != nil {
+		return nil, err
+	}
 	cfg := o.consumer
 	if cfg.Subject == "" {
-		cfg.Subject = o.subject
-	}
-	if cfg.Subject == "" {
-		cfg.Subject = EventPrefix + NameOf[E]()
+		cfg.Subject = topic.Subject()
 	}
 	if cfg.Name == "" {
-		cfg.Name = service + "_" + tokenName(NameOf[E]())
+		cfg.Name = topic.Consumer(service)
 	}
 	if err := cfg.Validate(); err != nil {
-		return nil, err
+		return nil, catga.Permanent(err)
 	}
 	h := eventHandler[E](m, o, cfg.Subject)
 	return t.Consume(cfg.WithDefaults(), func(ctx context.Context, d Delivery) error { return h(ctx, d.Msg) })
@@ -105,12 +115,15 @@ func ConsumeEvents[E any](t Transport, m *mediator.Mediator, service string, opt
 
 // SubscribeBroadcast dispatches every broadcast event of type E into m.
 // Failures are logged: there is nobody to report them to.
-func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, opts ...Option) (Subscription, error) {
-	o := newOptions(opts)
-	subject := o.subject
-	if subject == "" {
-		subject = BroadcastPrefix + NameOf[E]()
+func SubscribeBroadcast[E any](t Transport, m *mediator.Mediator, topic Topic[E], opts ...SubscribeOption) (Subscription, error) {
+	if err := topic.Validate(); err != nil {
+		return nil, err
 	}
+	o, err := subscribeOptions(opts) // its errors name the option
+	if err != nil {
+		return nil, err
+	}
+	subject := topic.BroadcastSubject()
 	h := eventHandler[E](m, o, subject)
 	return t.SubscribeBroadcast(subject, func(ctx context.Context, msg *Msg) {
 		if err := h(ctx, msg); err != nil {

@@ -23,11 +23,14 @@ type ChargePayment struct {
 	Cents   int    `json:"cents"`
 }
 
-func (ChargePayment) MessageName() string { return "payment.ChargePayment" }
-
 type PaymentCharged struct {
 	OrderID string `json:"order_id"`
 }
+
+// chargeRoute is the payment service's contract, declared once and used by
+// both sides: requests travel on catga.cmd.payment.charge whatever the Go
+// types are called.
+var chargeRoute = transport.NewRoute[ChargePayment, PaymentCharged]("payment.charge")
 
 func Example() {
 	bus := memory.NewBus() // stands in for a NATS cluster
@@ -42,11 +45,11 @@ func Example() {
 		}
 		return PaymentCharged{OrderID: c.OrderID}, nil
 	})
-	_, _ = transport.Serve[ChargePayment, PaymentCharged](paymentPeer, payments, "payment")
+	_, _ = transport.Serve(paymentPeer, payments, chargeRoute)
 
 	// The order service routes ChargePayment over the transport.
 	orders := mediator.New()
-	_ = transport.Route[ChargePayment, PaymentCharged](orders, orderPeer)
+	_ = transport.Register(orders, orderPeer, chargeRoute)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -71,11 +74,11 @@ func TestTraceAcrossPeers(t *testing.T) {
 	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
 	server := mediator.New()
 	_ = mediator.Handle(server, func(context.Context, ChargePayment) (PaymentCharged, error) { return PaymentCharged{}, nil })
-	if _, err := transport.Serve[ChargePayment, PaymentCharged](a, server, "payment", tr); err != nil {
+	if _, err := transport.Serve(a, server, chargeRoute, tr); err != nil {
 		t.Fatal(err)
 	}
 	caller := mediator.New()
-	_ = transport.Route[ChargePayment, PaymentCharged](caller, b, tr)
+	_ = transport.Register(caller, b, chargeRoute, tr)
 	ctx, root := tp.Tracer("test").Start(context.Background(), "root")
 	if _, err := mediator.Send[PaymentCharged](ctx, caller, ChargePayment{}); err != nil {
 		t.Fatal(err)

@@ -26,7 +26,7 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Add("18446744073709551616", "9223372036854775807", "", []byte(`null`))
 	m := mediator.New()
 	_ = mediator.Handle(m, func(_ context.Context, r fuzzReq) (fuzzReq, error) { return r, nil })
-	s := &server[fuzzReq, fuzzReq]{m: m, o: newOptions([]Option{WithMaxSize(1 << 12), WithCodec(JSON{DisallowUnknownFields: true})}), name: "fuzz", subject: "fuzz"}
+	s := &server[fuzzReq, fuzzReq]{m: m, o: mustServeOptions(WithMaxSize(1<<12), WithCodec(JSON{DisallowUnknownFields: true})), name: "fuzz", subject: "fuzz"}
 	f.Fuzz(func(t *testing.T, epoch, deadline, ct string, data []byte) {
 		h := Header{HeaderEpoch: {epoch}, HeaderTimeout: {deadline}, HeaderContentType: {ct}, HeaderMsgID: {epoch + deadline}}
 		reply := s.handle(context.Background(), &Msg{Subject: "fuzz", Header: h, Data: data})

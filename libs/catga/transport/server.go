@@ -14,24 +14,21 @@ import (
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
 )
 
-// Serve answers requests of type Req arriving over t by dispatching them
-// into m with mediator.Send, in the queue group of the request's subject:
-// every peer of the service calls Serve and NATS balances requests between
-// them; each request is handled once, by one of them. service names the
-// registration for discovery. The handler's context carries the sender's
-// catga.Metadata, deadline and headers.
-// Options: WithSubject, WithCodec, WithMaxSize, WithIdempotency,
-// WithoutIdempotency, WithLease, WithReplyTTL, WithConcurrency, WithTracer,
-// WithLogger.
-func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opts ...Option) (Subscription, error) {
-	if err := ValidateServiceName(service); err != nil {
+// Serve answers requests on r arriving over t by dispatching them into m
+// with mediator.Send, in the queue group of r's subject: every peer of the
+// service calls Serve and NATS balances requests between them; each
+// request is handled once, by one of them. The handler's context carries
+// the sender's catga.Metadata, deadline and headers. Discovery lists r
+// under the peer's registration (see natstransport.Config.Service).
+func Serve[Req, Resp any](t Transport, m *mediator.Mediator, r Route[Req, Resp], opts ...ServeOption) (Subscription, error) {
+	if err := r.Validate(); err != nil {
 		return nil, err
 	}
-	o := newOptions(opts)
-	s := &server[Req, Resp]{m: m, o: o, name: NameOf[Req](), subject: o.subject, store: o.store}
-	if s.subject == "" {
-		s.subject = CommandPrefix + s.name
+	o, err := serveOptions(opts) // its errors name the option
+	if err != nil {
+		return nil, err
 	}
+	s := &server[Req, Resp]{m: m, o: o, name: r.name, subject: r.Subject(), store: o.store}
 	if s.store == nil && !o.noStore {
 		store, err := defaultStore(t)
 		if err != nil {
@@ -47,9 +44,9 @@ func Serve[Req, Resp any](t Transport, m *mediator.Mediator, service string, opt
 	}
 	// The queue group is the subject's, not the service's: a command is
 	// handled once even if two services (by mistake, or while one takes
-	// it over from the other) both serve its type.
+	// it over from the other) both serve it.
 	return t.Serve(s.subject, queueOf(s.subject), s.handle, ServeConfig{
-		Concurrency: o.concurrency, Service: service, Endpoint: tokenName(s.name),
+		Concurrency: o.concurrency, Endpoint: tokenName(s.name),
 	})
 }
 

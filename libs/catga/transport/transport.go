@@ -232,9 +232,10 @@ type ServeConfig struct {
 	// subject. Default 1 (the typed Serve passes its own default,
 	// DefaultConcurrency).
 	Concurrency int
-	// Service and Endpoint name the registration for discovery
-	// (nats.go/micro); the NATS transport uses them, others may ignore them.
-	Service  string
+	// Endpoint names the subject in the peer's discovery registration
+	// (nats.go/micro on NATS; others may ignore it). The registration
+	// itself is the peer's, one per peer, named and versioned by the
+	// transport's configuration.
 	Endpoint string
 }
 

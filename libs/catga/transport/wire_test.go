@@ -167,31 +167,41 @@ func TestOutgoingMetadata(t *testing.T) {
 	}
 }
 
-func TestNameOf(t *testing.T) {
+func TestRouteNames(t *testing.T) {
 	tests := []struct {
-		name string
-		got  string
-		want string
+		name    string
+		route   string
+		subject string // empty: invalid
 	}{
-		{"package.Type", NameOf[Msg](), "transport.Msg"},
-		{"pointer", NameOf[*Msg](), "transport.Msg"},
-		{"Named wins", NameOf[named](), "payment.ChargePayment"},
-		{"generic types become subject-safe", NameOf[generic[int]](), "transport.generic_int_"},
+		{"one token", "charge", "catga.cmd.charge"},
+		{"dotted", "payment.charge-v2", "catga.cmd.payment.charge-v2"},
+		{"empty", "", ""},
+		{"wildcard", "payment.*", ""},
+		{"tail wildcard", "payment.>", ""},
+		{"empty token", "payment..charge", ""},
+		{"leading dot", ".charge", ""},
+		{"space", "payment charge", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.got != tc.want {
-				t.Errorf("got %q, want %q", tc.got, tc.want)
+			r := NewRoute[Msg, Msg](tc.route)
+			err := r.Validate()
+			if tc.subject == "" {
+				if !errors.Is(err, ErrConfig) {
+					t.Fatalf("Validate(%q) = %v, want ErrConfig", tc.route, err)
+				}
+				return
+			}
+			if err != nil || r.Subject() != tc.subject {
+				t.Fatalf("route %q: subject %q, %v; want %q", tc.route, r.Subject(), err, tc.subject)
 			}
 		})
 	}
+	topic := NewTopic[Msg]("order.placed")
+	if topic.Subject() != "catga.evt.order.placed" || topic.BroadcastSubject() != "catga.bcast.order.placed" {
+		t.Errorf("topic subjects %q, %q", topic.Subject(), topic.BroadcastSubject())
+	}
 }
-
-type named struct{}
-
-func (named) MessageName() string { return "payment.ChargePayment" }
-
-type generic[T any] struct{ V T }
 
 func TestJSONCodec(t *testing.T) {
 	type v struct {

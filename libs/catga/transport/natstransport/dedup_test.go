@@ -29,7 +29,7 @@ func TestDefaultStoreHoldsAcrossPeers(t *testing.T) {
 			c.led.apply(md.MessageID, name)
 			return Charged{N: req.N, Peer: name}, nil
 		})
-		if _, err := transport.Serve[Charge, Charged](tr, m, "payment", transport.WithConcurrency(8)); err != nil {
+		if _, err := transport.Serve(tr, m, chargeRoute, transport.WithConcurrency(8)); err != nil {
 			t.Fatalf("Serve: %v", err)
 		}
 		if err := tr.Conn().Flush(); err != nil {

@@ -1,6 +1,7 @@
 // Package natstransport is the NATS implementation of transport.Transport:
-// core request-reply in queue groups for commands (each registration also
-// announced through nats.go/micro, so $SRV.PING/INFO list every peer),
+// core request-reply in queue groups for commands (the peer announced once
+// through nats.go/micro under Config.Service and Config.Version, with one
+// endpoint per served subject, so $SRV.PING/INFO list every peer once),
 // JetStream for durable events and their dead letters, a JetStream
 // key-value bucket as the idempotency store shared by every peer, and
 // core NATS for broadcasts.

@@ -24,13 +24,13 @@ func Example() {
 	defer func() { _ = server.Close() }()
 	payments := mediator.New()
 	_ = mediator.Handle(payments, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N * 2}, nil })
-	_, _ = transport.Serve[Charge, Charged](server, payments, "payment")
+	_, _ = transport.Serve(server, payments, chargeRoute)
 	_ = server.Conn().Flush()
 
 	client, _ := natstransport.Connect(natstransport.Config{URLs: []string{srv.ClientURL()}})
 	defer func() { _ = client.Close() }()
 	orders := mediator.New()
-	_ = transport.Route[Charge, Charged](orders, client)
+	_ = transport.Register(orders, client, chargeRoute)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

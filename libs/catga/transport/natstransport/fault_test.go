@@ -31,6 +31,8 @@ type Charged struct {
 	Peer string `json:"peer"`
 }
 
+var chargeRoute = transport.NewRoute[Charge, Charged]("payment.charge")
+
 // ledger records handler effects by message id, across every peer.
 type ledger struct {
 	mu      sync.Mutex
@@ -121,7 +123,7 @@ func (c *cluster) responder(t *testing.T, node int, name string, block func(ctx 
 		c.led.apply(md.MessageID, name)
 		return Charged{N: req.N, Peer: name}, nil
 	})
-	if _, err := transport.Serve[Charge, Charged](tr, m, "payment",
+	if _, err := transport.Serve(tr, m, chargeRoute,
 		transport.WithIdempotency(c.store), transport.WithLease(time.Second), transport.WithConcurrency(4)); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -131,12 +133,12 @@ func (c *cluster) responder(t *testing.T, node int, name string, block func(ctx 
 	return tr
 }
 
-func (c *cluster) caller(t *testing.T, node int, opts ...transport.Option) (*natstransport.Transport, *mediator.Mediator) {
+func (c *cluster) caller(t *testing.T, node int, opts ...transport.SendOption) (*natstransport.Transport, *mediator.Mediator) {
 	t.Helper()
 	tr := c.peerOn(t, node, "caller")
 	m := mediator.New()
-	opts = append([]transport.Option{transport.WithRetry(20, 20*time.Millisecond), transport.WithAttemptTimeout(500 * time.Millisecond)}, opts...)
-	if err := transport.Route[Charge, Charged](m, &countingTransport{Transport: tr, t: t}, opts...); err != nil {
+	opts = append([]transport.SendOption{transport.WithRetry(20, 20*time.Millisecond), transport.WithAttemptTimeout(500 * time.Millisecond)}, opts...)
+	if err := transport.Register(m, &countingTransport{Transport: tr, t: t}, chargeRoute, opts...); err != nil {
 		t.Fatalf("Route: %v", err)
 	}
 	// Interest in the responders' queue group reaches this node over the
@@ -146,7 +148,7 @@ func (c *cluster) caller(t *testing.T, node int, opts ...transport.Option) (*nat
 	waitFor(t, 10*time.Second, "the responders to be reachable from the caller's node", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_, err := tr.Request(ctx, &transport.Msg{Subject: transport.CommandPrefix + transport.NameOf[Charge]()})
+		_, err := tr.Request(ctx, &transport.Msg{Subject: chargeRoute.Subject()})
 		return err == nil
 	})
 	return tr, m

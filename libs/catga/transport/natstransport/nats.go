@@ -58,6 +58,10 @@ type Config struct {
 	// deduplicates through by default (see [Transport.IdempotencyStore]).
 	// Replicas defaults to the stream's.
 	Idempotency KVStoreConfig
+	// Service is the name the peer is announced under (nats.go/micro:
+	// $SRV.PING/INFO/STATS.<Service>), once per peer, with one endpoint
+	// per served subject. Letters, digits, '-' and '_'. Default "catga".
+	Service string
 	// Version of the service, announced through discovery. Default
 	// "0.0.0-dev".
 	Version string
@@ -76,6 +80,11 @@ func (c Config) Validate() error {
 	}
 	if c.Version != "" && !semver.MatchString(c.Version) {
 		errs = append(errs, fmt.Errorf("%w: version %q is not a semantic version (want e.g. 1.4.2 or 0.0.0-dev)", transport.ErrConfig, c.Version))
+	}
+	if c.Service != "" {
+		if err := transport.ValidateServiceName(c.Service); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.MaxPingsOut < 0 || c.Replicas < 0 || c.MaxAge < 0 || c.MaxBytes < 0 {
 		errs = append(errs, fmt.Errorf("%w: negative MaxPingsOut, Replicas, MaxAge or MaxBytes", transport.ErrConfig))
@@ -113,6 +122,9 @@ func (c *Config) defaults() {
 	if c.Version == "" {
 		c.Version = "0.0.0-dev"
 	}
+	if c.Service == "" {
+		c.Service = "catga"
+	}
 	if c.Idempotency.Replicas == 0 {
 		c.Idempotency.Replicas = c.Replicas
 	}
@@ -139,6 +151,7 @@ type Transport struct {
 	consumers map[*consumerSub]struct{}
 
 	replies replyMux
+	disc    discovery
 
 	storeMu sync.Mutex
 	store   *KVStore
@@ -183,6 +196,11 @@ func Connect(cfg Config) (*Transport, error) {
 	if t.js, err = jetstream.New(nc); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("catga: jetstream: %w", err)
+	}
+	t.disc.t = t
+	if err := t.disc.start(); err != nil {
+		nc.Close()
+		return nil, err
 	}
 	return t, nil
 }
@@ -296,9 +314,11 @@ func (t *Transport) checkDuplicate(ctx context.Context, ack *jetstream.PubAck, m
 
 // Close shuts the peer down in order, waiting up to DrainTimeout:
 //
-//  1. every serving subscription (Serve, SubscribeBroadcast) and consumer
+//  1. the peer leaves discovery (its endpoints stop taking requests), and
+//     every serving subscription (Serve, SubscribeBroadcast) and consumer
 //     stops taking messages; the server routes new requests to the other
-//     members of the queue groups;
+//     members of the queue groups (a request an endpoint still receives is
+//     answered busy, and retried elsewhere);
 //  2. the messages already delivered here are handled and answered, and
 //     the requests those handlers send still get their replies, because
 //     the private reply subscription stays open meanwhile;
@@ -321,6 +341,10 @@ func (t *Transport) Close() error {
 	}
 	t.mu.Unlock()
 	deadline := time.Now().Add(t.cfg.DrainTimeout)
+	// Leave discovery at once, rather than once per registration.
+	if err := t.disc.stop(); err != nil {
+		t.cfg.Logger.Warn("catga: leave discovery", "error", err)
+	}
 	var wg sync.WaitGroup
 	for _, s := range subs {
 		wg.Go(func() { _ = s.Close() })

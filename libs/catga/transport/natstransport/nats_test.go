@@ -31,6 +31,17 @@ func connect(t *testing.T, urls ...string) *natstransport.Transport {
 	return tr
 }
 
+// connectAs connects a peer announced as service.
+func connectAs(t *testing.T, service string, urls ...string) *natstransport.Transport {
+	t.Helper()
+	tr, err := natstransport.Connect(natstransport.Config{URLs: urls, Name: t.Name(), Service: service})
+	if err != nil {
+		t.Fatalf("Connect: %v", err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	return tr
+}
+
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an embedded nats-server; skipped in -short mode")

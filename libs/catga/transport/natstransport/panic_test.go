@@ -76,7 +76,7 @@ func TestPanickingHandlerDoesNotCrashPeers(t *testing.T) {
 			served[name].Add(1)
 			return Charged{N: c.N, Peer: name}, nil
 		})
-		if _, err := transport.Serve[Charge, Charged](tr, m, "payment", transport.WithLogger(logs.logger()), transport.WithConcurrency(2)); err != nil {
+		if _, err := transport.Serve(tr, m, chargeRoute, transport.WithLogger(logs.logger()), transport.WithConcurrency(2)); err != nil {
 			t.Fatal(err)
 		}
 		if err := tr.Conn().Flush(); err != nil {
@@ -85,7 +85,7 @@ func TestPanickingHandlerDoesNotCrashPeers(t *testing.T) {
 	}
 	caller := connect(t, s.ClientURL())
 	m := mediator.New()
-	if err := transport.Route[Charge, Charged](m, caller, transport.WithRetry(20, 10*time.Millisecond)); err != nil {
+	if err := transport.Register(m, caller, chargeRoute, transport.WithRetry(20, 10*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -139,7 +139,7 @@ func TestPanickingEventHandlerDeadLetters(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tr.Close() })
-	subject := "catga.evt.test.panic"
+	topic := transport.NewTopic[Charge]("test.panic")
 	var panics, good atomic.Int64
 	m := mediator.New()
 	_ = mediator.Subscribe(m, func(_ context.Context, c Charge) error {
@@ -150,18 +150,18 @@ func TestPanickingEventHandlerDeadLetters(t *testing.T) {
 		good.Add(1)
 		return nil
 	})
-	if _, err := transport.ConsumeEvents[Charge](tr, m, "billing", transport.WithSubject(subject), transport.WithLogger(logs.logger())); err != nil {
+	if _, err := transport.ConsumeEvents(tr, m, "billing", topic, transport.WithLogger(logs.logger())); err != nil {
 		t.Fatal(err)
 	}
 	dead := make(chan *transport.Msg, 4)
-	if _, err := tr.Consume(transport.ConsumerConfig{Name: "billing_dlq", Subject: transport.DeadLetterSubject("billing_natstransport_test_Charge")},
+	if _, err := tr.Consume(transport.ConsumerConfig{Name: "billing_dlq", Subject: transport.DeadLetterSubject(topic.Consumer("billing"))},
 		func(_ context.Context, d transport.Delivery) error { dead <- d.Msg; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, n := range []int{1, poison, 2, 3} {
-		if err := transport.PublishEvent(ctx, tr, Charge{N: n}, transport.WithSubject(subject)); err != nil {
+		if err := transport.PublishEvent(ctx, tr, topic, Charge{N: n}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,10 +23,10 @@ func TestDiscovery(t *testing.T) {
 	s := startServer(t)
 	want := map[string]bool{}
 	for range 2 {
-		tr := connect(t, s.ClientURL())
+		tr := connectAs(t, "payment", s.ClientURL())
 		m := mediator.New()
 		_ = mediator.Handle(m, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N}, nil })
-		if _, err := transport.Serve[Charge, Charged](tr, m, "payment"); err != nil {
+		if _, err := transport.Serve(tr, m, chargeRoute); err != nil {
 			t.Fatal(err)
 		}
 		_ = tr.Conn().Flush()
@@ -60,14 +60,14 @@ func TestRacingPeersRedis(t *testing.T) {
 	store := redisstore.New(client)
 	var runs atomic.Int64
 	for _, svc := range []string{"payA", "payB"} {
-		tr := connect(t, s.ClientURL())
+		tr := connectAs(t, svc, s.ClientURL())
 		m := mediator.New()
 		_ = mediator.Handle(m, func(ctx context.Context, c Charge) (Charged, error) {
 			n := runs.Add(1)
 			time.Sleep(100 * time.Millisecond) // widen the race
 			return Charged{N: int(n), Peer: svc}, nil
 		})
-		if _, err := transport.Serve[Charge, Charged](tr, m, svc, transport.WithIdempotency(store), transport.WithConcurrency(2)); err != nil {
+		if _, err := transport.Serve(tr, m, chargeRoute, transport.WithIdempotency(store), transport.WithConcurrency(2)); err != nil {
 			t.Fatal(err)
 		}
 		_ = tr.Conn().Flush()
@@ -85,7 +85,7 @@ func TestRacingPeersRedis(t *testing.T) {
 	for i := range callers {
 		tr := connect(t, s.ClientURL())
 		callers[i] = mediator.New()
-		_ = transport.Route[Charge, Charged](callers[i], tr)
+		_ = transport.Register(callers[i], tr, chargeRoute)
 	}
 	for i := range ids {
 		id := fmt.Sprintf("race-%d", i)
@@ -122,15 +122,15 @@ func TestTwoServicesServeOneType(t *testing.T) {
 	s := startServer(t)
 	var runs atomic.Int64
 	for _, svc := range []string{"payments", "payments-v2"} {
-		tr := connect(t, s.ClientURL())
+		tr := connectAs(t, svc, s.ClientURL())
 		m := mediator.New()
 		_ = mediator.Handle(m, func(_ context.Context, c Charge) (Charged, error) { runs.Add(1); return Charged{N: c.N}, nil })
-		if _, err := transport.Serve[Charge, Charged](tr, m, svc, transport.WithoutIdempotency()); err != nil {
+		if _, err := transport.Serve(tr, m, chargeRoute, transport.WithoutIdempotency()); err != nil {
 			t.Fatal(err)
 		}
 	}
 	m := mediator.New()
-	_ = transport.Route[Charge, Charged](m, connect(t, s.ClientURL()))
+	_ = transport.Register(m, connect(t, s.ClientURL()), chargeRoute)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 5 {

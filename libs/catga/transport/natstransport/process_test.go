@@ -42,7 +42,7 @@ func serveCharge(tr transport.Transport, rdb *redis.Client, handle func(ctx cont
 		md, _ := catga.MetadataFrom(ctx)
 		return handle(ctx, md.MessageID, req)
 	})
-	_, err := transport.Serve[Charge, Charged](tr, m, "payment",
+	_, err := transport.Serve(tr, m, chargeRoute,
 		transport.WithIdempotency(redisstore.New(rdb)), transport.WithLease(time.Second))
 	return err
 }
@@ -91,7 +91,7 @@ func TestKillResponderProcessMidRequest(t *testing.T) {
 	}
 	// The doomed peer holds the claim (a pending marker with the lease as
 	// its TTL): the survivor can only run the handler once it lapses.
-	if v, err := rdb.Get(ctx, "catga:idem:catga.cmd.natstransport_test.Charge:"+id).Result(); err != nil || !strings.HasPrefix(v, "P") {
+	if v, err := rdb.Get(ctx, "catga:idem:"+chargeRoute.Subject()+":"+id).Result(); err != nil || !strings.HasPrefix(v, "P") {
 		t.Fatalf("claim of %s while the doomed peer is in its handler: %q, %v; want pending", id, v, err)
 	}
 

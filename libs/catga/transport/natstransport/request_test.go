@@ -39,7 +39,7 @@ func TestRequestWithAttemptDeadline(t *testing.T) {
 		return &transport.Msg{Data: []byte(`{}`)}
 	}
 	echo := func(_ context.Context, m *transport.Msg) *transport.Msg { return &transport.Msg{Data: m.Data} }
-	for subj, h := range map[string]transport.RequestHandler{"lazy.echo": echo, "lazy.block": block} {
+	for subj, h := range map[string]transport.RequestHandler{"catga.cmd.lazy.echo": echo, "catga.cmd.lazy.block": block} {
 		if _, err := server.Serve(subj, "q", h, transport.ServeConfig{Concurrency: 4}); err != nil {
 			t.Fatal(err)
 		}
@@ -47,8 +47,11 @@ func TestRequestWithAttemptDeadline(t *testing.T) {
 	if err := server.Conn().Flush(); err != nil {
 		t.Fatal(err)
 	}
-	opts := func(subj string, attempt time.Duration) []transport.Option {
-		return []transport.Option{transport.WithSubject(subj), transport.WithRetry(1, time.Millisecond), transport.WithAttemptTimeout(attempt)}
+	opts := func(attempt time.Duration) []transport.SendOption {
+		return []transport.SendOption{transport.WithRetry(1, time.Millisecond), transport.WithAttemptTimeout(attempt)}
+	}
+	route := func(name string) transport.Route[lazyEcho, lazyEcho] {
+		return transport.NewRoute[lazyEcho, lazyEcho](name)
 	}
 
 	t.Run("concurrent replies reach their callers", func(t *testing.T) {
@@ -60,7 +63,7 @@ func TestRequestWithAttemptDeadline(t *testing.T) {
 			wg.Go(func() {
 				for i := range 20 {
 					n := w*1000 + i
-					got, err := transport.Request[lazyEcho](ctx, client, lazyEcho{N: n}, opts("lazy.echo", 5*time.Second)...)
+					got, err := transport.Request(ctx, client, route("lazy.echo"), lazyEcho{N: n}, opts(5*time.Second)...)
 					if err != nil || got.N != n {
 						errs <- fmt.Errorf("request %d: got %+v: %w", n, got, err)
 					}
@@ -94,7 +97,7 @@ func TestRequestWithAttemptDeadline(t *testing.T) {
 				defer timer.Stop()
 			}
 			start := time.Now()
-			_, err := transport.Request[lazyEcho](ctx, client, lazyEcho{N: 1}, opts(tc.subject, tc.attempt)...)
+			_, err := transport.Request(ctx, client, route(tc.subject), lazyEcho{N: 1}, opts(tc.attempt)...)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("err = %v, want %v", err, tc.want)
 			}
@@ -113,7 +116,7 @@ func TestRequestWithAttemptDeadline(t *testing.T) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, err := transport.Request[lazyEcho](ctx, closed, lazyEcho{N: 1}, opts("lazy.echo", 5*time.Second)...)
+		_, err := transport.Request(ctx, closed, route("lazy.echo"), lazyEcho{N: 1}, opts(5*time.Second)...)
 		if !errors.Is(err, transport.ErrClosed) {
 			t.Fatalf("err = %v, want ErrClosed", err)
 		}

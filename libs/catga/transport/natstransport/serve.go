@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/micro"
 
 	"github.com/catga-go/catga/libs/catga/transport"
 )
@@ -18,10 +18,13 @@ import (
 type servingSub struct {
 	t        *Transport
 	subs     []*nats.Subscription
-	svc      micro.Service // discovery registration, nil for broadcasts
+	served   bool // announced through discovery (Serve, not broadcasts)
 	inflight sync.WaitGroup
-	once     sync.Once
-	err      error
+
+	mu      sync.Mutex
+	closing bool // set once Close begins; the endpoint worker then refers requests elsewhere
+	once    sync.Once
+	err     error
 }
 
 // Close stops taking messages, lets the ones already delivered be handled
@@ -31,12 +34,13 @@ func (s *servingSub) Close() error {
 		s.t.mu.Lock()
 		delete(s.t.subs, s)
 		s.t.mu.Unlock()
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		// Leave discovery and the queue groups first: the server stops
 		// routing here and sends new requests to the other members.
-		if s.svc != nil {
-			if err := s.svc.Stop(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
-				s.err = err
-			}
+		if s.served {
+			s.err = s.t.disc.remove(s)
 		}
 		for _, sub := range s.subs {
 			if err := sub.Drain(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
@@ -72,20 +76,24 @@ func (t *Transport) track(s *servingSub) error {
 	return nil
 }
 
-// Serve implements transport.Transport: cfg.Concurrency subscriptions in
-// queue group queue on subject, each handled by its own goroutine, so
-// Concurrency is how many requests run at once. The registration is also
-// a nats.go/micro service named cfg.Service (default: queue), so
-// $SRV.PING/INFO.<service> list every peer (see [Transport.ID]) with the
-// subject it serves and Config.Version.
+// Serve implements transport.Transport. Requests arrive on two members of
+// queue group queue: a subscription of this registration and the subject's
+// endpoint in the peer's discovery registration (see Config.Service), so
+// $SRV.INFO.<service> lists the subject, with the peer's version, under
+// cfg.Endpoint (default: the subject, made a token). Both feed one pool of
+// cfg.Concurrency handlers: a request stuck in its handler holds one slot,
+// not the requests queued behind it.
+//
+// Once Close begins, a request the endpoint still receives (micro drains
+// it on its own schedule) is answered busy, which the sender retries on
+// another peer; the subscription's are handled before Close returns.
 func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg transport.ServeConfig) (transport.Subscription, error) {
-	name := cfg.Service
+	name := cfg.Endpoint
 	if name == "" {
-		name = queue
+		name = endpointName(subject)
 	}
-	s := &servingSub{t: t}
+	s := &servingSub{t: t, served: true}
 	handle := func(m *nats.Msg) {
-		s.inflight.Add(1)
 		defer s.inflight.Done()
 		var reply *transport.Msg
 		err := transport.Guard(subject, func() error {
@@ -96,40 +104,46 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 			transport.LogPanic(context.Background(), t.cfg.Logger, subject, err)
 			reply = transport.ReplyFromError(err).Msg()
 		}
-		if m.Reply == "" {
+		t.reply(subject, m, reply)
+	}
+	// dispatch runs handle in a pool slot, waiting for one while all are
+	// taken (the messages wait in the subscription meanwhile).
+	dispatch := handle
+	if n := max(cfg.Concurrency, 1); n > 1 {
+		slots := make(chan struct{}, n)
+		dispatch = func(m *nats.Msg) {
+			slots <- struct{}{}
+			go func() {
+				defer func() { <-slots }()
+				handle(m)
+			}()
+		}
+	}
+	fromSub := func(m *nats.Msg) {
+		s.inflight.Add(1)
+		dispatch(m)
+	}
+	fromEndpoint := func(m *nats.Msg) {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			t.reply(subject, m, transport.Reply{Status: transport.StatusBusy, Reason: "catga: peer leaving"}.Msg())
 			return
 		}
-		if reply == nil {
-			reply = &transport.Msg{}
-		}
-		if len(reply.Header) == 0 {
-			err = t.nc.Publish(m.Reply, reply.Data) // the common OK reply: no HPUB, no Msg
-		} else {
-			err = t.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: nats.Header(reply.Header), Data: reply.Data})
-		}
-		if err != nil {
-			t.cfg.Logger.Warn("catga: reply", "subject", subject, "error", err)
-		}
+		s.inflight.Add(1)
+		s.mu.Unlock()
+		dispatch(m)
 	}
-	for range max(cfg.Concurrency, 1) {
-		sub, err := t.nc.QueueSubscribe(subject, queue, handle)
-		if err != nil {
-			_ = s.Close()
-			return nil, fmt.Errorf("catga: serve %s: %w", subject, err)
-		}
-		s.subs = append(s.subs, sub)
+	if err := t.track(s); err != nil {
+		return nil, err
 	}
-	svc, err := micro.AddService(t.nc, micro.Config{
-		Name: name, Version: t.cfg.Version, QueueGroup: queue,
-		Description: "catga peer serving " + subject,
-		Metadata:    map[string]string{"peer": t.id, "subject": subject, "endpoint": cfg.Endpoint},
-	})
+	sub, err := t.nc.QueueSubscribe(subject, queue, fromSub)
 	if err != nil {
 		_ = s.Close()
-		return nil, fmt.Errorf("catga: serve %s: register for discovery: %w", subject, err)
+		return nil, fmt.Errorf("catga: serve %s: %w", subject, err)
 	}
-	s.svc = svc
-	if err := t.track(s); err != nil {
+	s.subs = []*nats.Subscription{sub}
+	if err := t.disc.add(&endpoint{owner: s, name: name, subject: subject, queue: queue, handle: fromEndpoint}); err != nil {
 		_ = s.Close()
 		return nil, err
 	}
@@ -137,6 +151,35 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 	// connected): requests sent from now on can reach them.
 	_ = t.nc.FlushTimeout(t.cfg.ConnectTimeout)
 	return s, nil
+}
+
+// reply answers m, if it asked for an answer.
+func (t *Transport) reply(subject string, m *nats.Msg, reply *transport.Msg) {
+	if m.Reply == "" {
+		return
+	}
+	if reply == nil {
+		reply = &transport.Msg{}
+	}
+	var err error
+	if len(reply.Header) == 0 {
+		err = t.nc.Publish(m.Reply, reply.Data) // the common OK reply: no HPUB, no Msg
+	} else {
+		err = t.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Header: nats.Header(reply.Header), Data: reply.Data})
+	}
+	if err != nil {
+		t.cfg.Logger.Warn("catga: reply", "subject", subject, "error", err)
+	}
+}
+
+// endpointName turns a subject into a micro endpoint name.
+func endpointName(subject string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
+			return r
+		}
+		return '_'
+	}, subject)
 }
 
 // SubscribeBroadcast implements transport.Transport.

@@ -21,6 +21,8 @@ type Record struct {
 
 type Recorded struct{}
 
+var recordRoute = transport.NewRoute[Record, Recorded]("ledger.record")
+
 // TestRollingRestartUnderLoad: two payment peers are replaced one after
 // the other (graceful Close, then a new peer) twice over, under steady
 // load. Each Charge handler sends a Record to a ledger service while it
@@ -44,7 +46,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		mu.Unlock()
 		return Recorded{}, nil
 	})
-	if _, err := transport.Serve[Record, Recorded](ledger, lm, "ledger", transport.WithConcurrency(8)); err != nil {
+	if _, err := transport.Serve(ledger, lm, recordRoute, transport.WithConcurrency(8)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -56,7 +58,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = tr.Close() })
 		m := mediator.New()
-		if err := transport.Route[Record, Recorded](m, tr); err != nil {
+		if err := transport.Register(m, tr, recordRoute); err != nil {
 			t.Fatal(err)
 		}
 		_ = mediator.Handle(m, func(ctx context.Context, c Charge) (Charged, error) {
@@ -69,7 +71,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 			}
 			return Charged{N: c.N, Peer: name}, nil
 		})
-		if _, err := transport.Serve[Charge, Charged](tr, m, "payment", transport.WithConcurrency(4)); err != nil {
+		if _, err := transport.Serve(tr, m, chargeRoute, transport.WithConcurrency(4)); err != nil {
 			t.Fatal(err)
 		}
 		if err := tr.Conn().Flush(); err != nil {
@@ -81,7 +83,7 @@ func TestRollingRestartUnderLoad(t *testing.T) {
 
 	caller := connect(t, url)
 	cm := mediator.New()
-	if err := transport.Route[Charge, Charged](cm, caller, transport.WithRetry(20, 20*time.Millisecond)); err != nil {
+	if err := transport.Register(cm, caller, chargeRoute, transport.WithRetry(20, 20*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	// Steady load until the restarts are over.

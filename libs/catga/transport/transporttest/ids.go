@@ -34,7 +34,7 @@ func StepSends(t *testing.T, f Factory) {
 		mu.Unlock()
 		return nil
 	})
-	if _, err := transport.ConsumeEvents[Shipped](p[0], em, uniq("notification"), transport.WithSubject(subject)); err != nil {
+	if _, err := transport.ConsumeEvents(p[0], em, uniq("notification"), topicAt[Shipped](subject)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -51,7 +51,7 @@ func StepSends(t *testing.T, f Factory) {
 		t.Errorf("handler ran %d times for two different commands, want 2", calls.Load())
 	}
 	for _, order := range []string{"a", "b"} {
-		if err := transport.PublishEvent(ctx, p[0], Shipped{OrderID: order}, transport.WithSubject(subject)); err != nil {
+		if err := transport.PublishEvent(ctx, p[0], topicAt[Shipped](subject), Shipped{OrderID: order}); err != nil {
 			t.Fatalf("PublishEvent %s from the step: %v", order, err)
 		}
 	}
@@ -73,9 +73,9 @@ func RerunSameIDs(t *testing.T, f Factory) {
 	server := mediator.New()
 	_ = mediator.Handle(server, func(ctx context.Context, c Charge) (Charged, error) {
 		runs.Add(1)
-		return Charged{OrderID: c.OrderID}, transport.PublishEvent(ctx, p[0], Shipped{OrderID: c.OrderID}, transport.WithSubject(evt))
+		return Charged{OrderID: c.OrderID}, transport.PublishEvent(ctx, p[0], topicAt[Shipped](evt), Shipped{OrderID: c.OrderID})
 	})
-	if _, err := transport.Serve[Charge, Charged](p[0], server, "payment", transport.WithSubject(cmd), transport.WithoutIdempotency()); err != nil {
+	if _, err := transport.Serve(p[0], server, routeAt(cmd), transport.WithoutIdempotency()); err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -87,11 +87,11 @@ func RerunSameIDs(t *testing.T, f Factory) {
 		mu.Unlock()
 		return nil
 	})
-	if _, err := transport.ConsumeEvents[Shipped](p[1], em, uniq("notification"), transport.WithSubject(evt)); err != nil {
+	if _, err := transport.ConsumeEvents(p[1], em, uniq("notification"), topicAt[Shipped](evt)); err != nil {
 		t.Fatal(err)
 	}
 	caller := mediator.New()
-	if err := transport.Route[Charge, Charged](caller, p[1], transport.WithSubject(cmd), transport.WithRetry(20, 20*time.Millisecond)); err != nil {
+	if err := transport.Register(caller, p[1], routeAt(cmd), transport.WithRetry(20, 20*time.Millisecond)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -107,7 +107,7 @@ func RerunSameIDs(t *testing.T, f Factory) {
 	}
 	// A later event, consumed in order after the first: once it is in, a
 	// second copy of o-1 would have been too.
-	if err := transport.PublishEvent(ctx, p[0], Shipped{OrderID: "marker"}, transport.WithSubject(evt)); err != nil {
+	if err := transport.PublishEvent(ctx, p[0], topicAt[Shipped](evt), Shipped{OrderID: "marker"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "the marker event", func() bool {

@@ -22,45 +22,65 @@ import (
 // cluster). It registers their cleanup with t.Cleanup.
 type Factory func(t *testing.T, n int) []transport.Transport
 
-// Run runs the conformance suite: every exported case of this package, in
-// turn. A transport that cannot pass one of them may run the others one by
-// one instead.
+// Run runs the conformance suite: every exported case of this package. A
+// transport that cannot pass one of them may run the others one by one
+// instead.
+//
+// Cases that assert a deadline or a delay (a timeout, a lease, a
+// cancellation, a stuck handler) run one after another, first; the others
+// then run in parallel (bounded by go test's -parallel, GOMAXPROCS by
+// default). They may share a medium: every case uses subjects, consumer
+// names and message ids of its own.
 func Run(t *testing.T, newPeers Factory) {
 	tests := []struct {
 		name string
 		fn   func(*testing.T, Factory)
+		// timed: asserts timing, so it runs alone.
+		timed bool
 	}{
-		{"RequestReply", RequestReply},
-		{"NoResponders", NoResponders},
-		{"Timeout", Timeout},
-		{"QueueGroup", QueueGroup},
-		{"Broadcast", Broadcast},
-		{"DurableOncePerConsumer", DurableOnce},
-		{"DurableBeforeConsumer", DurableBeforeConsumer},
-		{"DurableRedelivery", DurableRedelivery},
-		{"DurableDeadLetter", DeadLetter},
-		{"Closed", Closed},
-		{"TypedSend", TypedSend},
-		{"TypedErrors", TypedErrors},
-		{"TypedNoResponders", TypedNoResponders},
-		{"TypedBadRequest", TypedBadRequest},
-		{"TypedIdempotent", TypedIdempotent},
-		{"TypedHandlerBoundedByLease", TypedHandlerBoundedByLease},
-		{"TypedEvents", TypedEvents},
-		{"TypedBroadcast", TypedBroadcast},
-		{"TypedEventIDDedup", TypedEventIDDedup},
-		{"TypedEventMalformed", TypedEventMalformed},
-		{"TypedStepSends", StepSends},
-		{"TypedAttemptDeadline", AttemptDeadline},
-		{"TypedCallHeaders", CallHeaders},
-		{"TypedConcurrentByDefault", ConcurrentByDefault},
-		{"TypedCanceled", Canceled},
-		{"TypedRerunSameIDs", RerunSameIDs},
-		{"DurableDuplicateID", DuplicateID},
+		{"RequestReply", RequestReply, false},
+		{"NoResponders", NoResponders, false},
+		{"Timeout", Timeout, true},
+		{"QueueGroup", QueueGroup, false},
+		{"Broadcast", Broadcast, false},
+		{"DurableOncePerConsumer", DurableOnce, false},
+		{"DurableBeforeConsumer", DurableBeforeConsumer, false},
+		{"DurableRedelivery", DurableRedelivery, false},
+		{"DurableDeadLetter", DeadLetter, false},
+		{"Closed", Closed, false},
+		{"TypedSend", TypedSend, false},
+		{"TypedErrors", TypedErrors, false},
+		{"TypedNoResponders", TypedNoResponders, false},
+		{"TypedBadRequest", TypedBadRequest, false},
+		{"TypedIdempotent", TypedIdempotent, false},
+		{"TypedHandlerBoundedByLease", TypedHandlerBoundedByLease, true},
+		{"TypedEvents", TypedEvents, false},
+		{"TypedBroadcast", TypedBroadcast, false},
+		{"TypedEventIDDedup", TypedEventIDDedup, false},
+		{"TypedEventMalformed", TypedEventMalformed, false},
+		{"TypedStepSends", StepSends, false},
+		{"TypedAttemptDeadline", AttemptDeadline, true},
+		{"TypedCallHeaders", CallHeaders, false},
+		{"TypedConcurrentByDefault", ConcurrentByDefault, true},
+		{"TypedCanceled", Canceled, true},
+		{"TypedRerunSameIDs", RerunSameIDs, false},
+		{"DurableDuplicateID", DuplicateID, false},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
+		if tc.timed {
+			t.Run(tc.name, func(t *testing.T) { tc.fn(t, newPeers) })
+		}
 	}
+	t.Run("parallel", func(t *testing.T) {
+		for _, tc := range tests {
+			if !tc.timed {
+				t.Run(tc.name, func(t *testing.T) {
+					t.Parallel()
+					tc.fn(t, newPeers)
+				})
+			}
+		}
+	})
 }
 
 // uniq makes subjects and names unique per test, so tests sharing a
@@ -70,6 +90,17 @@ func uniq(prefix string) string {
 }
 
 var seq atomic.Int64
+
+// routeAt is the route on subject (catga.cmd.<name>).
+func routeAt(subject string) transport.Route[Charge, Charged] {
+	return transport.NewRoute[Charge, Charged](strings.TrimPrefix(subject, transport.CommandPrefix))
+}
+
+// topicAt is the topic on subject (catga.evt.<name> or catga.bcast.<name>).
+func topicAt[E any](subject string) transport.Topic[E] {
+	name := strings.TrimPrefix(subject, transport.EventPrefix)
+	return transport.NewTopic[E](strings.TrimPrefix(name, transport.BroadcastPrefix))
+}
 
 // waitFor polls cond every 10ms until it holds or timeout passes.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
@@ -105,7 +136,7 @@ func echo(_ context.Context, m *transport.Msg) *transport.Msg {
 
 func mustServe(t *testing.T, tr transport.Transport, subject, queue string, h transport.RequestHandler) transport.Subscription {
 	t.Helper()
-	s, err := tr.Serve(subject, queue, h, transport.ServeConfig{Concurrency: 1, Service: queue})
+	s, err := tr.Serve(subject, queue, h, transport.ServeConfig{Concurrency: 1})
 	if err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
@@ -457,20 +488,31 @@ type Charged struct {
 	HasDeadline   bool   `json:"has_deadline"`
 }
 
-func pair(t *testing.T, f Factory, subject string, h mediator.RequestHandler[Charge, Charged], opts ...transport.Option) (caller *mediator.Mediator) {
+func pair(t *testing.T, f Factory, subject string, h mediator.RequestHandler[Charge, Charged], opts ...any) (caller *mediator.Mediator) {
 	t.Helper()
 	p := f(t, 2)
 	server := mediator.New()
 	if err := mediator.Handle(server, h); err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]transport.Option{transport.WithSubject(subject)}, opts...)
-	if _, err := transport.Serve[Charge, Charged](p[0], server, "payment", opts...); err != nil {
+	// opts go where they apply: ServeOptions to Serve, SendOptions to
+	// Register (a CommonOption to both).
+	var serve []transport.ServeOption
+	send := []transport.SendOption{transport.WithRetry(20, 20*time.Millisecond)}
+	for _, o := range opts {
+		if o, ok := o.(transport.ServeOption); ok {
+			serve = append(serve, o)
+		}
+		if o, ok := o.(transport.SendOption); ok {
+			send = append(send, o)
+		}
+	}
+	if _, err := transport.Serve(p[0], server, routeAt(subject), serve...); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	caller = mediator.New()
-	if err := transport.Route[Charge, Charged](caller, p[1], append(opts, transport.WithRetry(20, 20*time.Millisecond))...); err != nil {
-		t.Fatalf("Route: %v", err)
+	if err := transport.Register(caller, p[1], routeAt(subject), send...); err != nil {
+		t.Fatalf("Register: %v", err)
 	}
 	return caller
 }
@@ -569,7 +611,7 @@ func TypedBadRequest(t *testing.T, f Factory) {
 	server := mediator.New()
 	var calls atomic.Int64
 	_ = mediator.Handle(server, func(context.Context, Charge) (Charged, error) { calls.Add(1); return Charged{}, nil })
-	if _, err := transport.Serve[Charge, Charged](p[0], server, "payment", transport.WithSubject(subject),
+	if _, err := transport.Serve(p[0], server, routeAt(subject),
 		transport.WithCodec(transport.JSON{DisallowUnknownFields: true}), transport.WithMaxSize(64)); err != nil {
 		t.Fatal(err)
 	}
@@ -690,14 +732,14 @@ func TypedEvents(t *testing.T, f Factory) {
 			mu.Unlock()
 			return nil
 		})
-		if _, err := transport.ConsumeEvents[Shipped](p[i], m, uniq("notification"), transport.WithSubject(subject)); err != nil {
+		if _, err := transport.ConsumeEvents(p[i], m, uniq("notification"), topicAt[Shipped](subject)); err != nil {
 			t.Fatalf("ConsumeEvents: %v", err)
 		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for i := range 5 {
-		if err := transport.PublishEvent(ctx, p[2], Shipped{OrderID: strconv.Itoa(i)}, transport.WithSubject(subject)); err != nil {
+		if err := transport.PublishEvent(ctx, p[2], topicAt[Shipped](subject), Shipped{OrderID: strconv.Itoa(i)}); err != nil {
 			t.Fatalf("PublishEvent: %v", err)
 		}
 	}
@@ -736,7 +778,7 @@ func TypedBroadcast(t *testing.T, f Factory) {
 			mu.Unlock()
 			return nil
 		})
-		s, err := transport.SubscribeBroadcast[Shipped](p[i], m, transport.WithSubject(subject))
+		s, err := transport.SubscribeBroadcast(p[i], m, topicAt[Shipped](subject))
 		if err != nil {
 			t.Fatalf("SubscribeBroadcast: %v", err)
 		}
@@ -749,11 +791,11 @@ func TypedBroadcast(t *testing.T, f Factory) {
 	}
 	ctx := context.Background()
 	waitFor(t, 5*time.Second, "instances to be reachable", func() bool {
-		_ = transport.BroadcastEvent(ctx, p[2], Shipped{OrderID: "probe"}, transport.WithSubject(subject))
+		_ = transport.BroadcastEvent(ctx, p[2], topicAt[Shipped](subject), Shipped{OrderID: "probe"})
 		time.Sleep(20 * time.Millisecond)
 		return both("probe")
 	})
-	if err := transport.BroadcastEvent(ctx, p[2], Shipped{OrderID: "o-1"}, transport.WithSubject(subject)); err != nil {
+	if err := transport.BroadcastEvent(ctx, p[2], topicAt[Shipped](subject), Shipped{OrderID: "o-1"}); err != nil {
 		t.Fatalf("BroadcastEvent: %v", err)
 	}
 	waitFor(t, 5*time.Second, "every instance to get the broadcast", func() bool { return both("o-1") })
@@ -766,18 +808,18 @@ func TypedEventIDDedup(t *testing.T, f Factory) {
 	var n atomic.Int64
 	m := mediator.New()
 	_ = mediator.Subscribe(m, func(context.Context, Refunded) error { n.Add(1); return nil })
-	if _, err := transport.ConsumeEvents[Refunded](p[0], m, uniq("billing"), transport.WithSubject(subject)); err != nil {
+	if _, err := transport.ConsumeEvents(p[0], m, uniq("billing"), topicAt[Refunded](subject)); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id := uniq("refund-")
 	for range 3 { // an outbox relay re-publishing after a crash
-		if err := transport.PublishEvent(ctx, p[0], Refunded{ID: id}, transport.WithSubject(subject)); err != nil {
+		if err := transport.PublishEvent(ctx, p[0], topicAt[Refunded](subject), Refunded{ID: id}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := transport.PublishEvent(ctx, p[0], Refunded{ID: id + "-other"}, transport.WithSubject(subject)); err != nil {
+	if err := transport.PublishEvent(ctx, p[0], topicAt[Refunded](subject), Refunded{ID: id + "-other"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, "both distinct events", func() bool { return n.Load() >= 2 })
@@ -792,7 +834,7 @@ func TypedEventIDDedup(t *testing.T, f Factory) {
 func TypedNoResponders(t *testing.T, f Factory) {
 	p := f(t, 1)
 	m := mediator.New()
-	if err := transport.Route[Charge, Charged](m, p[0], transport.WithSubject(uniq("catga.cmd.nobody"))); err != nil {
+	if err := transport.Register(m, p[0], routeAt(uniq("catga.cmd.nobody"))); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -814,18 +856,18 @@ func TypedEventMalformed(t *testing.T, f Factory) {
 	var good atomic.Int64
 	m := mediator.New()
 	_ = mediator.Subscribe(m, func(context.Context, Refunded) error { good.Add(1); return nil })
-	if _, err := transport.ConsumeEvents[Refunded](p[0], m, service, transport.WithSubject(subject),
+	if _, err := transport.ConsumeEvents(p[0], m, service, topicAt[Refunded](subject),
 		transport.WithCodec(transport.JSON{DisallowUnknownFields: true})); err != nil {
 		t.Fatal(err)
 	}
-	name := service + "_transporttest_Refunded"
+	name := topicAt[Refunded](subject).Consumer(service)
 	dead := make(chan *transport.Msg, 4)
 	consume(t, p[0], transport.ConsumerConfig{Name: name + "_dlq", Subject: transport.DeadLetterSubject(name)},
 		func(_ context.Context, d transport.Delivery) error { dead <- d.Msg; return nil })
 	publish(t, p[0], subject, uniq("bad"), `{"id": 7, "unknown": true`)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := transport.PublishEvent(ctx, p[0], Refunded{ID: uniq("ok")}, transport.WithSubject(subject)); err != nil {
+	if err := transport.PublishEvent(ctx, p[0], topicAt[Refunded](subject), Refunded{ID: uniq("ok")}); err != nil {
 		t.Fatal(err)
 	}
 	select {
