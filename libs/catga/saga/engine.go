@@ -326,8 +326,12 @@ func (e *Engine) spawn(r *run, rn runner) bool {
 	id := r.rec.ID // r is not shared yet
 	// A run already tracked for this id (an operator took the saga over
 	// from this very peer) is fenced out by the new epoch and untracks only
-	// itself.
-	e.running[r.rec.ID] = r
+	// itself. Its calls are cancelled now: untracked, it is no longer
+	// renewed, so no renewal would find out and cancel them.
+	if old := e.running[id]; old != nil && old.stop != nil {
+		old.stop(fmt.Errorf("%w: %s: taken over on this peer", ErrLostOwnership, id))
+	}
+	e.running[id] = r
 	e.wg.Go(func() {
 		defer cancel(nil)
 		defer e.untrack(r)
