@@ -105,10 +105,12 @@ func ownersNeverShareAnEpoch(t *testing.T, store sagastore.Store) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// A TTL long enough that, on a loaded machine too, the taker's lease is
+	// renewed in time: the operators must find it Running.
 	engines := make([]*saga.Engine, 4)
 	for i := range engines {
 		owner := fmt.Sprintf("p%d", i)
-		engines[i] = newEngine(t, store, saga.WithOwner(owner), saga.WithLeaseTTL(time.Second),
+		engines[i] = newEngine(t, store, saga.WithOwner(owner), saga.WithLeaseTTL(3*time.Second),
 			saga.WithRecoveryInterval(50*time.Millisecond))
 		if _, err := saga.Register(engines[i], pl.definition(owner)); err != nil {
 			t.Fatal(err)
