@@ -37,6 +37,7 @@ func UndoKey(actionKey string, round int) string {
 type outcome struct {
 	attempts int
 	data     []byte // the saga data after the successful attempt
+	result   []byte // what the successful action attempt recorded (SetResult)
 	err      error
 }
 
@@ -73,6 +74,10 @@ func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensatio
 		span.SetStatus(codes.Error, err.Error())
 		return outcome{attempts: attempts, err: err}
 	}
+	recorded := make([][]byte, len(rec.Steps))
+	for j, st := range rec.Steps {
+		recorded[j] = st.Result
+	}
 	for attempt := 1; ; attempt++ {
 		if !deadline.IsZero() && !time.Now().Before(deadline) {
 			return fail(attempt-1, catga.Permanent(fmt.Errorf("%w (step %d)", ErrDeadline, i)))
@@ -81,13 +86,14 @@ func (e *Engine) call(ctx context.Context, r *run, rn runner, i int, compensatio
 		if err != nil {
 			return fail(attempt-1, catga.Permanent(err))
 		}
-		err = e.attempt(ctx, rn, i, compensation, data, timeout, deadline)
+		res := &stepResults{recorded: recorded, compensation: compensation}
+		err = e.attempt(context.WithValue(ctx, resultsKey{}, res), rn, i, compensation, data, timeout, deadline)
 		if err == nil {
 			out, err := rn.encode(data)
 			if err != nil {
 				return fail(attempt, catga.Permanent(fmt.Errorf("catga: saga %s: data: %w", id, err)))
 			}
-			return outcome{attempts: attempt, data: out}
+			return outcome{attempts: attempt, data: out, result: res.take()}
 		}
 		if ctx.Err() != nil {
 			return outcome{attempts: attempt, err: ctx.Err()}

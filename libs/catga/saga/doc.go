@@ -42,7 +42,9 @@
 // a live saga over early. That stays correct (the old owner is fenced out
 // by the epoch: its writes fail and participants refuse it) but wastes the
 // work in flight, so keep peers' clocks synchronised (NTP) well within it.
-// Fence reservations in Redis are timed by the Redis server's clock.
+// Leases are judged by the engine, not the store, because NATS KV offers no
+// server time; [WithClock] sets the clock used for them (tests of the bound
+// skew it). Fence reservations in Redis are timed by the Redis server's clock.
 //
 // # Participants
 //

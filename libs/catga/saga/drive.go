@@ -63,7 +63,7 @@ func (e *Engine) advance(ctx context.Context, r *run, rn runner, rec Record) err
 		st := &rec.Steps[i]
 		st.Attempts += out.attempts
 		if out.err == nil {
-			st.Status, rec.Data = sagastore.StepSucceeded, out.data
+			st.Status, st.Result, rec.Data = sagastore.StepSucceeded, out.result, out.data
 			rec.History = append(rec.History, event(i, sagastore.EventSucceeded, rec.Epoch, nil))
 			if i+1 < n {
 				rec.Step = i + 1

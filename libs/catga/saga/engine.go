@@ -49,6 +49,13 @@ func WithOwner(id string) Option { return func(e *Engine) { e.owner = id } }
 // Another peer takes over a saga at most about this long after its owner died.
 func WithLeaseTTL(d time.Duration) Option { return func(e *Engine) { e.ttl = d } }
 
+// WithClock sets the clock this peer writes and judges leases by (default
+// time.Now); nothing else reads it. Peers' clocks may disagree by less than
+// TTL/2 - recovery interval (see "Clocks" in the package documentation):
+// a peer ahead by less never takes over a live lease, one ahead by more may
+// take over a live saga early (safe, by fencing, but wasteful).
+func WithClock(now func() time.Time) Option { return func(e *Engine) { e.clock = now } }
+
 // WithRecoveryInterval sets how often the recovery loop looks for expired
 // leases and the renewal loop renews this peer's own (default 1s, at most a
 // third of the TTL).
@@ -82,6 +89,7 @@ type Engine struct {
 	stepTimeout time.Duration
 	log         *slog.Logger
 	tracer      trace.Tracer
+	clock       func() time.Time // lease arithmetic only (WithClock)
 	hook        Hook
 
 	ctx    context.Context // cancelled by Close: stops the loops and every run
@@ -134,7 +142,7 @@ func (r *run) snapshot() Record {
 // New returns an engine over store.
 func New(store sagastore.Store, opts ...Option) *Engine {
 	e := &Engine{
-		store: store, owner: uuid.NewString(), ttl: 5 * time.Second, every: time.Second, stepTimeout: 30 * time.Second,
+		store: store, owner: uuid.NewString(), ttl: 5 * time.Second, every: time.Second, stepTimeout: 30 * time.Second, clock: time.Now,
 		log: slog.New(slog.DiscardHandler), defs: map[string]runner{}, running: map[string]*run{},
 	}
 	WithTracerProvider(otel.GetTracerProvider())(e)
@@ -150,10 +158,16 @@ func New(store sagastore.Store, opts ...Option) *Engine {
 	if e.stepTimeout <= 0 {
 		e.stepTimeout = 30 * time.Second
 	}
+	if e.clock == nil {
+		e.clock = time.Now
+	}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.hard, e.hardCancel = context.WithCancel(context.Background())
 	return e
 }
+
+// now is the time of lease arithmetic: writing, renewing and judging leases.
+func (e *Engine) now() time.Time { return e.clock().UTC() }
 
 // Owner returns this peer's owner id.
 func (e *Engine) Owner() string { return e.owner }
@@ -228,7 +242,7 @@ func (s *Saga[D]) create(ctx context.Context, id string, data D) (*run, error) {
 	rec := Record{
 		ID: id, Name: s.r.def.Name, State: sagastore.StateRunning,
 		Steps: make([]sagastore.StepState, len(s.r.def.Steps)), Data: raw,
-		Owner: s.e.owner, Epoch: 1, LeaseUntil: now.Add(s.e.ttl), CreatedAt: now, UpdatedAt: now,
+		Owner: s.e.owner, Epoch: 1, LeaseUntil: s.e.now().Add(s.e.ttl), CreatedAt: now, UpdatedAt: now,
 	}
 	if s.r.def.Deadline > 0 {
 		rec.Deadline = now.Add(s.r.def.Deadline)
@@ -326,8 +340,12 @@ func (e *Engine) spawn(r *run, rn runner) bool {
 	id := r.rec.ID // r is not shared yet
 	// A run already tracked for this id (an operator took the saga over
 	// from this very peer) is fenced out by the new epoch and untracks only
-	// itself.
-	e.running[r.rec.ID] = r
+	// itself. Its calls are cancelled now: untracked, it is no longer
+	// renewed, so no renewal would find out and cancel them.
+	if old := e.running[id]; old != nil && old.stop != nil {
+		old.stop(fmt.Errorf("%w: %s: taken over on this peer", ErrLostOwnership, id))
+	}
+	e.running[id] = r
 	e.wg.Go(func() {
 		defer cancel(nil)
 		defer e.untrack(r)

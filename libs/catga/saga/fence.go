@@ -154,6 +154,17 @@ func Decide(op Op, seen uint64, k KeyState) (Admission, error) {
 	return NothingToUndo, nil
 }
 
+// staleCommit is a Commit's answer once a newer owner reached the fence
+// after op was admitted: the effect is recorded (it happened: a later
+// delivery of the key is a Duplicate, a compensation undoes it), and the
+// sender is told it was superseded.
+func staleCommit(op Op, seen uint64) error {
+	if op.Epoch != 0 && op.Epoch < seen {
+		return catga.Reject(CodeStaleEpoch, "saga %s: %s committed by epoch %d, superseded by %d", op.Saga, op.Key, op.Epoch, seen)
+	}
+	return nil
+}
+
 func rejectCompensated(op Op) error {
 	return catga.Reject(CodeCompensated, "saga %s: %s was compensated", op.Saga, op.Key)
 }
@@ -162,14 +173,21 @@ func rejectCompensated(op Op) error {
 //
 // Contract, atomic per saga:
 //   - Admit decides on op by the rules of [Decide], records a newer epoch
-//     than seen so far, reserves the key for op.Token when the decision is
+//     than seen so far (also when the op is refused or must wait), reserves the key for op.Token when the decision is
 //     Apply (the reservation expires after a while, so that a participant
 //     that died mid-apply does not block the key for good), and writes the
 //     tombstone on NothingToUndo.
 //   - Commit records the op as applied and releases the reservation. An
 //     action's Commit is refused with CodeCompensated when a tombstone was
 //     written meanwhile (possible only once its reservation expired): the
-//     effect must then be undone by the participant.
+//     effect must then be undone by the participant. A Commit whose Epoch
+//     is older than the newest seen (a newer owner took the saga over while
+//     op was applied) records the op all the same, the effect being real,
+//     and is refused with CodeStaleEpoch: the sender is no longer the
+//     owner. Epochs are never shared: every acquisition of a saga (Create,
+//     takeover, operator Retry and ForceCompensate) writes a new epoch with
+//     compare-and-set on the saga record, so an equal epoch is the same
+//     owner.
 //   - Abort releases op's reservation, if op.Token still holds it.
 type Fence interface {
 	Admit(ctx context.Context, op Op) (Admission, error)
@@ -243,6 +261,12 @@ func guard[Req, Resp any](f Fence, compensation bool, h mediator.RequestHandler[
 		}
 		if err := f.Commit(ctx, op); err != nil {
 			var rej *catga.RejectionError
+			if errors.As(err, &rej) && rej.Code == CodeStaleEpoch {
+				// Recorded as applied: a newer owner's delivery of this key
+				// (perhaps answered from a transport's reply cache) must
+				// learn that it succeeded, not that someone was stale.
+				return resp, nil
+			}
 			if errors.As(err, &rej) && rej.Code == CodeCompensated && o.undo != nil {
 				if uerr := o.undo(ctx, req); uerr != nil {
 					return zero, fmt.Errorf("catga: saga guard: undo of a late action: %w", errors.Join(err, uerr))

@@ -79,6 +79,11 @@ var fenceScenarios = []struct {
 		{op: act(1), want: saga.Apply}, {wait: true}, {op: undo(1), want: saga.NothingToUndo},
 		{commit: true, op: act(1), code: saga.CodeCompensated},
 	}},
+	{"commit by a superseded owner is recorded and refused", []fenceCall{
+		{op: act(1), want: saga.Apply}, {op: undo(2), inProgress: true},
+		{commit: true, op: act(1), code: saga.CodeStaleEpoch},
+		{op: undo(2), want: saga.Apply}, {op: by(act(2), "t2"), want: saga.Duplicate},
+	}},
 	{"epoch zero is unfenced", []fenceCall{
 		{op: act(5), want: saga.Apply}, {commit: true, op: act(5)}, {op: act(0), want: saga.Duplicate},
 	}},

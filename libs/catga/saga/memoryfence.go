@@ -95,10 +95,14 @@ func (f *MemoryFence) Admit(_ context.Context, op Op) (Admission, error) {
 	now := time.Now()
 	adm, err := Decide(op, s.epoch, KeyState{Action: k.action, Undone: k.undone,
 		ActionHolder: live(k.actionHolder, k.actionUntil, now), UndoHolder: live(k.undoHolder, k.undoUntil, now)})
+	if op.Epoch >= s.epoch {
+		// Also when the op must wait or is refused: a newer owner exists,
+		// and older ones are fenced out from now on (their Commit too).
+		s.epoch = op.Epoch
+	}
 	if err != nil {
 		return 0, err
 	}
-	s.epoch = max(s.epoch, op.Epoch)
 	switch {
 	case adm == NothingToUndo:
 		k.action, k.undone = ActionTomb, true
@@ -114,16 +118,16 @@ func (f *MemoryFence) Admit(_ context.Context, op Op) (Admission, error) {
 func (f *MemoryFence) Commit(_ context.Context, op Op) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	_, k := f.key(op)
+	s, k := f.key(op)
 	if op.Compensation {
 		k.undone, k.undoHolder = true, ""
-		return nil
+		return staleCommit(op, s.epoch)
 	}
 	if k.action == ActionTomb {
 		return rejectCompensated(op)
 	}
 	k.action, k.actionHolder = ActionDone, ""
-	return nil
+	return staleCommit(op, s.epoch)
 }
 
 // Abort implements Fence.

@@ -56,13 +56,13 @@ func fork(rec Record) Record {
 // ctx (a transition whose outcome is known is worth recording while
 // shutting down) but not Close's deadline.
 func (e *Engine) persist(ctx context.Context, rec *Record) error {
-	now := time.Now().UTC()
+	now := e.now()
 	rec.UpdatedAt = now
 	if rec.State.Active() {
 		rec.LeaseUntil = now.Add(e.ttl)
 	}
 	// Bounded by the lease: past it another peer may own the saga anyway.
-	giveUp := now.Add(e.ttl)
+	giveUp := time.Now().Add(e.ttl)
 	ambiguous := false
 	for attempt := 1; ; attempt++ {
 		wctx, cancel := e.writeContext()
@@ -112,7 +112,7 @@ func (e *Engine) release(r *run) {
 	ctx, cancel := e.writeContext()
 	defer cancel()
 	rec := r.rec.Clone()
-	now := time.Now().UTC()
+	now := e.now()
 	rec.LeaseUntil, rec.UpdatedAt = now, now
 	rec.History = append(rec.History, sagastore.Event{At: now, Step: rec.Step, What: sagastore.EventReleased, Epoch: rec.Epoch, Owner: e.owner})
 	v, err := e.store.Update(ctx, rec)
@@ -131,7 +131,7 @@ func (e *Engine) release(r *run) {
 // owner, and persists it. The new epoch's due entry is written first: a
 // claimer that dies right after its write leaves the saga recoverable.
 func (e *Engine) claim(ctx context.Context, rec *Record, what sagastore.EventKind) (*Record, error) {
-	now := time.Now().UTC()
+	now := e.now()
 	prev := rec.Owner
 	next := rec.Clone()
 	next.Owner, next.Epoch, next.LeaseUntil, next.UpdatedAt = e.owner, rec.Epoch+1, now.Add(e.ttl), now
@@ -147,7 +147,7 @@ func (e *Engine) claim(ctx context.Context, rec *Record, what sagastore.EventKin
 	next.Version = v
 	// Recovery drops an entry newer than its record once it is two TTLs
 	// overdue; a claim that took that long indexes again.
-	if time.Since(now) > e.ttl {
+	if e.now().Sub(now) > e.ttl {
 		if err := e.store.Index(ctx, ent); err != nil {
 			e.log.Warn("catga: saga index after claim failed", "saga", next.ID, "err", err)
 		}

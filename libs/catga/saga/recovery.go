@@ -57,7 +57,7 @@ func (e *Engine) renewOnce(ctx context.Context) {
 	e.mu.Unlock()
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, renewConcurrency)
-	now := time.Now()
+	now := e.now()
 	for _, r := range runs {
 		if !r.mu.TryLock() {
 			continue
@@ -90,7 +90,7 @@ func (e *Engine) renewDue(rec *Record, now time.Time) bool {
 // saga: the run's step calls are cancelled.
 func (e *Engine) renew(ctx context.Context, r *run) {
 	next := r.rec.Clone()
-	now := time.Now().UTC()
+	now := e.now()
 	next.LeaseUntil, next.UpdatedAt = now.Add(e.ttl), now
 	wctx, cancel := e.writeContext()
 	defer cancel()
@@ -144,7 +144,7 @@ func (e *Engine) recoverOnce(ctx context.Context) {
 			e.mu.Unlock()
 		}
 	}
-	entries, err := e.store.Due(ctx, time.Now(), 256)
+	entries, err := e.store.Due(ctx, e.now(), 256)
 	if err != nil {
 		e.log.Warn("catga: saga recovery: due", "err", err)
 		return
@@ -189,7 +189,7 @@ func (e *Engine) recoverSaga(ctx context.Context, ent sagastore.Entry) {
 		e.log.Warn("catga: saga recovery: get", "saga", ent.ID, "err", err)
 		return
 	}
-	now := time.Now().UTC()
+	now := e.now()
 	if ent.Epoch == 0 {
 		e.recoverLegacy(ctx, ent, rec, now)
 		return
@@ -222,7 +222,7 @@ func (e *Engine) claimAndRun(ctx context.Context, ent sagastore.Entry, rec Recor
 	e.mu.Unlock()
 	if rn == nil || rn.stepCount() != len(rec.Steps) {
 		// Another kind of peer may know it; look again later.
-		_ = e.store.Index(ctx, sagastore.Entry{ID: ent.ID, Epoch: ent.Epoch, At: time.Now().Add(e.ttl)})
+		_ = e.store.Index(ctx, sagastore.Entry{ID: ent.ID, Epoch: ent.Epoch, At: e.now().Add(e.ttl)})
 		return
 	}
 	if _, err := e.claim(ctx, &rec, sagastore.EventClaimed); err != nil {

@@ -67,6 +67,8 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 
 // Step is one step of a saga over data D. Action and Compensate read and
 // update the saga data; the engine persists it after each successful call.
+// An action may also record a result of its own with [SetResult], which
+// later steps, compensations and operators read ([StepResult], [ResultOf]).
 // Their ctx carries catga.Metadata for the participant (see the package
 // documentation), typically passed on by mediator.Send.
 type Step[D any] struct {

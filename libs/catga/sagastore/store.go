@@ -85,6 +85,9 @@ type StepState struct {
 	// retry reaches the participant anew instead of the reply a transport
 	// cached for the failed attempt.
 	UndoRound int `json:"u,omitempty"`
+	// Result is what the action recorded with saga.SetResult (JSON), kept
+	// once it succeeded; nil if it recorded nothing.
+	Result json.RawMessage `json:"res,omitempty"`
 }
 
 // EventKind says what happened in a history [Event].

@@ -47,7 +47,7 @@ func (f *Fence) Key(saga string) string { return f.prefix + ":fence:{" + saga + 
 // c:<key> (done), ra:<key> and rc:<key> (reservations, "<token>|<until ms>").
 // ARGV = mode (admit|commit|abort), kind (a|c), key, epoch, ttl ms, token,
 // reservation ms. Returns 0 Apply/ok, 1 Duplicate, 2 NothingToUndo, -1 stale
-// epoch, -2 compensated, -3 in progress. PEXPIRE runs last: on a missing key
+// epoch (on commit: recorded, but superseded), -2 compensated, -3 in progress. PEXPIRE runs last: on a missing key
 // it would do nothing, and the hash the call creates would never expire.
 var fenceScript = redis.NewScript(`
 local h, mode, kind, key, epoch, token = KEYS[1], ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[6]
@@ -70,6 +70,7 @@ if mode == 'abort' then
   return done(0)
 end
 local a = redis.call('HGET', h, 'a:' .. key)
+local seen = tonumber(redis.call('HGET', h, 'epoch') or '0')
 if mode == 'commit' then
   if kind == 'a' then
     if a == 'tomb' then return done(-2) end
@@ -78,10 +79,12 @@ if mode == 'commit' then
     redis.call('HSET', h, 'c:' .. key, 'done')
   end
   redis.call('HDEL', h, mine)
+  if epoch > 0 and epoch < seen then return done(-1) end
   return done(0)
 end
-local seen = tonumber(redis.call('HGET', h, 'epoch') or '0')
 if epoch > 0 and epoch < seen then return done(-1) end
+-- Recorded before any refusal: a newer owner fences out older ones at once.
+if epoch > seen then redis.call('HSET', h, 'epoch', epoch) end
 local ah = holder('ra:' .. key)
 local r
 if kind == 'a' then
@@ -96,7 +99,6 @@ else
   elseif a == 'done' then r = 0
   else r = 2 end
 end
-if epoch > seen then redis.call('HSET', h, 'epoch', epoch) end
 if r == 0 then redis.call('HSET', h, mine, token .. '|' .. (now + tonumber(ARGV[7]))) end
 if r == 2 then redis.call('HSET', h, 'a:' .. key, 'tomb', 'c:' .. key, 'done') end
 return done(r)`)

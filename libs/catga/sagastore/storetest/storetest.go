@@ -77,7 +77,7 @@ func newRecord(lease time.Time) sagastore.Record {
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return sagastore.Record{
 		ID: uuid.NewString(), Name: "conformance", State: sagastore.StateRunning,
-		Steps: []sagastore.StepState{{Status: sagastore.StepStarted, KeyEpoch: 1}, {}},
+		Steps: []sagastore.StepState{{Status: sagastore.StepStarted, KeyEpoch: 1, Result: []byte(`{"id":"r"}`)}, {}},
 		Data:  []byte(`{"n":0}`), Owner: "a", Epoch: 1, LeaseUntil: lease.UTC().Truncate(time.Millisecond),
 		CreatedAt: now, UpdatedAt: now,
 	}
@@ -104,7 +104,7 @@ func CreateGet(t *testing.T, h Harness) {
 	}
 	if got.Version != rec.Version || got.State != rec.State || got.Owner != "a" || got.Epoch != 1 ||
 		!got.LeaseUntil.Equal(rec.LeaseUntil) || string(got.Data) != `{"n":0}` || len(got.Steps) != 2 ||
-		got.Steps[0].KeyEpoch != 1 {
+		got.Steps[0].KeyEpoch != 1 || string(got.Steps[0].Result) != `{"id":"r"}` {
 		t.Fatalf("Get = %+v, want %+v", got, rec)
 	}
 	if _, err := s.Create(ctx, rec); !errors.Is(err, sagastore.ErrExists) {
