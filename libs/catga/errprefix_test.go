@@ -68,7 +68,10 @@ func constructedMessage(e ast.Expr) (string, bool) {
 		return "", false
 	}
 	pkg, ok := sel.X.(*ast.Ident)
-	if !ok || !(pkg.Name == "errors" && sel.Sel.Name == "New" || pkg.Name == "fmt" && sel.Sel.Name == "Errorf") {
+	if !ok {
+		return "", false
+	}
+	if ctor := pkg.Name + "." + sel.Sel.Name; ctor != "errors.New" && ctor != "fmt.Errorf" {
 		return "", false
 	}
 	lit, ok := call.Args[0].(*ast.BasicLit)

@@ -124,7 +124,9 @@ func (e *Engine) compensate(ctx context.Context, r *run, rn runner, rec Record) 
 func (e *Engine) execute(ctx context.Context, r *run, rn runner, i int, compensation bool) (outcome, error) {
 	out := e.call(ctx, r, rn, i, compensation)
 	if ctx.Err() != nil {
-		return out, nil // shutting down or fenced out: the outcome is unknown, the next owner repeats the call
+		// Shutting down or fenced out: the outcome is unknown and not an
+		// error of this run; the next owner repeats the call.
+		return out, nil //nolint:nilerr // see above
 	}
 	var rej *catga.RejectionError
 	if errors.As(out.err, &rej) && rej.Code == CodeStaleEpoch {

@@ -89,8 +89,7 @@ func TestGuardConcurrentDuplicates(t *testing.T) {
 						md.IdempotencyKey, h = key+saga.UndoSuffix, undo
 					}
 					err := deliver(ctx, h, md)
-					var rej *catga.RejectionError
-					if err != nil && !(errors.As(err, &rej) && (rej.Code == saga.CodeStaleEpoch || rej.Code == saga.CodeCompensated)) {
+					if err != nil && !refusedAsFenced(err) {
 						errs <- err
 					}
 				})
@@ -177,4 +176,11 @@ func TestGuardLateActionUndone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// refusedAsFenced: the fence refused the delivery as it should (a stale
+// epoch, or an action after its compensation).
+func refusedAsFenced(err error) bool {
+	var rej *catga.RejectionError
+	return errors.As(err, &rej) && (rej.Code == saga.CodeStaleEpoch || rej.Code == saga.CodeCompensated)
 }

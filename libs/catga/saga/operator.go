@@ -39,7 +39,7 @@ func (e *Engine) Await(ctx context.Context, id string) (Record, error) {
 		}
 		if !backoff.Sleep(ctx, awaitPoll.Delay(attempt)) {
 			if err != nil {
-				return rec, fmt.Errorf("catga: await saga %s (last read: %v): %w", id, err, ctx.Err())
+				return rec, fmt.Errorf("catga: await saga %s (last read: %w): %w", id, err, ctx.Err())
 			}
 			return rec, fmt.Errorf("catga: await saga %s (state %s): %w", id, rec.State, ctx.Err())
 		}

@@ -43,8 +43,8 @@ func TestDiscoveryOnePerPeer(t *testing.T) {
 	t.Cleanup(func() { _ = tr.Close() })
 	m := mediator.New()
 	_ = mediator.Handle(m, func(_ context.Context, c Charge) (Charged, error) { return Charged{N: c.N}, nil })
-	_ = mediator.Handle(m, func(_ context.Context, r Refund) (Refunded, error) { return Refunded{N: r.N}, nil })
-	_ = mediator.Handle(m, func(_ context.Context, c Capture) (Captured, error) { return Captured{N: c.N}, nil })
+	_ = mediator.Handle(m, func(_ context.Context, r Refund) (Refunded, error) { return Refunded(r), nil })
+	_ = mediator.Handle(m, func(_ context.Context, c Capture) (Captured, error) { return Captured(c), nil })
 	if _, err := transport.Serve(tr, m, chargeRoute, transport.WithConcurrency(3)); err != nil {
 		t.Fatal(err)
 	}
