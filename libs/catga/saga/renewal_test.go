@@ -36,20 +36,7 @@ func TestRenewalNotBlockedByRetryingPersist(t *testing.T) {
 		}
 		return do1(ctx, o)
 	}
-	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(40*time.Millisecond))
-	sa, err := saga.Register(a, def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
-	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range []*saga.Engine{a, b} {
-		if err := e.Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sa, a := ownerAndStandby(t, store, l, def, ttl, 40*time.Millisecond)
 	long, err := sa.Start(ctx, "", order{ID: "long"})
 	if err != nil {
 		t.Fatal(err)
@@ -142,20 +129,7 @@ func TestRenewalReplyLost(t *testing.T) {
 		}
 		return do1(ctx, o)
 	}
-	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(30*time.Millisecond))
-	sa, err := saga.Register(a, def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
-	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range []*saga.Engine{a, b} {
-		if err := e.Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sa, a := ownerAndStandby(t, store, l, def, ttl, 30*time.Millisecond)
 	id, err := sa.Start(ctx, "", order{ID: "lost-reply"})
 	if err != nil {
 		t.Fatal(err)

@@ -87,6 +87,28 @@ func newEngine(t *testing.T, s sagastore.Store, opts ...saga.Option) *saga.Engin
 	return e
 }
 
+// ownerAndStandby starts engine a running def and engine b, which runs the
+// plain three-step saga and may take def's sagas over, both with lease ttl;
+// a checks for due sagas every aInterval, b every 20ms.
+func ownerAndStandby(t *testing.T, store sagastore.Store, l *ledger, def saga.Definition[order], ttl, aInterval time.Duration) (*saga.Saga[order], *saga.Engine) {
+	t.Helper()
+	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(aInterval))
+	sa, err := saga.Register(a, def)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
+	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []*saga.Engine{a, b} {
+		if err := e.Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return sa, a
+}
+
 func threeSteps(l *ledger, fail func(step int) error) saga.Definition[order] {
 	step := func(i int) saga.Step[order] {
 		return saga.Step[order]{
@@ -585,20 +607,7 @@ func TestLeaseRenewedDuringLongStep(t *testing.T) {
 		}
 		return nil
 	})
-	a := newEngine(t, store, saga.WithOwner("a"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(50*time.Millisecond))
-	sa, err := saga.Register(a, def)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := newEngine(t, store, saga.WithOwner("b"), saga.WithLeaseTTL(ttl), saga.WithRecoveryInterval(20*time.Millisecond))
-	if _, err := saga.Register(b, threeSteps(l, func(int) error { return nil })); err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range []*saga.Engine{a, b} {
-		if err := e.Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	sa, a := ownerAndStandby(t, store, l, def, ttl, 50*time.Millisecond)
 	id, err := sa.Start(ctx, "", order{ID: "long"})
 	if err != nil {
 		t.Fatal(err)
