@@ -25,18 +25,7 @@ func StepSends(t *testing.T, f Factory) {
 	})
 	p := f(t, 1)
 	subject := uniq("catga.evt.ct.step")
-	var mu sync.Mutex
-	events := map[string]int{}
-	em := mediator.New()
-	_ = mediator.Subscribe(em, func(_ context.Context, e Shipped) error {
-		mu.Lock()
-		events[e.OrderID]++
-		mu.Unlock()
-		return nil
-	})
-	if _, err := transport.ConsumeEvents(p[0], em, uniq("notification"), topicAt[Shipped](subject)); err != nil {
-		t.Fatal(err)
-	}
+	events := countShipped(t, p[0], subject)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	step := uniq("saga-1/step-0")
@@ -56,9 +45,7 @@ func StepSends(t *testing.T, f Factory) {
 		}
 	}
 	waitFor(t, 10*time.Second, "both events of the step", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return events["a"] == 1 && events["b"] == 1
+		return events.of("a") == 1 && events.of("b") == 1
 	})
 }
 
@@ -78,18 +65,7 @@ func RerunSameIDs(t *testing.T, f Factory) {
 	if _, err := transport.Serve(p[0], server, routeAt(cmd), transport.WithoutIdempotency()); err != nil {
 		t.Fatal(err)
 	}
-	var mu sync.Mutex
-	events := map[string]int{}
-	em := mediator.New()
-	_ = mediator.Subscribe(em, func(_ context.Context, e Shipped) error {
-		mu.Lock()
-		events[e.OrderID]++
-		mu.Unlock()
-		return nil
-	})
-	if _, err := transport.ConsumeEvents(p[1], em, uniq("notification"), topicAt[Shipped](evt)); err != nil {
-		t.Fatal(err)
-	}
+	events := countShipped(t, p[1], evt)
 	caller := mediator.New()
 	if err := transport.Register(caller, p[1], routeAt(cmd), transport.WithRetry(20, 20*time.Millisecond)); err != nil {
 		t.Fatal(err)
@@ -110,15 +86,9 @@ func RerunSameIDs(t *testing.T, f Factory) {
 	if err := transport.PublishEvent(ctx, p[0], topicAt[Shipped](evt), Shipped{OrderID: "marker"}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "the marker event", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return events["marker"] == 1
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	if events["o-1"] != 1 {
-		t.Errorf("the re-run handler's event was handled %d times, want 1", events["o-1"])
+	waitFor(t, 10*time.Second, "the marker event", func() bool { return events.of("marker") == 1 })
+	if n := events.of("o-1"); n != 1 {
+		t.Errorf("the re-run handler's event was handled %d times, want 1", n)
 	}
 }
 
@@ -136,4 +106,33 @@ func DuplicateID(t *testing.T, f Factory) {
 	if !errors.Is(err, transport.ErrDuplicateID) || catga.IsRetryable(err) {
 		t.Fatalf("PublishDurable of another message under id %s: %v; want permanent ErrDuplicateID", id, err)
 	}
+}
+
+// shippedCount counts the Shipped events a consumer handled, by order.
+type shippedCount struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// countShipped consumes the Shipped events on subject through tr.
+func countShipped(t *testing.T, tr transport.Transport, subject string) *shippedCount {
+	t.Helper()
+	c := &shippedCount{n: map[string]int{}}
+	m := mediator.New()
+	_ = mediator.Subscribe(m, func(_ context.Context, e Shipped) error {
+		c.mu.Lock()
+		c.n[e.OrderID]++
+		c.mu.Unlock()
+		return nil
+	})
+	if _, err := transport.ConsumeEvents(tr, m, uniq("notification"), topicAt[Shipped](subject)); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *shippedCount) of(order string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[order]
 }
