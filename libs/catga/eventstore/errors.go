@@ -69,3 +69,12 @@ func (e *DecodeError) Unwrap() error { return catga.Permanent(e.Err) }
 func StreamDeleted(streamID string) error {
 	return catga.Permanent(fmt.Errorf("%w: %q", ErrStreamDeleted, streamID))
 }
+
+// Refused is the error for an append a store refused, from the stream's
+// state as the store read it: deleted, or at actual instead of expected.
+func Refused(streamID string, expected, actual int64, deleted bool) error {
+	if deleted {
+		return StreamDeleted(streamID)
+	}
+	return &ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+}

@@ -374,10 +374,7 @@ func (s *Store) refused(ctx context.Context, q querier, streamID string, expecte
 	if err := q.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&actual, &deleted); err != nil {
 		return wrap("append", err)
 	}
-	if deleted {
-		return eventstore.StreamDeleted(streamID)
-	}
-	return &eventstore.ConflictError{StreamID: streamID, Expected: expected, Actual: actual}
+	return eventstore.Refused(streamID, expected, actual, deleted)
 }
 
 // DeleteStream implements [eventstore.StreamDeleter].
