@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/catga-go/catga/libs/catga/transport"
 )
 
 // ErrDuplicate reports a message the consumer has already processed. The
@@ -36,11 +38,11 @@ type Pruner interface {
 // Header names the outbox relay writes besides the transport's own
 // (transport.HeaderMsgID and friends, which carry the catga.Metadata).
 const (
-	HeaderMsgID         = "Nats-Msg-Id"
+	HeaderMsgID         = transport.HeaderNatsMsgID
 	HeaderEventType     = "Catga-Event-Type"
 	HeaderStream        = "Catga-Stream"
 	HeaderVersion       = "Catga-Stream-Version"
 	HeaderPosition      = "Catga-Position"
-	HeaderCorrelationID = "Catga-Correlation-Id"
-	HeaderCausationID   = "Catga-Causation-Id"
+	HeaderCorrelationID = transport.HeaderCorrelationID
+	HeaderCausationID   = transport.HeaderCausationID
 )

@@ -71,7 +71,6 @@ func JetStreamHandler[Tx any](in Inbox[Tx], consumer string, cfg JetStreamConfig
 	}
 	hc := newHandlerConfig(opts)
 	retry := backoff.Policy{Initial: cfg.RetryInitial, Max: cfg.RetryMax, Jitter: 0.2}
-	hc.retry = retry
 	return func(msg jetstream.Msg) {
 		attempt := 1
 		var seq uint64

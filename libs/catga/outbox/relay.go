@@ -323,18 +323,18 @@ func (r *Relay) listen(ctx context.Context, wake chan<- struct{}, listening chan
 	}
 }
 
-// publish sends entries in waves: wave k holds the k-th entry of every
-// stream in the claim, published concurrently, so streams go out in
-// parallel while each stream's next event waits for the previous one to be
-// stored. A stream whose event fails stops there: the failure is reported
-// (held for a retry, or parked when permanent or out of attempts) and the
-// rest of the stream stays pending, in order.
 // streamError is a failed publish and its stream.
 type streamError struct {
 	stream string
 	err    error
 }
 
+// publish sends entries in waves: wave k holds the k-th entry of every
+// stream in the claim, published concurrently, so streams go out in
+// parallel while each stream's next event waits for the previous one to be
+// stored. A stream whose event fails stops there: the failure is reported
+// (held for a retry, or parked when permanent or out of attempts) and the
+// rest of the stream stays pending, in order.
 func (r *Relay) publish(ctx context.Context, entries []eventstore.Pending) (eventstore.Outcome, []streamError) {
 	if len(entries) == 0 {
 		return eventstore.Outcome{}, nil

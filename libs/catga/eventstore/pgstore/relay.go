@@ -142,6 +142,6 @@ func (s *Store) Requeue(ctx context.Context, position int64) error {
 	if tag.RowsAffected() == 0 {
 		return fmt.Errorf("%w: position %d", eventstore.ErrNotParked, position)
 	}
-	s.wakeLocal()
+	s.committed() // relays on other peers too
 	return nil
 }
