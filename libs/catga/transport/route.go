@@ -56,7 +56,7 @@ func (t Topic[E]) BroadcastSubject() string { return BroadcastPrefix + t.name }
 // Consumer is the durable consumer through which service's peers consume
 // the topic (see [ConsumeEvents]); its dead letters go to
 // [DeadLetterSubject] of it.
-func (t Topic[E]) Consumer(service string) string { return service + "_" + tokenName(t.name) }
+func (t Topic[E]) Consumer(service string) string { return service + "_" + TokenName(t.name) }
 
 // Validate reports an invalid name.
 func (t Topic[E]) Validate() error { return validateName("topic", t.name) }
@@ -82,8 +82,9 @@ func validateName(kind, name string) error {
 	return nil
 }
 
-// tokenName turns a name into a NATS durable/endpoint name.
-func tokenName(s string) string {
+// TokenName turns s into one NATS subject token (and micro endpoint name):
+// letters, digits, '-' and '_' stay, anything else becomes '_'.
+func TokenName(s string) string {
 	return strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
 			return r

@@ -46,12 +46,12 @@ func Serve[Req, Resp any](t Transport, m *mediator.Mediator, r Route[Req, Resp],
 	// handled once even if two services (by mistake, or while one takes
 	// it over from the other) both serve it.
 	return t.Serve(s.subject, queueOf(s.subject), s.handle, ServeConfig{
-		Concurrency: o.concurrency, Endpoint: tokenName(s.name),
+		Concurrency: o.concurrency, Endpoint: TokenName(s.name),
 	})
 }
 
 // queueOf is the queue group of the typed servers of subject.
-func queueOf(subject string) string { return "catga_" + tokenName(subject) }
+func queueOf(subject string) string { return "catga_" + TokenName(subject) }
 
 // StoreProvider is implemented by a Transport that offers an idempotency
 // store shared by all its peers (NATS: a JetStream key-value bucket; memory:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -188,7 +189,7 @@ func Connect(cfg Config) (*Transport, error) {
 	if cfg.NoRandomize {
 		opts = append(opts, nats.DontRandomize())
 	}
-	nc, err := nats.Connect(joinURLs(cfg.URLs), opts...)
+	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("catga: nats connect: %w", err)
 	}
@@ -203,17 +204,6 @@ func Connect(cfg Config) (*Transport, error) {
 		return nil, err
 	}
 	return t, nil
-}
-
-func joinURLs(urls []string) string {
-	s := ""
-	for i, u := range urls {
-		if i > 0 {
-			s += ","
-		}
-		s += u
-	}
-	return s
 }
 
 // IdempotencyStore returns the store Serve deduplicates through unless

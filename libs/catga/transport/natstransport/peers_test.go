@@ -11,6 +11,7 @@ import (
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/mediator"
+	"golang.org/x/sync/errgroup"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency/redisstore"
 )
@@ -141,5 +142,46 @@ func TestTwoServicesServeOneType(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let a second service's run land
 	if n := runs.Load(); n != 5 {
 		t.Errorf("5 requests ran %d times", n)
+	}
+}
+
+// TestConcurrencyOneRunsOneAtATime: WithConcurrency(1) holds however the
+// request arrives (the queue subscription or the discovery endpoint, each
+// delivering from its own goroutine).
+func TestConcurrencyOneRunsOneAtATime(t *testing.T) {
+	s := startServer(t)
+	var active, most atomic.Int64
+	m := mediator.New()
+	_ = mediator.Handle(m, func(_ context.Context, c Charge) (Charged, error) {
+		n := active.Add(1)
+		for {
+			if old := most.Load(); n <= old || most.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+		active.Add(-1)
+		return Charged{N: c.N}, nil
+	})
+	if _, err := transport.Serve(connect(t, s.ClientURL()), m, chargeRoute,
+		transport.WithConcurrency(1), transport.WithoutIdempotency()); err != nil {
+		t.Fatal(err)
+	}
+	caller := mediator.New()
+	_ = transport.Register(caller, connect(t, s.ClientURL()), chargeRoute)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var g errgroup.Group
+	for i := range 24 {
+		g.Go(func() error {
+			_, err := mediator.Send[Charged](ctx, caller, Charge{N: i})
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if n := most.Load(); n != 1 {
+		t.Errorf("%d handlers ran at once with WithConcurrency(1)", n)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -90,7 +89,7 @@ func (t *Transport) track(s *servingSub) error {
 func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg transport.ServeConfig) (transport.Subscription, error) {
 	name := cfg.Endpoint
 	if name == "" {
-		name = endpointName(subject)
+		name = transport.TokenName(subject)
 	}
 	s := &servingSub{t: t, served: true}
 	handle := func(m *nats.Msg) {
@@ -107,17 +106,16 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		t.reply(subject, m, reply)
 	}
 	// dispatch runs handle in a pool slot, waiting for one while all are
-	// taken (the messages wait in the subscription meanwhile).
-	dispatch := handle
-	if n := max(cfg.Concurrency, 1); n > 1 {
-		slots := make(chan struct{}, n)
-		dispatch = func(m *nats.Msg) {
-			slots <- struct{}{}
-			go func() {
-				defer func() { <-slots }()
-				handle(m)
-			}()
-		}
+	// taken (the messages wait in the subscription meanwhile). The pool is
+	// needed even for one slot: the queue subscription and the discovery
+	// endpoint deliver from goroutines of their own.
+	slots := make(chan struct{}, max(cfg.Concurrency, 1))
+	dispatch := func(m *nats.Msg) {
+		slots <- struct{}{}
+		go func() {
+			defer func() { <-slots }()
+			handle(m)
+		}()
 	}
 	fromSub := func(m *nats.Msg) {
 		s.inflight.Add(1)
@@ -170,16 +168,6 @@ func (t *Transport) reply(subject string, m *nats.Msg, reply *transport.Msg) {
 	if err != nil {
 		t.cfg.Logger.Warn("catga: reply", "subject", subject, "error", err)
 	}
-}
-
-// endpointName turns a subject into a micro endpoint name.
-func endpointName(subject string) string {
-	return strings.Map(func(r rune) rune {
-		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' {
-			return r
-		}
-		return '_'
-	}, subject)
 }
 
 // SubscribeBroadcast implements transport.Transport.
