@@ -15,7 +15,7 @@ import (
 )
 
 // ActionKey is the idempotency key of step i's action when first started in
-// epoch keyEpoch. The compensation's key is ActionKey + "/undo".
+// epoch keyEpoch. The compensation's key is [UndoKey] of it.
 func ActionKey(sagaID string, step int, keyEpoch uint64) string {
 	return sagaID + "/" + strconv.Itoa(step) + "/" + strconv.FormatUint(keyEpoch, 10)
 }

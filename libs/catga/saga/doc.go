@@ -49,8 +49,9 @@
 // # Participants
 //
 // Every step call carries catga.Metadata: IdempotencyKey is
-// "<saga id>/<step>/<epoch the step was first started in>" (plus "/undo" for
-// the compensation), stable across owners so a resumed step is recognised as
+// "<saga id>/<step>/<epoch the step was first started in>" (the
+// compensation's is [UndoKey] of it: "/undo", then ".<round>" after an
+// operator's Retry), stable across owners so a resumed step is recognised as
 // a repeat, and Epoch is the current owner's fencing epoch. The metadata
 // reaches participants through the call's context; mediator.Send carries it
 // over the transport, and a step calling anything else passes it on itself
