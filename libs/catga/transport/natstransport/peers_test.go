@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/idempotency/redisstore"
-	"golang.org/x/sync/errgroup"
 )
 
 // TestDiscovery: every serving peer answers $SRV.PING for its service.
