@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # Every Go module in the workspace, in dependency order.
-MODULES := libs/catga services/order services/payment services/inventory services/notification bench e2e
+MODULES := libs/catga libs/contracts services/order services/payment services/inventory services/notification bench e2e
 SERVICES := order payment inventory notification
 BIN := $(CURDIR)/bin
 GO ?= go
