@@ -44,6 +44,10 @@ lint: $(BIN)/golangci-lint ## gofmt, go vet and golangci-lint (version pinned by
 	@out=$$(gofmt -l $(MODULES)); if [ -n "$$out" ]; then echo "gofmt needs to run on:"; echo "$$out"; exit 1; fi
 	@set -e; for m in $(MODULES); do echo "== go vet $$m"; (cd $$m && $(GO) vet ./...); done
 	@set -e; for m in $(MODULES); do echo "== golangci-lint $$m"; (cd $$m && $(BIN)/golangci-lint run --config $(CURDIR)/.golangci.yml ./...); done
+	@# A service never imports another (directly or through a dependency): what two services share lives in libs/.
+	@set -e; for s in $(SERVICES); do echo "== imports of services/$$s"; \
+	  bad=$$(cd services/$$s && $(GO) list -deps -f '{{.ImportPath}}' ./... | grep '^github.com/catga-go/catga/services/' | grep -v "^github.com/catga-go/catga/services/$$s\(/\|$$\)" || true); \
+	  if [ -n "$$bad" ]; then echo "services/$$s imports another service (share code through libs/ instead):"; echo "$$bad"; exit 1; fi; done
 
 .PHONY: tools
 tools: $(BIN)/golangci-lint ## build the pinned developer tools into ./bin
