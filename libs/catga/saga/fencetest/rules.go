@@ -3,6 +3,7 @@ package fencetest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -155,6 +156,9 @@ func checkAnswer(t *testing.T, i int, op saga.Op, st step, adm saga.Admission, e
 // deliveries is how many deliveries of one step message race.
 const deliveries = 8
 
+// slowEffect is how long a racing delivery's effect takes.
+const slowEffect = 10 * time.Millisecond
+
 // deliver applies op as a saga engine sends it: retrying while another
 // delivery of it is in progress (non-transactional fences answer that).
 func deliver(ctx context.Context, s Subject, op saga.Op, effect func(context.Context) error) (saga.Admission, error) {
@@ -173,40 +177,53 @@ func deliver(ctx context.Context, s Subject, op saga.Op, effect func(context.Con
 
 // ConcurrentDeliveries: deliveries of one key arrive at once from several
 // goroutines; the effect runs exactly once, one delivery is told Apply and
-// the others Duplicate.
+// the others Duplicate. The saga is new, or known from another key (a
+// store that keeps a record per saga then has one to lock).
 func ConcurrentDeliveries(t *testing.T, h Harness) {
 	s := h(t)
-	ctx := ctxT(t)
-	op := saga.Op{Saga: "saga-" + uuid.NewString(), Key: "k", Epoch: 1}
-	var effects atomic.Int32
-	answers := make([]saga.Admission, deliveries)
-	errs := make([]error, deliveries)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range deliveries {
-		wg.Go(func() {
-			<-start
-			answers[i], errs[i] = deliver(ctx, s, op, func(context.Context) error {
-				effects.Add(1)
-				return nil
-			})
+	for _, known := range []bool{false, true} {
+		t.Run(fmt.Sprintf("saga known %v", known), func(t *testing.T) {
+			ctx := ctxT(t)
+			op := saga.Op{Saga: "saga-" + uuid.NewString(), Key: "k", Epoch: 1}
+			if known {
+				other := op
+				other.Key = "other"
+				if _, err := s.Apply(ctx, other, func(context.Context) error { return nil }); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var effects atomic.Int32
+			answers := make([]saga.Admission, deliveries)
+			errs := make([]error, deliveries)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range deliveries {
+				wg.Go(func() {
+					<-start
+					answers[i], errs[i] = deliver(ctx, s, op, func(context.Context) error {
+						effects.Add(1)
+						time.Sleep(slowEffect) // a slow handler: the others arrive meanwhile
+						return nil
+					})
+				})
+			}
+			close(start)
+			wg.Wait()
+			applied := 0
+			for i := range deliveries {
+				if errs[i] != nil {
+					t.Fatalf("delivery %d: %v", i, errs[i])
+				}
+				if answers[i] == saga.Apply {
+					applied++
+				} else if answers[i] != saga.Duplicate {
+					t.Fatalf("delivery %d answered %v", i, answers[i])
+				}
+			}
+			if n := effects.Load(); n != 1 || applied != 1 {
+				t.Fatalf("%d concurrent deliveries: effect ran %d times, %d answered Apply; want 1 and 1", deliveries, n, applied)
+			}
 		})
-	}
-	close(start)
-	wg.Wait()
-	applied := 0
-	for i := range deliveries {
-		if errs[i] != nil {
-			t.Fatalf("delivery %d: %v", i, errs[i])
-		}
-		if answers[i] == saga.Apply {
-			applied++
-		} else if answers[i] != saga.Duplicate {
-			t.Fatalf("delivery %d answered %v", i, answers[i])
-		}
-	}
-	if n := effects.Load(); n != 1 || applied != 1 {
-		t.Fatalf("%d concurrent deliveries: effect ran %d times, %d answered Apply; want 1 and 1", deliveries, n, applied)
 	}
 }
 
