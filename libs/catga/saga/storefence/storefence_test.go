@@ -10,6 +10,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/internal/pgtest"
+	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/saga/fencetest"
 	"github.com/catga-go/catga/libs/catga/saga/storefence"
 )
@@ -32,6 +33,11 @@ func registry(t *testing.T) *eventstore.Registry {
 	}
 	return reg
 }
+
+var (
+	_ storefence.Backend = (*pgstore.Store)(nil)
+	_ storefence.Backend = (*sqlitestore.Store)(nil)
+)
 
 // backend is an event store the fence runs over.
 type backend interface {
@@ -62,8 +68,8 @@ var backends = []struct {
 	}},
 }
 
-func newFence(t *testing.T, b storefence.Backend) *storefence.Fence {
-	f, err := storefence.New(b)
+func newFence(t *testing.T, b storefence.Backend, opts ...saga.FenceOption) *storefence.Fence {
+	f, err := storefence.New(b, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +89,7 @@ func TestConformance(t *testing.T) {
 		})
 		t.Run(b.name+"/AdmitCommit", func(t *testing.T) {
 			fencetest.Run(t, func(t *testing.T) fencetest.Subject {
-				return fencetest.Subject{Apply: fencetest.FromFence(newFence(t, b.open(t, registry(t))))}
+				return fencetest.ForFence(newFence(t, b.open(t, registry(t)), saga.WithReservation(fencetest.Reservation)))
 			})
 		})
 	}
