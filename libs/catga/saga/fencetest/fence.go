@@ -13,8 +13,9 @@ import (
 )
 
 // Reservation is the reservation time a [Subject.Fence] must be built with
-// (saga.WithReservation): the cases wait it out.
-const Reservation = 150 * time.Millisecond
+// (saga.WithReservation): some cases wait it out, and racing deliveries
+// must commit within it, also on a loaded machine.
+const Reservation = time.Second
 
 // ForFence is the subject of a saga.Fence built with
 // saga.WithReservation(Reservation): Apply as the guards use it, and the

@@ -171,7 +171,7 @@ func deliver(ctx context.Context, s Subject, op saga.Op, effect func(context.Con
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
