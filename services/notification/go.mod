@@ -2,13 +2,16 @@ module github.com/catga-go/catga/services/notification
 
 go 1.26.0
 
-require github.com/catga-go/catga/libs/catga v0.0.0
+require (
+	github.com/catga-go/catga/libs/catga v0.0.0
+	github.com/catga-go/catga/libs/contracts v0.0.0
+	github.com/google/uuid v1.6.0
+)
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
-	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/nats-io/nats.go v1.55.0 // indirect
 	github.com/nats-io/nkeys v0.4.16 // indirect
@@ -27,3 +30,5 @@ require (
 )
 
 replace github.com/catga-go/catga/libs/catga => ../../libs/catga
+
+replace github.com/catga-go/catga/libs/contracts => ../../libs/contracts
