@@ -56,7 +56,9 @@ func (r placeRequest) command() domain.PlaceOrder {
 }
 
 // Validate lets httpapi.Decode answer 422 naming the field.
-func (r placeRequest) Validate() error { return fieldError(r.command().Validate(), http.StatusUnprocessableEntity) }
+func (r placeRequest) Validate() error {
+	return fieldError(r.command().Validate(), http.StatusUnprocessableEntity)
+}
 
 func (a handlers) place(w http.ResponseWriter, r *http.Request) error {
 	req, err := httpapi.Decode[placeRequest](r, MaxBodyBytes)
