@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -99,20 +97,19 @@ func Lines(items []contracts.Item) []contracts.Line {
 	return lines
 }
 
-// checkName: present, short, printable (control characters would make log
-// lines and the id derivation ambiguous).
+// checkName: 1 to MaxNameLen letters, digits, '-', '_', '.' or ':', the
+// ids payment and inventory accept for accounts and SKUs (so an order they
+// would refuse is refused here, before anything is written).
 func checkName(field, s string) error {
 	switch {
 	case s == "":
 		return Invalid(field, "required", "%s is required", field)
 	case len(s) > MaxNameLen:
 		return Invalid(field, "too_long", "%s is longer than %d bytes", field, MaxNameLen)
-	case !utf8.ValidString(s):
-		return Invalid(field, "invalid", "%s is not valid UTF-8", field)
 	}
-	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) {
-			return Invalid(field, "invalid", "%s contains whitespace or a control character", field)
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return Invalid(field, "invalid", "%s %q: want letters, digits, '-', '_', '.' or ':'", field, s)
 		}
 	}
 	return nil
