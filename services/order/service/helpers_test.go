@@ -76,4 +76,3 @@ func mustf(t *testing.T, ok bool, format string, args ...any) {
 		t.Fatalf(format, args...)
 	}
 }
-
