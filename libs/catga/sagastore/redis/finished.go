@@ -18,6 +18,14 @@ import (
 // "<prefix>:fin:<state>:{<n>}" (the due index's shard tags), of saga ids
 // scored by the Redis server time in microseconds at which they joined it.
 // Scores are server time, so peers' clock skew does not reorder it.
+//
+// A saga's record names its entry, "<shard key> <score>", in its hash
+// field "fin:<state>" (its mark), set by the write that indexed it. A saga
+// is indexed once per state (a record with the mark is not indexed again),
+// and ListFinished lists only the entry its record names: an entry written
+// for a write that then failed, or a second one (written by a retry after
+// the topology changed, or by the migration racing a final write) is
+// skipped, so no saga is listed twice.
 
 // finishedLua adds member to the finished-index shard idx unless it is
 // there already (an entry never moves), after removing up to 4 entries
@@ -31,9 +39,12 @@ if #old > 0 then redis.call('ZREM', idx, unpack(old)) end
 redis.call('ZADD', idx, 'NX', string.format('%.0f', now), member)`
 
 // indexScript is finishedLua on its own, for a record whose node holds no
-// finished-index shard.
+// finished-index shard; it returns the entry, "<shard key> <score>".
 var indexScript = redis.NewScript(`local idx, keep, member = KEYS[1], ARGV[1], ARGV[2]` + finishedLua + `
-return 1`)
+return idx .. ' ' .. redis.call('ZSCORE', idx, member)`)
+
+// markField is the record's hash field naming its entry in state's index.
+func markField(state sagastore.State) string { return "fin:" + string(state) }
 
 // pageScript returns, from shard KEYS[1], up to ARGV[3] entries (member,
 // score, ...) after (score ARGV[1], member ARGV[2]) in (score, member)
@@ -86,15 +97,19 @@ func (s *Store) finishedShard(ctx context.Context, id string, state sagastore.St
 // round trip), for writes that cannot do it in the record's script; it
 // runs before the record is written, so an entry may exist whose record
 // never became final (ListFinished skips it), never the reverse.
-func (s *Store) indexFinished(ctx context.Context, id string, state sagastore.State) error {
-	err := indexScript.Run(ctx, s.c, []string{s.finishedKey(state, s.shardNum(id))}, s.finRetention.Microseconds(), id).Err()
-	return s.checkErr(ctx, "index finished", err)
+func (s *Store) indexFinished(ctx context.Context, id string, state sagastore.State) (entry string, err error) {
+	entry, err = indexScript.Run(ctx, s.c, []string{s.finishedKey(state, s.shardNum(id))}, s.finRetention.Microseconds(), id).Text()
+	return entry, s.checkErr(ctx, "index finished", err)
 }
 
 type finEntry struct {
+	key   string // the shard
 	id    string
 	score int64
 }
+
+// mark is the value of the mark field of a record that e is the entry of.
+func (e finEntry) mark() string { return e.key + " " + strconv.FormatInt(e.score, 10) }
 
 func (e finEntry) cursor() string { return strconv.FormatInt(e.score, 10) + ":" + e.id }
 
@@ -131,7 +146,7 @@ func (s *Store) ListFinished(ctx context.Context, state sagastore.State, cursor 
 		if err != nil {
 			return sagastore.Page{}, err
 		}
-		recs, err := s.getMany(ctx, entries)
+		recs, err := s.getMany(ctx, state, entries)
 		if err != nil {
 			return sagastore.Page{}, err
 		}
@@ -163,7 +178,7 @@ func (s *Store) finishedAfter(ctx context.Context, state sagastore.State, e finE
 	_, _ = pipe.Exec(ctx) // errors are per command, below
 	var all []finEntry
 	more := false
-	for _, c := range cmds {
+	for shard, c := range cmds {
 		vals, err := c.StringSlice()
 		if err != nil {
 			return nil, false, s.checkErr(ctx, "list finished", err)
@@ -174,7 +189,7 @@ func (s *Store) finishedAfter(ctx context.Context, state sagastore.State, e finE
 			if err != nil {
 				return nil, false, fmt.Errorf("catga: redis saga store: finished index score %q: %w", vals[i+1], err)
 			}
-			all = append(all, finEntry{id: vals[i], score: sc})
+			all = append(all, finEntry{key: s.finishedKey(state, shard), id: vals[i], score: sc})
 		}
 	}
 	slices.SortFunc(all, compareEntries)
@@ -185,15 +200,15 @@ func (s *Store) finishedAfter(ctx context.Context, state sagastore.State, e finE
 }
 
 // getMany reads the records of entries in one pipeline; nil for a record
-// that is missing or does not decode.
-func (s *Store) getMany(ctx context.Context, entries []finEntry) ([]*sagastore.Record, error) {
+// that is missing, does not decode, or names another entry (see mark).
+func (s *Store) getMany(ctx context.Context, state sagastore.State, entries []finEntry) ([]*sagastore.Record, error) {
 	if len(entries) == 0 {
 		return nil, nil
 	}
 	pipe := s.c.Pipeline()
 	cmds := make([]*redis.SliceCmd, len(entries))
 	for i, e := range entries {
-		cmds[i] = pipe.HMGet(ctx, s.Key(e.id), "v", "d")
+		cmds[i] = pipe.HMGet(ctx, s.Key(e.id), "v", "d", markField(state))
 	}
 	_, _ = pipe.Exec(ctx)
 	out := make([]*sagastore.Record, len(entries))
@@ -201,7 +216,11 @@ func (s *Store) getMany(ctx context.Context, entries []finEntry) ([]*sagastore.R
 		if err := c.Err(); err != nil {
 			return nil, s.checkErr(ctx, "list finished", err)
 		}
-		if rec, err := decode(entries[i].id, c.Val()); err == nil {
+		vals := c.Val()
+		if len(vals) != 3 || vals[2] != entries[i].mark() {
+			continue
+		}
+		if rec, err := decode(entries[i].id, vals[:2]); err == nil {
 			out[i] = &rec
 		}
 	}
@@ -228,25 +247,50 @@ func (s *Store) migrate(ctx context.Context) error {
 		return s.checkErr(ctx, "migrate finished index", err)
 	}
 	if n == 0 {
-		cut := time.Now().Add(-s.finRetention)
-		var final []sagastore.Record
-		if err := s.scanAll(ctx, func(rec sagastore.Record) {
-			if rec.State.Final() && rec.UpdatedAt.After(cut) {
-				final = append(final, rec)
-			}
-		}); err != nil {
+		if err := s.backfill(ctx); err != nil {
 			return err
 		}
-		pipe := s.c.Pipeline()
-		for _, rec := range final {
-			pipe.ZAddNX(ctx, s.finishedKey(rec.State, s.shardNum(rec.ID)), redis.Z{Score: float64(rec.UpdatedAt.UnixMicro()), Member: rec.ID})
-		}
-		pipe.Set(ctx, s.migratedKey(), time.Now().UTC().Format(time.RFC3339), 0)
-		if _, err := pipe.Exec(ctx); err != nil {
-			return s.checkErr(ctx, "migrate finished index", err)
-		}
-		s.log.InfoContext(ctx, "catga: saga store: finished index migrated", "sagas", len(final))
 	}
 	s.migrated.Store(true)
+	return nil
+}
+
+// backfill indexes the final records that have no mark, scored by their
+// UpdatedAt, and sets the migration marker.
+func (s *Store) backfill(ctx context.Context) error {
+	cut := time.Now().Add(-s.finRetention)
+	var final []sagastore.Record
+	err := s.scanAll(ctx, func(rec sagastore.Record) {
+		if rec.State.Final() && rec.UpdatedAt.After(cut) {
+			final = append(final, rec)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	// Entry first, then the mark where none is set (a record marked by a
+	// final write since the upgrade keeps its entry; the migration's is
+	// then skipped by ListFinished and trimmed with age). The score stored
+	// may be an earlier, interrupted migration's, so it is read back.
+	pipe := s.c.Pipeline()
+	scores := make([]*redis.FloatCmd, len(final))
+	for i, rec := range final {
+		key := s.finishedKey(rec.State, s.shardNum(rec.ID))
+		pipe.ZAddNX(ctx, key, redis.Z{Score: float64(rec.UpdatedAt.UnixMicro()), Member: rec.ID})
+		scores[i] = pipe.ZScore(ctx, key, rec.ID)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return s.checkErr(ctx, "migrate finished index", err)
+	}
+	pipe = s.c.Pipeline()
+	for i, rec := range final {
+		e := finEntry{key: s.finishedKey(rec.State, s.shardNum(rec.ID)), id: rec.ID, score: int64(scores[i].Val())}
+		pipe.HSetNX(ctx, s.Key(rec.ID), markField(rec.State), e.mark())
+	}
+	pipe.Set(ctx, s.migratedKey(), time.Now().UTC().Format(time.RFC3339), 0)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return s.checkErr(ctx, "migrate finished index", err)
+	}
+	s.log.InfoContext(ctx, "catga: saga store: finished index migrated", "sagas", len(final))
 	return nil
 }

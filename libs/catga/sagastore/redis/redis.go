@@ -249,21 +249,29 @@ func staleTopology(err error) bool {
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
 return 1`)
 
 // updateScript: compare-and-set on the version. HSET keeps the key's TTL,
-// which is how a retention expiry survives later updates. When ARGV[4]
-// names a finished-index shard (a key of another slot on the record's
-// node, which the allow-cross-slot-keys flag permits) the saga joins it in
-// the same atomic step, before the record is written: if the key has moved
-// to another node the script fails having written nothing.
+// which is how a retention expiry survives later updates. A record
+// becoming final for the first time (its mark field ARGV[7] unset) joins
+// the finished index in the same atomic step: ARGV[4] names a shard that
+// is a key of another slot on the record's node (the allow-cross-slot-keys
+// flag permits it), written before the record, so if it has moved to
+// another node the script fails having written nothing; or ARGV[8] is the
+// entry that indexFinished wrote before the script.
 var updateScript = redis.NewScript(`#!lua flags=allow-cross-slot-keys
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
 if v ~= ARGV[1] then return -2 end
-if ARGV[4] ~= '' then
-  local idx, keep, member = ARGV[4], ARGV[5], ARGV[6]
+if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[7]) == 0 then
+  local entry = ARGV[8]
+  if ARGV[4] ~= '' then
+    local idx, keep, member = ARGV[4], ARGV[5], ARGV[6]
 ` + finishedLua + `
+    entry = idx .. ' ' .. redis.call('ZSCORE', idx, member)
+  end
+  redis.call('HSET', KEYS[1], ARGV[7], entry)
 end
 local nv = tonumber(v) + 1
 redis.call('HSET', KEYS[1], 'v', nv, 'd', ARGV[2])
@@ -290,15 +298,17 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err := s.indexStuck(ctx, rec); err != nil {
 		return 0, err
 	}
+	mark, entry := "", ""
 	if rec.State.Final() { // unusual: a saga created finished
-		if err := s.indexFinished(ctx, rec.ID, rec.State); err != nil {
+		if entry, err = s.indexFinished(ctx, rec.ID, rec.State); err != nil {
 			return 0, err
 		}
+		mark = markField(rec.State)
 	}
 	if s.waitReplicas > 0 {
-		return s.createReplicated(ctx, rec.ID, b)
+		return s.createReplicated(ctx, rec.ID, b, mark, entry)
 	}
-	n, err := createScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, b).Int()
+	n, err := createScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, b, mark, entry).Int()
 	if err != nil {
 		return 0, s.checkErr(ctx, "create", err)
 	}
@@ -311,7 +321,7 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 // createReplicated writes the record and WAITs on the same connection of
 // the master holding it: WAIT counts the replicas that have every write the
 // connection made before it.
-func (s *Store) createReplicated(ctx context.Context, id string, b []byte) (uint64, error) {
+func (s *Store) createReplicated(ctx context.Context, id string, b []byte, mark, entry string) (uint64, error) {
 	key := s.Key(id)
 	var node redis.Cmdable = s.c
 	if s.cluster != nil {
@@ -324,7 +334,7 @@ func (s *Store) createReplicated(ctx context.Context, id string, b []byte) (uint
 	var created *redis.Cmd
 	var acked *redis.Cmd
 	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
-		created = createScript.Eval(ctx, p, []string{key}, b)
+		created = createScript.Eval(ctx, p, []string{key}, b, mark, entry)
 		acked = p.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
 		return nil
 	})
@@ -377,21 +387,22 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err := s.indexStuck(ctx, rec); err != nil {
 		return 0, err
 	}
-	ttl, fin := "0", ""
+	ttl, fin, mark, entry := "0", "", "", ""
 	if rec.State.Final() {
 		if s.retention > 0 {
 			ttl = strconv.FormatInt(s.retention.Milliseconds(), 10)
 		}
+		mark = markField(rec.State)
 		var local bool
 		if fin, local = s.finishedShard(ctx, rec.ID, rec.State); !local {
-			if err := s.indexFinished(ctx, rec.ID, rec.State); err != nil {
+			if entry, err = s.indexFinished(ctx, rec.ID, rec.State); err != nil {
 				return 0, err
 			}
 			fin = ""
 		}
 	}
 	n, err := updateScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, strconv.FormatUint(rec.Version, 10), b, ttl,
-		fin, s.finRetention.Microseconds(), rec.ID).Int64()
+		fin, s.finRetention.Microseconds(), rec.ID, mark, entry).Int64()
 	if err != nil {
 		return 0, s.checkErr(ctx, "update", err)
 	}
