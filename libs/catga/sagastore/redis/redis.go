@@ -74,7 +74,7 @@ type Store struct {
 	finRetention time.Duration
 	migrated     atomic.Bool // the one-time finished-index migration is done (see migrate)
 	migrateMu    sync.Mutex
-	log         *slog.Logger
+	log          *slog.Logger
 
 	waitReplicas int
 	waitTimeout  time.Duration
