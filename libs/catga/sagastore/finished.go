@@ -32,8 +32,9 @@ const DefaultPageSize = 100
 //     last entry this page read. Paging from "" to the end lists every
 //     saga that finished in state before the first page was read and is
 //     still retained, exactly once: entries never move, and sagas that
-//     finish while a caller pages are added at the end (or, within clock
-//     skew between peers, among the pages not yet read).
+//     finish while a caller pages are added after the entries already
+//     written (up to the clock skew between a store's nodes, where the
+//     order is a node's time), each listed at most once.
 //   - More reports whether the index held entries past Next when read;
 //     when false a caller may keep Next and ask again later for sagas
 //     that finished since.
