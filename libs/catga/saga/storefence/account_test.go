@@ -93,7 +93,7 @@ func TestConcurrentCharges(t *testing.T) {
 				case errors.As(err, &rej) && rej.Code == saga.CodeCompensated && tombstoned(i):
 					late.Add(1)
 				default:
-					errs <- fmt.Errorf("saga %d epoch %d: (%v, %v)", i, epoch, adm, err)
+					errs <- fmt.Errorf("saga %d epoch %d: (%v, %w)", i, epoch, adm, err)
 				}
 			}
 			var want int64
