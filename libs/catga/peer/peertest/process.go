@@ -72,6 +72,23 @@ func Start(t testing.TB, binary string, opts Options) *Process {
 	return p
 }
 
+// StartPeers starts n peers of binary with the same options, as [Start]
+// does, named "<Name>-1".. (Name defaulting to the binary's name). Give
+// them a shared store in opts.Env.
+func StartPeers(t testing.TB, n int, binary string, opts Options) []*Process {
+	t.Helper()
+	base := opts.Name
+	if base == "" {
+		base = filepath.Base(binary)
+	}
+	out := make([]*Process, n)
+	for i := range out {
+		opts.Name = fmt.Sprintf("%s-%d", base, i+1)
+		out[i] = Start(t, binary, opts)
+	}
+	return out
+}
+
 // Spawn is [Start] returning the error instead of failing t: for a test
 // that expects the peer to refuse to start.
 func Spawn(t testing.TB, binary string, opts Options) (*Process, error) {
