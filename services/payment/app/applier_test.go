@@ -2,10 +2,14 @@ package app_test
 
 import (
 	"context"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
 	"github.com/catga-go/catga/libs/catga/saga"
 )
+
+var tokens atomic.Int64
 
 // memApplier is a StepApplier over saga.MemoryFence: Admit, effect,
 // Commit, not one transaction.
@@ -19,7 +23,7 @@ func newApplier(store eventstore.Store) memApplier {
 }
 
 func (a memApplier) Apply(ctx context.Context, op saga.Op, effect func(context.Context, eventstore.Store) error) (saga.Admission, error) {
-	op.Token = "t"
+	op.Token = strconv.FormatInt(tokens.Add(1), 10)
 	adm, err := a.f.Admit(ctx, op)
 	if err != nil || adm != saga.Apply {
 		return adm, err
