@@ -30,8 +30,8 @@ type (
 
 // Charge is what an order was charged.
 type Charge struct {
-	Amount   int64 `json:"amount"`
-	Refunded bool  `json:"refunded"`
+	Amount   int64
+	Refunded bool
 }
 
 // Account is the state of an account: the fold of its events.
