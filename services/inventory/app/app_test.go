@@ -197,3 +197,24 @@ func TestReleaseBeforeReserve(t *testing.T) {
 }
 
 func ln(sku string, q int64) domain.Line { return domain.Line{SKU: sku, Quantity: q} }
+
+// TestReserveRedeliveredAfterRelease: a delivery of a reservation that
+// arrives after the reservation and its release were applied is a
+// duplicate, not a new reservation (the streams alone would take it).
+func TestReserveRedeliveredAfterRelease(t *testing.T) {
+	f := newFixture(t)
+	f.add(t, "a", 5)
+	lines := []domain.Line{ln("a", 2)}
+	if err := f.svc.Reserve(step(t.Context(), "o1", 1, false), "o1", lines); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Release(step(t.Context(), "o1", 1, true), domain.ReleaseOrder{Order: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Reserve(step(t.Context(), "o1", 1, false), "o1", lines); err != nil {
+		t.Fatal(err)
+	}
+	if a := f.stock(t, "a"); a.Reserved != 0 {
+		t.Fatalf("a = %+v: the redelivered reservation held stock again", a)
+	}
+}

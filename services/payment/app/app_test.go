@@ -211,3 +211,25 @@ func TestStaleEpoch(t *testing.T) {
 		t.Fatalf("balance = %d, want 90: the stale refund applied", a.Balance)
 	}
 }
+
+// TestChargeRedeliveredAfterRefund: a delivery of a charge that arrives
+// after the charge and its refund were applied is a duplicate, not a new
+// charge (the account alone would take it: the order holds no charge).
+func TestChargeRedeliveredAfterRefund(t *testing.T) {
+	f := newFixture(t)
+	f.open(t, "alice", 100)
+	charge := domain.ChargeOrder{Order: "o1", Account: "alice", Amount: 70}
+	if _, err := f.svc.Charge(step(t.Context(), "o1", 1, false), charge); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.svc.Refund(step(t.Context(), "o1", 1, true), domain.RefundOrder{Order: "o1", Account: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := f.svc.Charge(step(t.Context(), "o1", 1, false), charge)
+	if err != nil || r.Balance != 100 {
+		t.Fatalf("redelivered charge: %+v, %v; want balance 100, untouched", r, err)
+	}
+	if got := len(f.events(t, "alice")); got != 4 {
+		t.Fatalf("%d events, want 4 (opened, deposited, charged, refunded)", got)
+	}
+}
