@@ -34,6 +34,10 @@ type StepApplier interface {
 // are the stream ids (domain.StockID, domain.ReservationID).
 var Inventory = eventstore.Aggregate[domain.Ledger]{Evolve: domain.Evolve}
 
+// attempts bounds how often a command reloads and decides again when its
+// appends conflict: popular SKUs are contended by every peer at once.
+const attempts = 16
+
 // replans bounds how often a release reloads a reservation that changed
 // under it.
 const replans = 5
@@ -88,7 +92,7 @@ func (s *Service) Reserve(ctx context.Context, order string, lines []domain.Line
 	}
 	op.Compensation = false
 	_, err = s.steps.Apply(ctx, op, func(ctx context.Context, es eventstore.Store) error {
-		_, err := Inventory.HandleMulti(ctx, es, c.IDs(), c.Decide)
+		_, err := Inventory.HandleMulti(ctx, es, c.IDs(), c.Decide, eventstore.WithMaxAttempts(attempts))
 		return err
 	})
 	return err
@@ -141,7 +145,7 @@ func release(ctx context.Context, es eventstore.Store, c domain.ReleaseOrder) ([
 				lines = states[domain.ReservationID(c.Order)].Reservation.Lines
 			}
 			return out, err
-		})
+		}, eventstore.WithMaxAttempts(attempts))
 		if errors.Is(err, domain.ErrReplan) {
 			continue
 		}

@@ -33,6 +33,10 @@ type StepApplier interface {
 // Accounts is the account aggregate: stream "account-<id>".
 var Accounts = eventstore.Aggregate[domain.Account]{Prefix: "account-", Evolve: domain.Evolve}
 
+// attempts bounds how often a command reloads and decides again when its
+// append conflicts: one account may be charged for many orders at once.
+const attempts = 16
+
 // Service runs the payment use cases.
 type Service struct {
 	store eventstore.Store
@@ -100,7 +104,7 @@ func (s *Service) Charge(ctx context.Context, c domain.ChargeOrder) (Receipt, er
 	op.Compensation = false
 	var r Receipt
 	adm, err := s.steps.Apply(ctx, op, func(ctx context.Context, es eventstore.Store) error {
-		st, err := Accounts.Handle(ctx, es, c.Account, c.Decide)
+		st, err := Accounts.Handle(ctx, es, c.Account, c.Decide, eventstore.WithMaxAttempts(attempts))
 		if err != nil {
 			return err
 		}
@@ -140,7 +144,7 @@ func (s *Service) Refund(ctx context.Context, c domain.RefundOrder) (Receipt, er
 				}
 			}
 			return evs, err
-		})
+		}, eventstore.WithMaxAttempts(attempts))
 		if err != nil {
 			return err
 		}
