@@ -3,46 +3,126 @@ package peer
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
-// Config is what one peer needs to join the platform.
+// Config is what one peer needs to join the platform. [ConfigFromEnv] reads
+// it from the environment; tests build it directly. Zero values of the
+// optional fields take the defaults listed with the variables below.
 type Config struct {
 	// Service is the service this peer belongs to, e.g. "order". Peers of one
-	// service share its queue groups and durable consumers.
+	// service share its queue groups, durable consumers, event store and
+	// saga store.
 	Service string
-	// Version is announced through discovery.
+	// Version is announced through discovery and on telemetry; a semantic
+	// version.
 	Version string
 	// NATSURLs are the NATS servers to connect to; all of them, so the
 	// client can move to another node when one dies.
 	NATSURLs []string
+	// RedisAddrs hold the saga store: none means NATS JetStream KV; one
+	// address a single Redis node; several a Redis Cluster (seed nodes).
+	RedisAddrs []string
+	// DatabaseURL, when set (postgres://...), holds the event store in
+	// PostgreSQL, in the schema named after the service. Empty means a
+	// SQLite file at SQLitePath.
+	DatabaseURL string
+	// SQLitePath is the SQLite event store file when DatabaseURL is empty.
+	// Peers of one service on one machine share it (WAL mode).
+	SQLitePath string
+	// HTTPAddr is where the peer serves HTTP: the service's handlers and
+	// /healthz, /readyz and /metrics.
+	HTTPAddr string
+	// ShutdownTimeout bounds the whole graceful shutdown.
+	ShutdownTimeout time.Duration
 }
 
-// Environment variables read by [ConfigFromEnv].
+// Environment variables read by [ConfigFromEnv]. The OpenTelemetry SDK
+// reads the standard OTEL_* variables itself (OTEL_EXPORTER_OTLP_ENDPOINT,
+// OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, ...).
 const (
-	EnvNATSURL = "CATGA_NATS_URL" // comma-separated list of nats:// URLs
-	EnvVersion = "CATGA_VERSION"
+	EnvNATSURL         = "CATGA_NATS_URL"         // comma-separated nats:// URLs; required
+	EnvRedisAddrs      = "CATGA_REDIS_ADDRS"      // comma-separated host:port; empty: saga store in NATS KV
+	EnvDatabaseURL     = "CATGA_DATABASE_URL"     // postgres://...; empty: SQLite
+	EnvSQLitePath      = "CATGA_SQLITE_PATH"      // default data/<service>.db
+	EnvHTTPAddr        = "CATGA_HTTP_ADDR"        // default :8080
+	EnvShutdownTimeout = "CATGA_SHUTDOWN_TIMEOUT" // Go duration, default 20s
+	EnvVersion         = "CATGA_VERSION"          // semantic version, default 0.0.0-dev
+	EnvLogLevel        = "CATGA_LOG_LEVEL"        // debug, info, warn or error; default info
 )
 
-// ConfigFromEnv builds the configuration of a peer of service from the
-// environment. Call Validate on the result.
-func ConfigFromEnv(service string) Config {
-	cfg := Config{Service: service, Version: os.Getenv(EnvVersion)}
-	if cfg.Version == "" {
-		cfg.Version = "0.0.0-dev"
+// Defaults of the optional settings.
+const (
+	DefaultHTTPAddr        = ":8080"
+	DefaultShutdownTimeout = 20 * time.Second
+	DefaultVersion         = "0.0.0-dev"
+)
+
+// ConfigFromEnv builds and validates the configuration of a peer of
+// service from the environment. The error names every variable that is
+// missing or malformed, so one failed start shows all of them.
+func ConfigFromEnv(service string) (Config, error) {
+	cfg := Config{
+		Service:     service,
+		Version:     strings.TrimSpace(os.Getenv(EnvVersion)),
+		NATSURLs:    splitList(os.Getenv(EnvNATSURL)),
+		RedisAddrs:  splitList(os.Getenv(EnvRedisAddrs)),
+		DatabaseURL: strings.TrimSpace(os.Getenv(EnvDatabaseURL)),
+		SQLitePath:  strings.TrimSpace(os.Getenv(EnvSQLitePath)),
+		HTTPAddr:    strings.TrimSpace(os.Getenv(EnvHTTPAddr)),
 	}
-	for _, u := range strings.Split(os.Getenv(EnvNATSURL), ",") {
-		if u = strings.TrimSpace(u); u != "" {
-			cfg.NATSURLs = append(cfg.NATSURLs, u)
+	var errs []error
+	if v := strings.TrimSpace(os.Getenv(EnvShutdownTimeout)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration (want e.g. 20s)", EnvShutdownTimeout, v))
+		} else if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: %s must be positive", EnvShutdownTimeout, v))
+		} else {
+			cfg.ShutdownTimeout = d
 		}
 	}
-	return cfg
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return cfg, fmt.Errorf("catga: %s: configuration: %w", service, err)
+	}
+	return cfg, nil
 }
 
-// Validate reports every problem with the configuration at once.
+// WithDefaults returns c with every empty optional setting at its default.
+func (c Config) WithDefaults() Config {
+	if c.Version == "" {
+		c.Version = DefaultVersion
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.SQLitePath == "" && c.DatabaseURL == "" && c.Service != "" {
+		c.SQLitePath = filepath.Join("data", c.Service+".db")
+	}
+	return c
+}
+
+// semver is what discovery (nats.go/micro) accepts as a version.
+var semver = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+
+// Validate reports every problem with the configuration at once, each
+// naming the environment variable that sets it. Run it on a config with
+// defaults applied ([Config.WithDefaults]).
 func (c Config) Validate() error {
 	var errs []error
 	if c.Service == "" {
@@ -50,16 +130,51 @@ func (c Config) Validate() error {
 	} else if err := transport.ValidateServiceName(c.Service); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Version != "" && !semver.MatchString(c.Version) {
+		errs = append(errs, fmt.Errorf("%s: %q is not a semantic version (want e.g. 1.4.2)", EnvVersion, c.Version))
+	}
 	if len(c.NATSURLs) == 0 {
 		errs = append(errs, fmt.Errorf("no NATS server: set %s (e.g. nats://127.0.0.1:4222)", EnvNATSURL))
 	}
 	for _, u := range c.NATSURLs {
-		if !strings.Contains(u, "://") {
+		if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q is not a URL (want nats://host:port)", EnvNATSURL, u))
 		}
+	}
+	for _, a := range c.RedisAddrs {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not host:port", EnvRedisAddrs, a))
+		}
+	}
+	if c.DatabaseURL != "" {
+		if p, err := url.Parse(c.DatabaseURL); err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
+			// The URL may hold a password: do not echo it.
+			errs = append(errs, fmt.Errorf("%s: not a postgres:// URL", EnvDatabaseURL))
+		}
+	} else if c.SQLitePath == "" {
+		errs = append(errs, fmt.Errorf("no event store: set %s or %s", EnvDatabaseURL, EnvSQLitePath))
+	}
+	if c.HTTPAddr != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not [host]:port", EnvHTTPAddr, c.HTTPAddr))
+		}
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative", EnvShutdownTimeout))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("catga: invalid peer config: %w", err)
 	}
 	return nil
+}
+
+// splitList splits a comma-separated list, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for v := range strings.SplitSeq(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -1,0 +1,254 @@
+package peer_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/catga-go/catga/libs/catga/internal/pgtest"
+	"github.com/catga-go/catga/libs/catga/internal/redistest"
+	"github.com/catga-go/catga/libs/catga/natsembed"
+	"github.com/catga-go/catga/libs/catga/peer"
+	"github.com/catga-go/catga/libs/catga/sagastore/natskv"
+)
+
+// TestComponent boots the widgets service on each pair of stores and runs
+// it through the chassis: HTTP in, an event appended, relayed by the
+// outbox to NATS, consumed once through the inbox, a saga run on the saga
+// store, health and metrics served.
+func TestComponent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts nats-server, PostgreSQL and redis-server; skipped in -short mode")
+	}
+	tests := []struct {
+		name       string
+		config     func(t *testing.T, srv *natsembed.Server) peer.Config
+		events     string
+		sagaRecord func(t *testing.T, cfg peer.Config, id string) bool // whether the saga store holds saga id
+	}{
+		{"sqlite and nats kv", sqliteConfig, "sqlite", func(t *testing.T, cfg peer.Config, id string) bool {
+			nc, err := nats.Connect(cfg.NATSURLs[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kv, err := js.KeyValue(context.Background(), "catga_sagas_widgets")
+			if err != nil {
+				t.Fatalf("saga bucket: %v", err)
+			}
+			_, err = kv.Get(context.Background(), natskv.Key(id))
+			return err == nil
+		}},
+		{"postgres and redis", func(t *testing.T, srv *natsembed.Server) peer.Config {
+			cfg := sqliteConfig(t, srv)
+			cfg.SQLitePath = ""
+			cfg.DatabaseURL = pgtest.URL(t)
+			cfg.RedisAddrs = []string{redistest.Start(t).Options().Addr}
+			return cfg
+		}, "postgres", func(t *testing.T, cfg peer.Config, id string) bool {
+			c := redis.NewClient(&redis.Options{Addr: cfg.RedisAddrs[0]})
+			defer func() { _ = c.Close() }()
+			n, err := c.Exists(context.Background(), "catga:widgets:saga:{"+id+"}").Result()
+			if err != nil {
+				t.Fatalf("redis: %v", err)
+			}
+			return n == 1
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := startNATS(t)
+			cfg := tt.config(t, srv)
+			a := startPeer(t, cfg, widgets())
+			if got := a.p.Events.Backend(); got != tt.events {
+				t.Fatalf("event store %s, want %s", got, tt.events)
+			}
+			// A second peer of the service shares its stores.
+			b := startPeer(t, cfg, widgets())
+
+			if code, body := post(t, a.url+"/widgets/w1"); code != http.StatusCreated {
+				t.Fatalf("POST /widgets/w1 = %d %s", code, body)
+			}
+			eventually(t, "WidgetMade relayed and consumed", func() bool {
+				_, body := get(t, b.url+"/seen/w1")
+				return body == "1"
+			})
+			if code, body := post(t, b.url+"/sagas/s1"); code != 200 || body != "completed" {
+				t.Fatalf("saga = %d %s, want completed", code, body)
+			}
+			if !tt.sagaRecord(t, cfg, "s1") {
+				t.Fatal("the saga is not in the configured saga store")
+			}
+			if code, body := get(t, a.url+peer.PathReady); code != 200 {
+				t.Fatalf("readyz = %d %s", code, body)
+			}
+			code, metrics := get(t, b.url+peer.PathMetrics)
+			for _, want := range []string{"catga_outbox_pending", "catga_outbox_lag_seconds", "catga_saga_outcomes_total",
+				`saga="widget"`, "catga_saga_duration_seconds", "http_server_request_duration_seconds"} {
+				if !strings.Contains(metrics, want) {
+					t.Errorf("/metrics (%d) lacks %s", code, want)
+				}
+			}
+			// Exactly once, even with two peers consuming.
+			time.Sleep(200 * time.Millisecond) // a duplicate would land within this
+			if _, body := get(t, a.url+"/seen/w1"); body != "1" {
+				t.Fatalf("WidgetMade consumed %s times, want 1", body)
+			}
+			for _, s := range []*started{a, b} {
+				if err := s.stop(); err != nil {
+					t.Fatalf("stop: %v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestReadyzFailsWithoutNATS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded nats-server; skipped in -short mode")
+	}
+	srv := startNATS(t)
+	s := startPeer(t, sqliteConfig(t, srv), widgets())
+	if code, body := get(t, s.url+peer.PathReady); code != 200 {
+		t.Fatalf("readyz = %d %s", code, body)
+	}
+	srv.Shutdown()
+	var body string
+	eventually(t, "readyz 503 with NATS down", func() bool {
+		var code int
+		code, body = get(t, s.url+peer.PathReady)
+		return code == http.StatusServiceUnavailable
+	})
+	if !strings.Contains(body, `"nats":"not connected`) || !strings.Contains(body, `"sagas":"not connected`) {
+		t.Fatalf("readyz body %s does not say NATS and the saga store are down", body)
+	}
+	if code, _ := get(t, s.url+peer.PathHealth); code != 200 {
+		t.Fatalf("healthz = %d, want 200: the process is alive", code)
+	}
+}
+
+// TestShutdownOrder checks each step of the shutdown finds the steps
+// before it done: HTTP refused before NATS drains, NATS closed before the
+// saga engine hands off, the engine closed before the peer's goroutines
+// stop, which end before the stores close; and an HTTP request in flight
+// when shutdown begins still gets its answer.
+func TestShutdownOrder(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts an embedded nats-server; skipped in -short mode")
+	}
+	srv := startNATS(t)
+	var (
+		mu         sync.Mutex
+		steps      []string
+		violations []string
+		p          *peer.Peer
+		goroutine  = make(chan struct{}) // closed when the peer's goroutine returns
+		release    = make(chan struct{}) // lets the in-flight request finish
+		inFlight   = make(chan struct{})
+	)
+	svc := widgets()
+	setup := svc.Setup
+	svc.Setup = func(ctx context.Context, pp *peer.Peer) error {
+		p = pp
+		pp.Go("waiter", func(ctx context.Context) error {
+			<-ctx.Done()
+			close(goroutine)
+			return nil
+		})
+		pp.HTTP.HandleFunc("GET /slow", func(w http.ResponseWriter, _ *http.Request) {
+			close(inFlight)
+			<-release
+			_, _ = w.Write([]byte("done"))
+		})
+		return setup(ctx, pp)
+	}
+	cfg := sqliteConfig(t, srv)
+	observe := func(step string) {
+		mu.Lock()
+		defer mu.Unlock()
+		steps = append(steps, step)
+		fail := func(what string) { violations = append(violations, step+": "+what) }
+		closed := func(ch chan struct{}) bool {
+			select {
+			case <-ch:
+				return true
+			default:
+				return false
+			}
+		}
+		switch step {
+		case "http":
+			close(release) // Shutdown waits for the in-flight request
+		case "nats":
+			if c, err := net.DialTimeout("tcp", p.Addr().String(), time.Second); err == nil {
+				_ = c.Close()
+				fail("HTTP still accepts connections")
+			}
+			if p.Transport.Conn().IsClosed() {
+				fail("NATS closed already")
+			}
+		case "sagas":
+			if !p.Transport.Conn().IsClosed() {
+				fail("NATS not drained yet")
+			}
+		case "goroutines":
+			if err := p.Sagas.Start(); err == nil {
+				fail("saga engine still open")
+			}
+			if closed(goroutine) {
+				fail("goroutines stopped early")
+			}
+		case "stores":
+			if !closed(goroutine) {
+				fail("goroutine still running")
+			}
+			if err := p.Events.Ping(context.Background()); err != nil {
+				fail("event store closed early: " + err.Error())
+			}
+		case "telemetry":
+			if err := p.Events.Ping(context.Background()); err == nil {
+				fail("event store still open")
+			}
+		}
+	}
+	s := startPeer(t, cfg, svc, peer.WithShutdownObserver(observe))
+	answer := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(s.url + "/slow")
+		if err != nil {
+			answer <- err.Error()
+			return
+		}
+		defer func() { _ = resp.Body.Close() }()
+		answer <- resp.Status
+	}()
+	<-inFlight
+	if err := s.stop(); err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got := <-answer; got != "200 OK" {
+		t.Errorf("in-flight request got %q, want 200 OK", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := []string{"http", "relay", "nats", "sagas", "goroutines", "stores", "telemetry"}
+	if !slices.Equal(steps, want) {
+		t.Errorf("shutdown steps %v, want %v", steps, want)
+	}
+	for _, v := range violations {
+		t.Error(v)
+	}
+}

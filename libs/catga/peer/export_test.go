@@ -1,0 +1,5 @@
+package peer
+
+// WithShutdownObserver calls fn as each shutdown step begins, with the
+// step's name.
+func WithShutdownObserver(fn func(step string)) Option { return func(o *options) { o.observe = fn } }

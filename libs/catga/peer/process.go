@@ -1,0 +1,27 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// RunProcess is the body of a service's main: it runs one peer of svc,
+// configured from the environment ([ConfigFromEnv]) and logging JSON lines
+// to stderr (level CATGA_LOG_LEVEL), until SIGINT or SIGTERM, then shuts
+// down in order within CATGA_SHUTDOWN_TIMEOUT. A bad configuration stops
+// it before it connects anywhere, with an error naming every bad variable.
+func RunProcess(svc Service) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	level, lerr := ParseLevel(os.Getenv(EnvLogLevel))
+	logger := NewLogger(os.Stderr, level)
+	cfg, err := ConfigFromEnv(svc.Name)
+	if err := errors.Join(err, lerr); err != nil {
+		logger.Error("invalid configuration", "service", svc.Name, "err", err)
+		return err
+	}
+	return Run(ctx, cfg, svc, WithLogger(logger))
+}
