@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -20,10 +18,9 @@ import (
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/pgembed"
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
-	"github.com/catga-go/catga/libs/catga/natsembed"
+	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/natstransport"
@@ -33,159 +30,103 @@ import (
 )
 
 // cluster is the service run as two peers (processes) over one event
-// store and one NATS server, with a client of its own.
+// store and one NATS server, with a client of its own and a view of the
+// peers' event store for the checks.
 type cluster struct {
-	name   string
 	bin    string
-	dir    string
-	env    []string
-	nats   *natsembed.Server
+	opts   peertest.Options
 	client *natstransport.Transport
-	peers  []*proc
-	store  eventstore.Store // the test's view of the peers' event store
-	close  func()
+	peers  []*peertest.Process
+	store  eventstore.Store
 }
 
-// clusters: one over SQLite, one over PostgreSQL when it is installed.
-var clusters []*cluster
+func TestMain(m *testing.M) { peertest.Main(m) }
 
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	flag.Parse()
+// TestComponent runs every component test against two peers over SQLite
+// and against two peers over PostgreSQL.
+func TestComponent(t *testing.T) {
 	if testing.Short() {
-		fmt.Println("inventory component tests skipped: -short (they build the service and run it as processes)")
-		return 0
+		t.Skip("component tests build the service and run its peers as processes; skipped under -short")
 	}
-	dir, err := os.MkdirTemp("", "inventory-component-*")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+	bin := peertest.Build(t, "..")
+	backends := []struct {
+		name  string
+		store backend
+	}{{"sqlite", sqliteBackend}, {"postgres", postgresBackend}}
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, c *cluster)
+	}{
+		{"HappyPath", testHappyPath},
+		{"OutOfStock", testOutOfStock},
+		{"DuplicateDeliveries", testDuplicateDeliveries},
+		{"StaleEpoch", testStaleEpoch},
+		{"ReleaseBeforeReserve", testReleaseBeforeReserve},
+		{"ConcurrentReservations", testConcurrentReservations},
+		{"BadInput", testBadInput},
+		{"PeerKilledMidCommand", testPeerKilledMidCommand},
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	defer func() {
-		for _, c := range clusters {
-			c.shutdown()
-		}
-	}()
-	if err := setUp(dir); err != nil {
-		fmt.Fprintln(os.Stderr, "inventory component tests:", err)
-		return 1
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			reg := eventstore.NewRegistry()
+			if err := adapters.RegisterEvents(reg); err != nil {
+				t.Fatal(err)
+			}
+			c := startCluster(t, bin, reg, b.store)
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) { tt.fn(t, c) })
+			}
+		})
 	}
-	return m.Run()
 }
 
-func setUp(dir string) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	bin, err := buildBinary(dir)
+// backend makes an empty event store for a cluster: the environment that
+// points the peers at it, and the test's own view of it.
+type backend func(t *testing.T, reg *eventstore.Registry) (env []string, view eventstore.Store)
+
+func sqliteBackend(t *testing.T, reg *eventstore.Registry) ([]string, eventstore.Store) {
+	path := filepath.Join(t.TempDir(), "inventory.db")
+	s, err := sqlitestore.Open(t.Context(), path, reg)
 	if err != nil {
-		return err
+		t.Fatal(err)
 	}
-	reg := eventstore.NewRegistry()
-	if err := adapters.RegisterEvents(reg); err != nil {
-		return err
-	}
-	dbPath := filepath.Join(dir, "sqlite", "inventory.db")
-	c, err := startCluster("sqlite", bin, filepath.Join(dir, "sqlite"), []string{"CATGA_SQLITE_PATH=" + dbPath},
-		func() (eventstore.Store, func(), error) {
-			s, err := sqlitestore.Open(ctx, dbPath, reg)
-			if err != nil {
-				return nil, nil, err
-			}
-			return s, func() { _ = s.Close() }, nil
-		})
-	if err != nil {
-		return err
-	}
-	clusters = append(clusters, c)
-	pg, err := pgembed.Start(ctx, pgembed.Config{})
-	if errors.Is(err, pgembed.ErrNoBinaries) {
-		fmt.Println("inventory component tests run over SQLite only:", err)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	url := pg.URL("postgres")
-	c, err = startCluster("postgres", bin, filepath.Join(dir, "postgres"), []string{"CATGA_DATABASE_URL=" + url},
-		func() (eventstore.Store, func(), error) {
-			pool, err := pgxpool.New(ctx, url)
-			if err != nil {
-				return nil, nil, err
-			}
-			s, err := pgstore.New(ctx, pool, reg, pgstore.WithSchema("inventory"))
-			if err != nil {
-				pool.Close()
-				return nil, nil, err
-			}
-			return s, func() { pool.Close(); pg.Stop() }, nil
-		})
-	if err != nil {
-		pg.Stop()
-		return err
-	}
-	clusters = append(clusters, c)
-	return nil
+	t.Cleanup(func() { _ = s.Close() })
+	return []string{"CATGA_SQLITE_PATH=" + path}, s
 }
 
-func startCluster(name, bin, dir string, env []string, view func() (eventstore.Store, func(), error)) (*cluster, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	ns, err := natsembed.Start(natsembed.Config{})
+func postgresBackend(t *testing.T, reg *eventstore.Registry) ([]string, eventstore.Store) {
+	url := peertest.PostgresURL(t)
+	pool, err := pgxpool.New(t.Context(), url)
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	c := &cluster{name: name, bin: bin, dir: dir, nats: ns, close: func() {}}
-	c.env = append(env, "CATGA_NATS_URL="+ns.ClientURL(), "CATGA_LOG_LEVEL=debug")
-	if c.client, err = natstransport.Connect(natstransport.Config{URLs: []string{ns.ClientURL()}, Name: "inventory-test"}); err != nil {
-		c.shutdown()
-		return nil, err
+	t.Cleanup(pool.Close)
+	// The chassis keeps a service's events in the schema named after it.
+	s, err := pgstore.New(t.Context(), pool, reg, pgstore.WithSchema("inventory"))
+	if err != nil {
+		t.Fatal(err)
 	}
+	return []string{"CATGA_DATABASE_URL=" + url}, s
+}
+
+// startCluster starts NATS and two peers over the store b makes.
+func startCluster(t *testing.T, bin string, reg *eventstore.Registry, b backend) *cluster {
+	t.Helper()
+	nats := peertest.NATS(t)
+	c := &cluster{bin: bin}
+	env, view := b(t, reg)
+	c.opts = peertest.Options{NATSURL: nats.ClientURL(), Env: append(env, "CATGA_LOG_LEVEL=debug")}
 	for range 2 {
-		p, err := startProc(bin, dir, c.env)
-		if err != nil {
-			c.shutdown()
-			return nil, fmt.Errorf("%s: %w", name, err)
-		}
-		c.peers = append(c.peers, p)
+		c.peers = append(c.peers, peertest.Start(t, bin, c.opts))
 	}
-	store, closeView, err := view()
+	c.store = view
+	client, err := natstransport.Connect(natstransport.Config{URLs: []string{nats.ClientURL()}, Name: "inventory-test"})
 	if err != nil {
-		c.shutdown()
-		return nil, fmt.Errorf("%s: the test's view of the event store: %w", name, err)
+		t.Fatal(err)
 	}
-	c.store, c.close = store, closeView
-	return c, nil
-}
-
-func (c *cluster) shutdown() {
-	for _, p := range c.peers {
-		p.stop()
-	}
-	if c.client != nil {
-		_ = c.client.Close()
-	}
-	c.close()
-	c.nats.Shutdown()
-}
-
-// each runs fn once per cluster; a failure prints the peers' last log
-// lines.
-func each(t *testing.T, fn func(t *testing.T, c *cluster)) {
-	for _, c := range clusters {
-		t.Run(c.name, func(t *testing.T) {
-			t.Cleanup(func() {
-				if t.Failed() {
-					for i, p := range c.peers {
-						t.Logf("peer %d log:\n%s", i, p.tail())
-					}
-				}
-			})
-			fn(t, c)
-		})
-	}
+	t.Cleanup(func() { _ = client.Close() })
+	c.client = client
+	return c
 }
 
 // ids makes ids unique to the test and cluster, since the clusters' stores
@@ -198,7 +139,7 @@ func (c *cluster) do(t *testing.T, peer int, method, path, body string) (int, []
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, c.peers[peer].url+path, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, method, c.peers[peer].URL+path, strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,52 +239,48 @@ func (c *cluster) release(ctx context.Context, order string) (contracts.Released
 
 func line(sku string, q int64) contracts.Line { return contracts.Line{SKU: sku, Quantity: q} }
 
-func TestHappyPath(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		a, b, order := ids(t, "a"), ids(t, "b"), ids(t, "o1")
-		c.add(t, a, 5)
-		c.add(t, b, 5)
-		if err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 2), line(b, 3)}); err != nil {
-			t.Fatal(err)
-		}
-		if s := c.stock(t, 1, a); s != (stock{SKU: a, OnHand: 5, Reserved: 2, Available: 3}) {
-			t.Fatalf("stock %+v", s)
-		}
-		got, err := c.release(step(t.Context(), order, 1, true), order)
-		if err != nil || len(got.Lines) != 2 {
-			t.Fatalf("release: %+v, %v", got, err)
-		}
-		if s := c.stock(t, 0, b); s.Reserved != 0 || s.Available != 5 {
-			t.Fatalf("stock %+v after the release", s)
-		}
-	})
+func testHappyPath(t *testing.T, c *cluster) {
+	a, b, order := ids(t, "a"), ids(t, "b"), ids(t, "o1")
+	c.add(t, a, 5)
+	c.add(t, b, 5)
+	if err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 2), line(b, 3)}); err != nil {
+		t.Fatal(err)
+	}
+	if s := c.stock(t, 1, a); s != (stock{SKU: a, OnHand: 5, Reserved: 2, Available: 3}) {
+		t.Fatalf("stock %+v", s)
+	}
+	got, err := c.release(step(t.Context(), order, 1, true), order)
+	if err != nil || len(got.Lines) != 2 {
+		t.Fatalf("release: %+v, %v", got, err)
+	}
+	if s := c.stock(t, 0, b); s.Reserved != 0 || s.Available != 5 {
+		t.Fatalf("stock %+v after the release", s)
+	}
 }
 
-func TestOutOfStock(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		a, b := ids(t, "a"), ids(t, "b")
-		c.add(t, a, 5)
-		c.add(t, b, 1)
-		tests := []struct {
-			name     string
-			lines    []contracts.Line
-			wantCode string
-		}{
-			{"one line short", []contracts.Line{line(a, 5), line(b, 2)}, contracts.CodeOutOfStock},
-			{"unknown sku", []contracts.Line{line(a, 1), line(ids(t, "zz"), 1)}, contracts.CodeUnknownSKU},
-		}
-		for i, tt := range tests {
-			t.Run(tt.name, func(t *testing.T) {
-				order := ids(t, fmt.Sprint(i))
-				if err := c.reserve(step(t.Context(), order, 1, false), order, tt.lines); rejection(err) != tt.wantCode {
-					t.Fatalf("err = %v, want rejection %s", err, tt.wantCode)
-				}
-			})
-		}
-		if sa, sb := c.stock(t, 1, a), c.stock(t, 1, b); sa.Reserved != 0 || sb.Reserved != 0 {
-			t.Fatalf("a %+v, b %+v: a refused reservation held some lines", sa, sb)
-		}
-	})
+func testOutOfStock(t *testing.T, c *cluster) {
+	a, b := ids(t, "a"), ids(t, "b")
+	c.add(t, a, 5)
+	c.add(t, b, 1)
+	tests := []struct {
+		name     string
+		lines    []contracts.Line
+		wantCode string
+	}{
+		{"one line short", []contracts.Line{line(a, 5), line(b, 2)}, contracts.CodeOutOfStock},
+		{"unknown sku", []contracts.Line{line(a, 1), line(ids(t, "zz"), 1)}, contracts.CodeUnknownSKU},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			order := ids(t, fmt.Sprint(i))
+			if err := c.reserve(step(t.Context(), order, 1, false), order, tt.lines); rejection(err) != tt.wantCode {
+				t.Fatalf("err = %v, want rejection %s", err, tt.wantCode)
+			}
+		})
+	}
+	if sa, sb := c.stock(t, 1, a), c.stock(t, 1, b); sa.Reserved != 0 || sb.Reserved != 0 {
+		t.Fatalf("a %+v, b %+v: a refused reservation held some lines", sa, sb)
+	}
 }
 
 // deliver sends the same step message n times at once and returns the
@@ -362,218 +299,209 @@ func deliver(n int, send func() error) []error {
 // spread over the peers by the queue group, reserve once; deliveries of
 // it after its release reserve nothing (the streams alone would take it:
 // the order holds nothing).
-func TestDuplicateDeliveries(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		a, order := ids(t, "a"), ids(t, "o1")
-		c.add(t, a, 10)
-		ctx := step(t.Context(), order, 1, false)
-		send := func() error { return c.reserve(ctx, order, []contracts.Line{line(a, 3)}) }
-		for i, err := range deliver(12, send) {
-			if err != nil {
-				t.Fatalf("delivery %d: %v", i, err)
-			}
+func testDuplicateDeliveries(t *testing.T, c *cluster) {
+	a, order := ids(t, "a"), ids(t, "o1")
+	c.add(t, a, 10)
+	ctx := step(t.Context(), order, 1, false)
+	send := func() error { return c.reserve(ctx, order, []contracts.Line{line(a, 3)}) }
+	for i, err := range deliver(12, send) {
+		if err != nil {
+			t.Fatalf("delivery %d: %v", i, err)
 		}
-		if held := c.reservedOf(t, a); held[order] != 3 || c.stock(t, 1, a).Reserved != 3 {
-			t.Fatalf("%s holds %d, want 3", order, held[order])
+	}
+	if held := c.reservedOf(t, a); held[order] != 3 || c.stock(t, 1, a).Reserved != 3 {
+		t.Fatalf("%s holds %d, want 3", order, held[order])
+	}
+	if _, err := c.release(step(t.Context(), order, 1, true), order); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range deliver(8, send) {
+		if err != nil {
+			t.Fatalf("late delivery %d: %v", i, err)
 		}
-		if _, err := c.release(step(t.Context(), order, 1, true), order); err != nil {
-			t.Fatal(err)
-		}
-		for i, err := range deliver(8, send) {
-			if err != nil {
-				t.Fatalf("late delivery %d: %v", i, err)
-			}
-		}
-		if s := c.stock(t, 0, a); s.Reserved != 0 {
-			t.Fatalf("stock %+v: a delivery after the release reserved again", s)
-		}
-	})
+	}
+	if s := c.stock(t, 0, a); s.Reserved != 0 {
+		t.Fatalf("stock %+v: a delivery after the release reserved again", s)
+	}
 }
 
 // TestStaleEpoch: once a newer owner of the saga reached inventory, the
 // old owner's messages are refused and change nothing.
-func TestStaleEpoch(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		a, order := ids(t, "a"), ids(t, "o1")
-		c.add(t, a, 10)
-		if err := c.reserve(step(t.Context(), order, 2, false), order, []contracts.Line{line(a, 4)}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := c.release(step(t.Context(), order, 1, true), order); rejection(err) != saga.CodeStaleEpoch {
-			t.Fatalf("release from epoch 1: %v, want %s", err, saga.CodeStaleEpoch)
-		}
-		if s := c.stock(t, 1, a); s.Reserved != 4 {
-			t.Fatalf("stock %+v: the stale release applied", s)
-		}
-	})
+func testStaleEpoch(t *testing.T, c *cluster) {
+	a, order := ids(t, "a"), ids(t, "o1")
+	c.add(t, a, 10)
+	if err := c.reserve(step(t.Context(), order, 2, false), order, []contracts.Line{line(a, 4)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.release(step(t.Context(), order, 1, true), order); rejection(err) != saga.CodeStaleEpoch {
+		t.Fatalf("release from epoch 1: %v, want %s", err, saga.CodeStaleEpoch)
+	}
+	if s := c.stock(t, 1, a); s.Reserved != 4 {
+		t.Fatalf("stock %+v: the stale release applied", s)
+	}
 }
 
 // TestReleaseBeforeReserve: a release that overtakes its reservation
 // returns nothing, and the reservation arriving after it is refused.
-func TestReleaseBeforeReserve(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		a, order := ids(t, "a"), ids(t, "o1")
-		c.add(t, a, 10)
-		got, err := c.release(step(t.Context(), order, 1, true), order)
-		if err != nil || len(got.Lines) != 0 {
-			t.Fatalf("release: %+v, %v; want nothing released", got, err)
-		}
-		if err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 1)}); rejection(err) != saga.CodeCompensated {
-			t.Fatalf("late reserve: %v, want %s", err, saga.CodeCompensated)
-		}
-		if s := c.stock(t, 0, a); s.Reserved != 0 {
-			t.Fatalf("stock %+v: the late reservation applied", s)
-		}
-	})
+func testReleaseBeforeReserve(t *testing.T, c *cluster) {
+	a, order := ids(t, "a"), ids(t, "o1")
+	c.add(t, a, 10)
+	got, err := c.release(step(t.Context(), order, 1, true), order)
+	if err != nil || len(got.Lines) != 0 {
+		t.Fatalf("release: %+v, %v; want nothing released", got, err)
+	}
+	if err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 1)}); rejection(err) != saga.CodeCompensated {
+		t.Fatalf("late reserve: %v, want %s", err, saga.CodeCompensated)
+	}
+	if s := c.stock(t, 0, a); s.Reserved != 0 {
+		t.Fatalf("stock %+v: the late reservation applied", s)
+	}
 }
 
 // TestConcurrentReservations: many orders race for two SKUs from many
 // callers through both peers; stock never goes negative and every order
 // holds all its lines or none.
-func TestConcurrentReservations(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		a, b := ids(t, "a"), ids(t, "b")
-		c.add(t, a, 25)
-		c.add(t, b, 30)
-		const n = 40
-		var ok atomic.Int64
-		errs := make([]error, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				order := ids(t, fmt.Sprintf("o%d", i))
-				err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 1), line(b, 1)})
-				switch {
-				case err == nil:
-					ok.Add(1)
-				case rejection(err) != contracts.CodeOutOfStock:
-					errs[i] = err
-				}
-			})
-		}
-		wg.Wait()
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("order %d: %v", i, err)
+func testConcurrentReservations(t *testing.T, c *cluster) {
+	a, b := ids(t, "a"), ids(t, "b")
+	c.add(t, a, 25)
+	c.add(t, b, 30)
+	const n = 40
+	var ok atomic.Int64
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			order := ids(t, fmt.Sprintf("o%d", i))
+			err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 1), line(b, 1)})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case rejection(err) != contracts.CodeOutOfStock:
+				errs[i] = err
 			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("order %d: %v", i, err)
 		}
-		heldA, heldB := c.reservedOf(t, a), c.reservedOf(t, b)
-		if ok.Load() != 25 || sum(heldA) != 25 || sum(heldB) != 25 {
-			t.Fatalf("%d reservations succeeded; %d of a and %d of b held; want 25 each", ok.Load(), sum(heldA), sum(heldB))
+	}
+	heldA, heldB := c.reservedOf(t, a), c.reservedOf(t, b)
+	if ok.Load() != 25 || sum(heldA) != 25 || sum(heldB) != 25 {
+		t.Fatalf("%d reservations succeeded; %d of a and %d of b held; want 25 each", ok.Load(), sum(heldA), sum(heldB))
+	}
+	for order, q := range heldA {
+		if q != 1 || heldB[order] != 1 {
+			t.Fatalf("order %s holds %d of a and %d of b: not all or nothing", order, q, heldB[order])
 		}
-		for order, q := range heldA {
-			if q != 1 || heldB[order] != 1 {
-				t.Fatalf("order %s holds %d of a and %d of b: not all or nothing", order, q, heldB[order])
-			}
-		}
-		if s := c.stock(t, 1, a); s.Available != 0 || s.Reserved != 25 {
-			t.Fatalf("stock of a %+v, want all 25 reserved", s)
-		}
-	})
+	}
+	if s := c.stock(t, 1, a); s.Available != 0 || s.Reserved != 25 {
+		t.Fatalf("stock of a %+v, want all 25 reserved", s)
+	}
 }
 
-func TestBadInput(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		a := ids(t, "a")
-		c.add(t, a, 5)
-		httpTests := []struct {
-			name, method, path, body string
-			wantStatus               int
-			wantField                string
-		}{
-			{"malformed", "POST", "/stock/" + a, `{"quantity":`, 400, ""},
-			{"unknown field", "POST", "/stock/" + a, `{"quantity":1,"sku":"x"}`, 400, "sku"},
-			{"zero", "POST", "/stock/" + a, `{"quantity":0}`, 422, "quantity"},
-			{"negative", "POST", "/stock/" + a, `{"quantity":-1}`, 422, "quantity"},
-			{"oversized", "POST", "/stock/" + a, `{"quantity":1` + strings.Repeat(" ", 1<<20) + `}`, 413, ""},
-			{"unknown sku", "GET", "/stock/" + ids(t, "zz"), ``, 404, ""},
-		}
-		for _, tt := range httpTests {
-			t.Run("http "+tt.name, func(t *testing.T) {
-				status, body := c.do(t, 1, tt.method, tt.path, tt.body)
-				var e struct {
-					Error struct{ Code, Field string } `json:"error"`
-				}
-				if err := json.Unmarshal(body, &e); status != tt.wantStatus || err != nil || e.Error.Code == "" || e.Error.Field != tt.wantField {
-					t.Fatalf("%d %s, want %d naming field %q", status, body, tt.wantStatus, tt.wantField)
-				}
-			})
-		}
-		natsTests := []struct {
-			name  string
-			order string
-			lines []contracts.Line
-		}{
-			{"no lines", ids(t, "o1"), nil},
-			{"zero quantity", ids(t, "o2"), []contracts.Line{line(a, 0)}},
-			{"negative quantity", ids(t, "o3"), []contracts.Line{line(a, -1)}},
-			{"no sku", ids(t, "o4"), []contracts.Line{line("", 1)}},
-			{"no order", "", []contracts.Line{line(a, 1)}},
-		}
-		for _, tt := range natsTests {
-			t.Run("nats "+tt.name, func(t *testing.T) {
-				err := c.reserve(step(t.Context(), ids(t, "saga"), 1, false), tt.order, tt.lines)
-				var remote *transport.RemoteError
-				if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
-					t.Fatalf("err = %v, want a bad request", err)
-				}
-			})
-		}
-		if s := c.stock(t, 0, a); s != (stock{SKU: a, OnHand: 5, Available: 5}) {
-			t.Fatalf("stock %+v: bad input wrote something", s)
-		}
-	})
+func testBadInput(t *testing.T, c *cluster) {
+	a := ids(t, "a")
+	c.add(t, a, 5)
+	httpTests := []struct {
+		name, method, path, body string
+		wantStatus               int
+		wantField                string
+	}{
+		{"malformed", "POST", "/stock/" + a, `{"quantity":`, 400, ""},
+		{"unknown field", "POST", "/stock/" + a, `{"quantity":1,"sku":"x"}`, 400, "sku"},
+		{"zero", "POST", "/stock/" + a, `{"quantity":0}`, 422, "quantity"},
+		{"negative", "POST", "/stock/" + a, `{"quantity":-1}`, 422, "quantity"},
+		{"oversized", "POST", "/stock/" + a, `{"quantity":1` + strings.Repeat(" ", 1<<20) + `}`, 413, ""},
+		{"unknown sku", "GET", "/stock/" + ids(t, "zz"), ``, 404, ""},
+	}
+	for _, tt := range httpTests {
+		t.Run("http "+tt.name, func(t *testing.T) {
+			status, body := c.do(t, 1, tt.method, tt.path, tt.body)
+			var e struct {
+				Error struct{ Code, Field string } `json:"error"`
+			}
+			if err := json.Unmarshal(body, &e); status != tt.wantStatus || err != nil || e.Error.Code == "" || e.Error.Field != tt.wantField {
+				t.Fatalf("%d %s, want %d naming field %q", status, body, tt.wantStatus, tt.wantField)
+			}
+		})
+	}
+	natsTests := []struct {
+		name  string
+		order string
+		lines []contracts.Line
+	}{
+		{"no lines", ids(t, "o1"), nil},
+		{"zero quantity", ids(t, "o2"), []contracts.Line{line(a, 0)}},
+		{"negative quantity", ids(t, "o3"), []contracts.Line{line(a, -1)}},
+		{"no sku", ids(t, "o4"), []contracts.Line{line("", 1)}},
+		{"no order", "", []contracts.Line{line(a, 1)}},
+	}
+	for _, tt := range natsTests {
+		t.Run("nats "+tt.name, func(t *testing.T) {
+			err := c.reserve(step(t.Context(), ids(t, "saga"), 1, false), tt.order, tt.lines)
+			var remote *transport.RemoteError
+			if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
+				t.Fatalf("err = %v, want a bad request", err)
+			}
+		})
+	}
+	if s := c.stock(t, 0, a); s != (stock{SKU: a, OnHand: 5, Available: 5}) {
+		t.Fatalf("stock %+v: bad input wrote something", s)
+	}
 }
 
 // TestPeerKilledMidCommand: a peer dies (SIGKILL) while reservations are
 // in flight; the senders retry on the survivors, and every order holds its
 // lines exactly once.
-func TestPeerKilledMidCommand(t *testing.T) {
-	each(t, func(t *testing.T, c *cluster) {
-		victim, err := startProc(c.bin, c.dir, c.env)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer victim.kill()
-		a, b := ids(t, "a"), ids(t, "b")
-		c.add(t, a, 1000)
-		c.add(t, b, 1000)
-		const n = 60
-		var answered atomic.Int64
-		killed := make(chan int64, 1)
-		var wg sync.WaitGroup
-		errs := make([]error, n)
-		for i := range n {
-			wg.Go(func() {
-				order := ids(t, fmt.Sprintf("o%d", i))
-				ctx, cancel := context.WithTimeout(step(t.Context(), order, 1, false), 30*time.Second)
-				defer cancel()
-				errs[i] = c.reserve(ctx, order, []contracts.Line{line(a, 1), line(b, 2)},
-					transport.WithAttemptTimeout(time.Second), transport.WithRetry(20, 50*time.Millisecond))
-				if answered.Add(1) == 5 {
-					victim.kill()
-					killed <- answered.Load()
-				}
-			})
-		}
-		wg.Wait()
-		if got := <-killed; got >= n {
-			t.Fatalf("the peer was killed after every reservation was answered")
-		}
-		for i, err := range errs {
-			if err != nil {
-				t.Errorf("order %d: %v", i, err)
-			}
-		}
-		heldA, heldB := c.reservedOf(t, a), c.reservedOf(t, b)
-		for i := range n {
+func testPeerKilledMidCommand(t *testing.T, c *cluster) {
+	victim := peertest.Start(t, c.bin, c.opts)
+	a, b := ids(t, "a"), ids(t, "b")
+	c.add(t, a, 1000)
+	c.add(t, b, 1000)
+	const n = 60
+	// A send whose first attempt reached the killed peer waits out the
+	// attempt timeout before its retry: those prove the kill hit work in
+	// flight.
+	const attempt = time.Second
+	var answered, retried atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
 			order := ids(t, fmt.Sprintf("o%d", i))
-			if heldA[order] != 1 || heldB[order] != 2 {
-				t.Errorf("order %s holds %d of a and %d of b, want 1 and 2", order, heldA[order], heldB[order])
+			ctx, cancel := context.WithTimeout(step(t.Context(), order, 1, false), 30*time.Second)
+			defer cancel()
+			start := time.Now()
+			errs[i] = c.reserve(ctx, order, []contracts.Line{line(a, 1), line(b, 2)},
+				transport.WithAttemptTimeout(attempt), transport.WithRetry(20, 50*time.Millisecond))
+			if time.Since(start) >= attempt {
+				retried.Add(1)
 			}
+			if answered.Add(1) == 5 {
+				victim.Kill()
+			}
+		})
+	}
+	wg.Wait()
+	if retried.Load() == 0 {
+		t.Fatal("no send was in flight at the killed peer: nothing was tested")
+	}
+	t.Logf("%d of %d sends retried after the peer was killed", retried.Load(), n)
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("order %d: %v", i, err)
 		}
-		if s := c.stock(t, 0, b); s.Reserved != 2*n {
-			t.Fatalf("stock of b %+v, want %d reserved", s, 2*n)
+	}
+	heldA, heldB := c.reservedOf(t, a), c.reservedOf(t, b)
+	for i := range n {
+		order := ids(t, fmt.Sprintf("o%d", i))
+		if heldA[order] != 1 || heldB[order] != 2 {
+			t.Errorf("order %s holds %d of a and %d of b, want 1 and 2", order, heldA[order], heldB[order])
 		}
-	})
+	}
+	if s := c.stock(t, 0, b); s.Reserved != 2*n {
+		t.Fatalf("stock of b %+v, want %d reserved", s, 2*n)
+	}
 }
