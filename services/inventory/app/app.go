@@ -5,15 +5,17 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/services/inventory/domain"
 )
 
-// ErrNoSagaStep: a Reserve or Release carried no saga metadata, so it
-// cannot be fenced. Over the transport every message has some (its message
-// id is its idempotency key); only an in-process caller can hit this, and
-// it is refused as bad input rather than applied unfenced.
+// ErrNoSagaStep: a Reserve or Release carried no saga step metadata (an
+// idempotency key; the saga engine always sets one), so it could not be
+// fenced: applied at most once, refused for an old owner, and a
+// compensation matched with its action. It is refused as bad input rather
+// than applied unfenced.
 var ErrNoSagaStep = errors.New("inventory: reserve or release without saga metadata")
 
 // StepApplier applies one saga step message once.
@@ -86,7 +88,7 @@ func (s *Service) Reserve(ctx context.Context, order string, lines []domain.Line
 	if err != nil {
 		return err
 	}
-	op, ok := saga.OpFrom(ctx)
+	op, ok := stepOp(ctx)
 	if !ok {
 		return ErrNoSagaStep
 	}
@@ -106,7 +108,7 @@ func (s *Service) Release(ctx context.Context, c domain.ReleaseOrder) ([]domain.
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	op, ok := saga.OpFrom(ctx)
+	op, ok := stepOp(ctx)
 	if !ok {
 		return nil, ErrNoSagaStep
 	}
@@ -152,4 +154,15 @@ func release(ctx context.Context, es eventstore.Store, c domain.ReleaseOrder) ([
 		return lines, err
 	}
 	return nil, fmt.Errorf("inventory: release of order %s: reservation kept changing", c.Order)
+}
+
+// stepOp is the saga step message ctx carries. A message without an
+// idempotency key of its own is not one: its key would default to its
+// message id, unrelated to any other message, so a compensation could
+// never find its action.
+func stepOp(ctx context.Context) (saga.Op, bool) {
+	if md, ok := catga.MetadataFrom(ctx); !ok || md.IdempotencyKey == "" {
+		return saga.Op{}, false
+	}
+	return saga.OpFrom(ctx)
 }

@@ -89,6 +89,7 @@ func TestReserve(t *testing.T) {
 			{"unknown sku", "o2", []domain.Line{ln("a", 1), ln("z", 1)}, step(t.Context(), "o2", 1, false), domain.ErrUnknownSKU},
 			{"invalid", "o3", []domain.Line{ln("a", 0)}, step(t.Context(), "o3", 1, false), domain.ErrInvalid},
 			{"no saga metadata", "o4", []domain.Line{ln("a", 1)}, t.Context(), app.ErrNoSagaStep},
+			{"a message id only", "o4", []domain.Line{ln("a", 1)}, catga.WithMetadata(t.Context(), catga.Metadata{MessageID: "m1"}), app.ErrNoSagaStep},
 			{"reserved", "o5", []domain.Line{ln("a", 2), ln("b", 1)}, step(t.Context(), "o5", 1, false), nil},
 		}
 		for _, tt := range tests {

@@ -172,6 +172,9 @@ func TestNATS(t *testing.T) {
 	}
 	_, err = transport.Request(stepCtx(ctx, "o7", true), f.client, contracts.InventoryRelease, contracts.Release{})
 	checkWireError(t, err, "bad")
+	// Not a saga step: no idempotency key of its own.
+	_, err = transport.Request(ctx, f.client, contracts.InventoryRelease, contracts.Release{OrderID: "o6"})
+	checkWireError(t, err, "bad")
 	for _, sku := range []string{"apple", "pear"} {
 		recs, err := f.store.Load(ctx, domain.StockID(sku), 0)
 		if err != nil || len(recs) != 3 {

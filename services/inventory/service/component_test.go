@@ -447,6 +447,13 @@ func testBadInput(t *testing.T, c *cluster) {
 			}
 		})
 	}
+	t.Run("nats not a saga step", func(t *testing.T) {
+		err := c.reserve(t.Context(), ids(t, "o5"), []contracts.Line{line(a, 1)})
+		var remote *transport.RemoteError
+		if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
+			t.Fatalf("err = %v, want a bad request", err)
+		}
+	})
 	if s := c.stock(t, 0, a); s != (stock{SKU: a, OnHand: 5, Available: 5}) {
 		t.Fatalf("stock %+v: bad input wrote something", s)
 	}

@@ -5,15 +5,17 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/services/payment/domain"
 )
 
-// ErrNoSagaStep: a Charge or Refund carried no saga metadata, so it cannot
-// be fenced. Over the transport every message has some (its message id is
-// its idempotency key); only an in-process caller can hit this, and it is
-// refused as bad input rather than applied unfenced.
+// ErrNoSagaStep: a Charge or Refund carried no saga step metadata (an
+// idempotency key; the saga engine always sets one), so it could not be
+// fenced: applied at most once, refused for an old owner, and a
+// compensation matched with its action. It is refused as bad input rather
+// than applied unfenced.
 var ErrNoSagaStep = errors.New("payment: charge or refund without saga metadata")
 
 // StepApplier applies one saga step message once.
@@ -97,7 +99,7 @@ func (s *Service) Charge(ctx context.Context, c domain.ChargeOrder) (Receipt, er
 	if err := c.Validate(); err != nil {
 		return Receipt{}, err
 	}
-	op, ok := saga.OpFrom(ctx)
+	op, ok := stepOp(ctx)
 	if !ok {
 		return Receipt{}, ErrNoSagaStep
 	}
@@ -127,7 +129,7 @@ func (s *Service) Refund(ctx context.Context, c domain.RefundOrder) (Receipt, er
 	if err := c.Validate(); err != nil {
 		return Receipt{}, err
 	}
-	op, ok := saga.OpFrom(ctx)
+	op, ok := stepOp(ctx)
 	if !ok {
 		return Receipt{}, ErrNoSagaStep
 	}
@@ -166,4 +168,15 @@ func (s *Service) Refund(ctx context.Context, c domain.RefundOrder) (Receipt, er
 func (s *Service) load(ctx context.Context, id string) (domain.Account, error) {
 	st, err := Accounts.Load(ctx, s.store, id)
 	return st.Value, err
+}
+
+// stepOp is the saga step message ctx carries. A message without an
+// idempotency key of its own is not one: its key would default to its
+// message id, unrelated to any other message, so a compensation could
+// never find its action.
+func stepOp(ctx context.Context) (saga.Op, bool) {
+	if md, ok := catga.MetadataFrom(ctx); !ok || md.IdempotencyKey == "" {
+		return saga.Op{}, false
+	}
+	return saga.OpFrom(ctx)
 }

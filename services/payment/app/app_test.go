@@ -90,6 +90,7 @@ func TestCharge(t *testing.T) {
 			{"unknown account", domain.ChargeOrder{Order: "o3", Account: "bob", Amount: 1}, step(t.Context(), "o3", 1, false), app.Receipt{}, domain.ErrUnknownAccount},
 			{"invalid", domain.ChargeOrder{Order: "o4", Account: "alice", Amount: -1}, step(t.Context(), "o4", 1, false), app.Receipt{}, domain.ErrInvalid},
 			{"no saga metadata", domain.ChargeOrder{Order: "o5", Account: "alice", Amount: 1}, t.Context(), app.Receipt{}, app.ErrNoSagaStep},
+			{"a message id only", domain.ChargeOrder{Order: "o6", Account: "alice", Amount: 1}, catga.WithMetadata(t.Context(), catga.Metadata{MessageID: "m1"}), app.Receipt{}, app.ErrNoSagaStep},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {

@@ -176,6 +176,9 @@ func TestNATS(t *testing.T) {
 	}
 	_, err = transport.Request(stepCtx(ctx, "o9", true), f.client, contracts.PaymentRefund, contracts.Refund{OrderID: "o9", Customer: "alice", Amount: -1})
 	checkWireError(t, err, "bad")
+	// Not a saga step: no idempotency key of its own.
+	_, err = transport.Request(ctx, f.client, contracts.PaymentCharge, contracts.Charge{OrderID: "o10", Customer: "alice", Amount: 1})
+	checkWireError(t, err, "bad")
 }
 
 // checkWireError checks err is the rejection code, a bad request ("bad"),

@@ -410,6 +410,13 @@ func testBadInput(t *testing.T, c *cluster) {
 			}
 		})
 	}
+	t.Run("nats not a saga step", func(t *testing.T) {
+		_, err := c.charge(t.Context(), contracts.Charge{OrderID: ids(t, "o5"), Customer: alice, Amount: 5})
+		var remote *transport.RemoteError
+		if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
+			t.Fatalf("err = %v, want a bad request", err)
+		}
+	})
 	if a := c.account(t, 0, alice); a.Balance != 100 || len(a.Charges) != 0 {
 		t.Fatalf("account %+v: bad input wrote something", a)
 	}
