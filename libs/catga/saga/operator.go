@@ -17,9 +17,18 @@ func (e *Engine) RecoverNow(ctx context.Context) { e.recoverOnce(ctx) }
 // Get returns a saga with its step history.
 func (e *Engine) Get(ctx context.Context, id string) (Record, error) { return e.store.Get(ctx, id) }
 
-// List returns up to limit sagas in state.
+// List returns up to limit sagas in state (0: no limit), oldest first;
+// final ones in the order they finished, within the store's retention.
 func (e *Engine) List(ctx context.Context, state State, limit int) ([]Record, error) {
 	return e.store.List(ctx, state, limit)
+}
+
+// ListFinished returns a page of the sagas that finished in state
+// (Completed or Compensated), oldest first, from cursor ("" for the first
+// page; then the previous page's Next). See [sagastore.Page] for what
+// paging guarantees while sagas keep finishing.
+func (e *Engine) ListFinished(ctx context.Context, state State, cursor string, limit int) (sagastore.Page, error) {
+	return e.store.ListFinished(ctx, state, cursor, limit)
 }
 
 // awaitPoll is Await's polling schedule: quick for short sagas, backing

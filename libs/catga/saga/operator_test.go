@@ -259,3 +259,59 @@ func TestLegacyDueEntries(t *testing.T) {
 		})
 	}
 }
+
+// TestListFinishedSagas: the engine's final transitions index every
+// finished saga, so an operator pages through exactly the completed and
+// the compensated ones, in the order they finished, on every store.
+func TestListFinishedSagas(t *testing.T) {
+	for _, st := range testStores() {
+		t.Run(st.name, func(t *testing.T) {
+			ctx := ctxT(t, 30*time.Second)
+			e := newEngine(t, st.open(t))
+			s, err := saga.Register(e, threeSteps(newLedger(), func(int) error { return nil }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			declined := threeSteps(newLedger(), func(step int) error {
+				if step == 2 {
+					return catga.Reject("declined", "no")
+				}
+				return nil
+			})
+			declined.Name = "declined"
+			d, err := saga.Register(e, declined)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[sagastore.State][]string{}
+			for i := range 7 {
+				run := s.Run
+				if i%3 == 1 {
+					run = d.Run
+				}
+				rec, err := run(ctx, "", order{ID: uuid.NewString()})
+				if err != nil && rec.State != sagastore.StateCompensated {
+					t.Fatal(err)
+				}
+				want[rec.State] = append(want[rec.State], rec.ID)
+			}
+			for _, state := range []sagastore.State{sagastore.StateCompleted, sagastore.StateCompensated} {
+				var got []string
+				cursor := ""
+				for more := true; more; {
+					p, err := e.ListFinished(ctx, state, cursor, 2)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, r := range p.Records {
+						got = append(got, r.ID)
+					}
+					cursor, more = p.Next, p.More
+				}
+				if !slices.Equal(got, want[state]) {
+					t.Fatalf("ListFinished(%s) = %v, want %v", state, got, want[state])
+				}
+			}
+		})
+	}
+}

@@ -258,13 +258,19 @@ type Scanner interface {
 //     resets its At; Unindex removes entries by (ID, Epoch), ignoring At.
 //     Due may return a partial answer (and no error) when part of a
 //     sharded index is unreachable, so that recovery goes on elsewhere.
-//   - List returns up to limit records in the given state, oldest first.
-//     It reads an index, not every record: Running and Compensating sagas
-//     are found through the due index, Stuck ones through a stuck index
-//     that Create and Update add to when the record is Stuck (entries of
-//     sagas that left Stuck are dropped when List finds them). Final sagas
-//     are not indexed (that would cost every saga a write); listing them
-//     may scan.
+//   - List returns up to limit records (0: no limit) in the given state,
+//     oldest first. It reads an index, not every record: Running and
+//     Compensating sagas are found through the due index, Stuck ones
+//     through a stuck index that Create and Update add to when the record
+//     is Stuck (entries of sagas that left Stuck are dropped when List
+//     finds them), final ones through the finished index, in the order
+//     they finished (the pages of ListFinished).
+//   - The finished index holds an entry per (final state, saga), written
+//     by the Create or Update that makes the record final, with no extra
+//     round trip where the store allows it (see each store). An entry
+//     never moves once written, and entries older than the store's
+//     retention are neither listed nor kept (each store trims them in
+//     bounded batches). ListFinished pages through it: see [Page].
 type Store interface {
 	Create(ctx context.Context, rec Record) (version uint64, err error)
 	Get(ctx context.Context, id string) (Record, error)
@@ -273,4 +279,5 @@ type Store interface {
 	Index(ctx context.Context, e Entry) error
 	Unindex(ctx context.Context, entries ...Entry) error
 	List(ctx context.Context, state State, limit int) ([]Record, error)
+	ListFinished(ctx context.Context, state State, cursor string, limit int) (Page, error)
 }

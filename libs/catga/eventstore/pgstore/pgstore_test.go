@@ -149,7 +149,7 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"checkpoints", "events", "inbox", "outbox", "outbox_parked", "schema_migrations", "snapshots", "streams"}
+	want := []string{"checkpoints", "events", "inbox", "outbox", "outbox_parked", "saga_fences", "schema_migrations", "snapshots", "streams"}
 	if len(tables) != len(want) {
 		t.Fatalf("tables = %v, want %v", tables, want)
 	}

@@ -34,7 +34,22 @@ func scanRecords(rows pgx.Rows, reg *eventstore.Registry, decode bool) ([]events
 
 // Load implements [eventstore.Store].
 func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) ([]eventstore.Record, error) {
-	rows, err := s.pool.Query(ctx, s.q.load, streamID, afterVersion)
+	return s.load(ctx, s.pool, streamID, afterVersion)
+}
+
+// ReadAll implements [eventstore.Store].
+func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]eventstore.Record, error) {
+	return s.readAll(ctx, s.pool, afterPosition, limit)
+}
+
+// reader is a pool or a transaction.
+type reader interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func (s *Store) load(ctx context.Context, q reader, streamID string, afterVersion int64) ([]eventstore.Record, error) {
+	rows, err := q.Query(ctx, s.q.load, streamID, afterVersion)
 	if err != nil {
 		return nil, wrap("load", err)
 	}
@@ -46,7 +61,7 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 		// Nothing: an empty, missing or deleted stream.
 		var version int64
 		var deleted bool
-		if err := s.pool.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
+		if err := q.QueryRow(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
 			return nil, wrap("load", err)
 		}
 		if deleted {
@@ -56,12 +71,11 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	return recs, err
 }
 
-// ReadAll implements [eventstore.Store].
-func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]eventstore.Record, error) {
+func (s *Store) readAll(ctx context.Context, q reader, afterPosition int64, limit int) ([]eventstore.Record, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("%w: limit %d", eventstore.ErrInvalidArgument, limit)
 	}
-	rows, err := s.pool.Query(ctx, s.q.readAll, afterPosition, limit)
+	rows, err := q.Query(ctx, s.q.readAll, afterPosition, limit)
 	if err != nil {
 		return nil, wrap("read all", err)
 	}

@@ -13,6 +13,7 @@ type queries struct {
 	loadCheckpoint, saveCheckpoint                                 string
 	deleteStream, tombstoneNew                                     string
 	dupEventID, pruneInbox                                         string
+	fenceLoad, fenceSave                                           string
 }
 
 func newQueries(p string) queries {
@@ -71,5 +72,8 @@ FROM {p}outbox_parked p JOIN {p}events e ON e.position = p.position ORDER BY p.p
 ON CONFLICT (name) DO UPDATE SET position = excluded.position, saved_at = excluded.saved_at`),
 		dupEventID: p + "events.id",
 		pruneInbox: r.Replace(`DELETE FROM {p}inbox WHERE processed_at < ?`),
+		fenceLoad:  r.Replace(`SELECT record FROM {p}saga_fences WHERE saga_id = ?`),
+		fenceSave: r.Replace(`INSERT INTO {p}saga_fences (saga_id, record, updated_at) VALUES (?, ?, ?)
+ON CONFLICT (saga_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`),
 	}
 }

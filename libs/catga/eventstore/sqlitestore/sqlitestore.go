@@ -391,7 +391,22 @@ func scanRecords(rows *sql.Rows, reg *eventstore.Registry, decode bool) ([]event
 
 // Load implements [eventstore.Store].
 func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) ([]eventstore.Record, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.load, streamID, afterVersion)
+	return s.load(ctx, s.db, streamID, afterVersion)
+}
+
+// ReadAll implements [eventstore.Store].
+func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]eventstore.Record, error) {
+	return s.readAll(ctx, s.db, afterPosition, limit)
+}
+
+// reader is a database or a transaction.
+type reader interface {
+	querier
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func (s *Store) load(ctx context.Context, q reader, streamID string, afterVersion int64) ([]eventstore.Record, error) {
+	rows, err := q.QueryContext(ctx, s.q.load, streamID, afterVersion)
 	if err != nil {
 		return nil, wrap("load", err)
 	}
@@ -403,7 +418,7 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 		// Nothing: an empty, missing or deleted stream.
 		var version int64
 		var deleted bool
-		if err := s.db.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
+		if err := q.QueryRowContext(ctx, s.q.streamVersion, streamID).Scan(&version, &deleted); err != nil {
 			return nil, wrap("load", err)
 		}
 		if deleted {
@@ -413,12 +428,11 @@ func (s *Store) Load(ctx context.Context, streamID string, afterVersion int64) (
 	return recs, err
 }
 
-// ReadAll implements [eventstore.Store].
-func (s *Store) ReadAll(ctx context.Context, afterPosition int64, limit int) ([]eventstore.Record, error) {
+func (s *Store) readAll(ctx context.Context, q reader, afterPosition int64, limit int) ([]eventstore.Record, error) {
 	if limit <= 0 {
 		return nil, fmt.Errorf("%w: limit %d", eventstore.ErrInvalidArgument, limit)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q.readAll, afterPosition, limit)
+	rows, err := q.QueryContext(ctx, s.q.readAll, afterPosition, limit)
 	if err != nil {
 		return nil, wrap("read all", err)
 	}

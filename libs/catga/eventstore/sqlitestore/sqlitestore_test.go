@@ -135,8 +135,8 @@ func TestConcurrentMigrations(t *testing.T) {
 	if err := stores[0].DB().QueryRow(`SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name LIKE 'inventory\_%' ESCAPE '\'`).Scan(&tables); err != nil {
 		t.Fatal(err)
 	}
-	if tables != 9 { // 8 tables + schema_migrations
-		t.Fatalf("%d inventory_ tables, want 9", tables)
+	if tables != 10 { // 9 tables + schema_migrations
+		t.Fatalf("%d inventory_ tables, want 10", tables)
 	}
 	for i, s := range stores {
 		if _, err := s.Append(ctxT(t), "item", eventstore.Any, []eventstore.Event{{Data: eventstoretest.Deposited{Amount: i}}}); err != nil {

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -19,6 +21,10 @@ import (
 type Config struct {
 	Bucket   string // records bucket, default "catga_sagas"
 	Replicas int    // default 1
+	// Retention is how long the finished index keeps a saga (default
+	// sagastore.DefaultRetention; at least a second, the shortest key TTL
+	// the server allows). Records themselves are kept.
+	Retention time.Duration
 }
 
 // Validate reports configuration errors.
@@ -26,6 +32,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Replicas < 0 {
 		errs = append(errs, errors.New("catga: natskv: negative Replicas"))
+	}
+	if c.Retention != 0 && c.Retention < time.Second {
+		errs = append(errs, fmt.Errorf("catga: natskv: Retention %v is under a second", c.Retention))
 	}
 	if strings.ContainsAny(c.Bucket, " .*>") {
 		errs = append(errs, fmt.Errorf("catga: natskv: invalid bucket name %q", c.Bucket))
@@ -39,9 +48,16 @@ const markerTTL = time.Second
 
 // Store is a JetStream KV sagastore.Store.
 type Store struct {
-	recs  jetstream.KeyValue
-	due   jetstream.KeyValue
-	stuck jetstream.KeyValue // the stuck index: key per Stuck saga, value the time indexed
+	recs      jetstream.KeyValue
+	due       jetstream.KeyValue
+	stuck     jetstream.KeyValue // the stuck index: key per Stuck saga, value the time indexed
+	fin       jetstream.KeyValue // the finished index: see finished.go
+	finStream jetstream.Stream
+	finPrefix string // subject prefix of fin's keys
+	retention time.Duration
+
+	migrated  atomic.Bool
+	migrateMu sync.Mutex
 }
 
 var _ sagastore.Store = (*Store)(nil)
@@ -56,6 +72,9 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	}
 	if cfg.Replicas == 0 {
 		cfg.Replicas = 1
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = sagastore.DefaultRetention
 	}
 	recs, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1, Replicas: cfg.Replicas})
 	if err != nil {
@@ -75,7 +94,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s_stuck: %w", cfg.Bucket, err)
 	}
-	return &Store{recs: recs, due: due, stuck: stuck}, nil
+	s := &Store{recs: recs, due: due, stuck: stuck, retention: cfg.Retention}
+	if err := s.openFinished(ctx, js, cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // Key maps a saga id to a valid KV key: ids made of KV-safe characters are
@@ -126,6 +149,9 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err := s.indexStuck(ctx, rec); err != nil {
 		return 0, err
 	}
+	if err := s.indexFinished(ctx, rec); err != nil {
+		return 0, err
+	}
 	rev, err := s.recs.Create(ctx, Key(rec.ID), b)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return 0, fmt.Errorf("%w: %s", sagastore.ErrExists, rec.ID)
@@ -160,6 +186,9 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 		return 0, fmt.Errorf("catga: natskv: %w", err)
 	}
 	if err := s.indexStuck(ctx, rec); err != nil {
+		return 0, err
+	}
+	if err := s.indexFinished(ctx, rec); err != nil {
 		return 0, err
 	}
 	rev, err := s.recs.Update(ctx, Key(rec.ID), b, rec.Version)
@@ -273,7 +302,8 @@ func (s *Store) indexStuck(ctx context.Context, rec sagastore.Record) error {
 }
 
 // List implements sagastore.Store: active sagas through the due index,
-// Stuck ones through the stuck index, final ones by reading every record.
+// Stuck ones through the stuck index, final ones through the finished
+// index.
 func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	switch {
 	case state.Active():
@@ -308,32 +338,44 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 			out = out[:limit]
 		}
 		return out, nil
+	case state.Final():
+		return sagastore.ListFinal(ctx, s, state, limit)
 	}
-	return s.Scan(ctx, state, limit)
+	return nil, fmt.Errorf("catga: natskv: list: unknown state %q", state)
 }
 
-// Scan implements sagastore.Scanner by reading every record; List uses it
-// for final sagas (they are not indexed, to keep transitions one write).
+// Scan implements sagastore.Scanner by reading every record.
 func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	var out []sagastore.Record
-	lister, err := s.recs.ListKeys(ctx)
+	err := s.scanAll(ctx, func(rec sagastore.Record) {
+		if rec.State == state {
+			out = append(out, rec)
+		}
+	})
 	if err != nil {
-		if errors.Is(err, jetstream.ErrNoKeysFound) {
-			return nil, nil
-		}
-		return nil, fmt.Errorf("catga: natskv: list: %w", err)
-	}
-	defer func() { _ = lister.Stop() }()
-	for key := range lister.Keys() {
-		rec, err := s.Get(ctx, idOf(key))
-		if err != nil || rec.State != state {
-			continue // deleted or corrupt records are not listed
-		}
-		out = append(out, rec)
+		return nil, err
 	}
 	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
 	if limit > 0 && len(out) > limit {
 		out = out[:limit]
 	}
 	return out, nil
+}
+
+// scanAll calls fn with every record that decodes.
+func (s *Store) scanAll(ctx context.Context, fn func(sagastore.Record)) error {
+	lister, err := s.recs.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil
+		}
+		return fmt.Errorf("catga: natskv: list: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	for key := range lister.Keys() {
+		if rec, err := s.Get(ctx, idOf(key)); err == nil {
+			fn(rec) // deleted or corrupt records are skipped
+		}
+	}
+	return nil
 }

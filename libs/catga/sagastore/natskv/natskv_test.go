@@ -3,9 +3,12 @@ package natskv_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
 
 	"github.com/catga-go/catga/libs/catga/internal/natstest"
 	"github.com/catga-go/catga/libs/catga/sagastore"
@@ -14,23 +17,41 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	_, _, js := natstest.JetStream(t)
+	srv, _, _ := natstest.JetStream(t)
 	var n atomic.Int64
+	var mu sync.Mutex
+	conns := map[sagastore.Store]*nats.Conn{} // each store has a connection of its own, so its traffic can be counted
+	open := func(t *testing.T, cfg natskv.Config) sagastore.Store {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		nc, js := natstest.Connect(t, srv)
+		cfg.Bucket = fmt.Sprintf("sagas_%d", n.Add(1))
+		s, err := natskv.New(ctx, js, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		conns[s] = nc
+		mu.Unlock()
+		return s
+	}
 	storetest.Run(t, storetest.Harness{
 		Features: storetest.Features{Parallel: true, Corrupt: func(t *testing.T, s sagastore.Store, id string) {
 			if err := s.(*natskv.Store).PutRaw(context.Background(), id, []byte("{not json")); err != nil {
 				t.Fatal(err)
 			}
-		}},
-		New: func(t *testing.T) sagastore.Store {
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			s, err := natskv.New(ctx, js, natskv.Config{Bucket: fmt.Sprintf("sagas_%d", n.Add(1))})
-			if err != nil {
-				t.Fatal(err)
-			}
-			return s
 		},
+			Work: func(s sagastore.Store) int64 {
+				mu.Lock()
+				defer mu.Unlock()
+				st := conns[s].Stats()
+				return int64(st.InMsgs + st.OutMsgs) // requests and replies: every record read is one of each
+			},
+			NewWithRetention: func(t *testing.T, d time.Duration) sagastore.Store {
+				return open(t, natskv.Config{Retention: d})
+			},
+		},
+		New: func(t *testing.T) sagastore.Store { return open(t, natskv.Config{}) },
 	})
 }
 

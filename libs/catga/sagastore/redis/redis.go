@@ -1,6 +1,7 @@
 package redis
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -30,6 +32,11 @@ func WithShards(n int) Option { return func(s *Store) { s.shards = n } }
 // forever). The expiry is set by the final transition and survives later
 // updates.
 func WithRetention(d time.Duration) Option { return func(s *Store) { s.retention = d } }
+
+// WithFinishedRetention sets how long the finished index keeps a saga
+// (default: WithRetention's duration when set, else
+// sagastore.DefaultRetention).
+func WithFinishedRetention(d time.Duration) Option { return func(s *Store) { s.finRetention = d } }
 
 // WithReloadInterval sets how often a cluster client's slot map is reloaded
 // even without errors (default 500ms; 0 or less disables the periodic reload).
@@ -63,7 +70,11 @@ type Store struct {
 	shards      int
 	retention   time.Duration
 	reloadEvery time.Duration
-	log         *slog.Logger
+
+	finRetention time.Duration
+	migrated     atomic.Bool // the one-time finished-index migration is done (see migrate)
+	migrateMu    sync.Mutex
+	log          *slog.Logger
 
 	waitReplicas int
 	waitTimeout  time.Duration
@@ -97,6 +108,9 @@ func New(c redis.UniversalClient, opts ...Option) *Store {
 	}
 	if s.shards < 1 {
 		s.shards = 1
+	}
+	if s.finRetention <= 0 {
+		s.finRetention = cmp.Or(s.retention, sagastore.DefaultRetention)
 	}
 	s.wg.Go(s.indexFlusher)
 	if cc, ok := c.(*redis.ClusterClient); ok {
@@ -192,10 +206,12 @@ func (s *Store) Key(id string) string { return s.prefix + ":saga:{" + id + "}" }
 
 func (s *Store) shardKey(n int) string { return s.prefix + ":due:{" + strconv.Itoa(n) + "}" }
 
-func (s *Store) shardOf(id string) string {
+func (s *Store) shardOf(id string) string { return s.shardKey(s.shardNum(id)) }
+
+func (s *Store) shardNum(id string) int {
 	h := fnv.New32a()
 	_, _ = h.Write([]byte(id))
-	return s.shardKey(int(h.Sum32() % uint32(s.shards)))
+	return int(h.Sum32() % uint32(s.shards))
 }
 
 // checkErr reloads the cluster slot map when err says it may be stale, and
@@ -223,7 +239,9 @@ func staleTopology(err error) bool {
 	}
 	var re redis.Error
 	if errors.As(err, &re) {
-		return false // any other server reply: the node is alive and right
+		// A script's key of another slot that has moved to another node
+		// (see finishedShard); any other reply: the node is alive and right.
+		return strings.Contains(re.Error(), "non local key")
 	}
 	return true // connection refused/reset, timeouts, EOF
 }
@@ -231,14 +249,30 @@ func staleTopology(err error) bool {
 var createScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'v', 1, 'd', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
 return 1`)
 
 // updateScript: compare-and-set on the version. HSET keeps the key's TTL,
-// which is how a retention expiry survives later updates.
-var updateScript = redis.NewScript(`
+// which is how a retention expiry survives later updates. A record
+// becoming final for the first time (its mark field ARGV[7] unset) joins
+// the finished index in the same atomic step: ARGV[4] names a shard that
+// is a key of another slot on the record's node (the allow-cross-slot-keys
+// flag permits it), written before the record, so if it has moved to
+// another node the script fails having written nothing; or ARGV[8] is the
+// entry that indexFinished wrote before the script.
+var updateScript = redis.NewScript(`#!lua flags=allow-cross-slot-keys
 local v = redis.call('HGET', KEYS[1], 'v')
 if not v then return -1 end
 if v ~= ARGV[1] then return -2 end
+if ARGV[7] ~= '' and redis.call('HEXISTS', KEYS[1], ARGV[7]) == 0 then
+  local entry = ARGV[8]
+  if ARGV[4] ~= '' then
+    local idx, keep, member = ARGV[4], ARGV[5], ARGV[6]
+` + finishedLua + `
+    entry = idx .. ' ' .. redis.call('ZSCORE', idx, member)
+  end
+  redis.call('HSET', KEYS[1], ARGV[7], entry)
+end
 local nv = tonumber(v) + 1
 redis.call('HSET', KEYS[1], 'v', nv, 'd', ARGV[2])
 if ARGV[3] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[3]) end
@@ -264,10 +298,17 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err := s.indexStuck(ctx, rec); err != nil {
 		return 0, err
 	}
-	if s.waitReplicas > 0 {
-		return s.createReplicated(ctx, rec.ID, b)
+	mark, entry := "", ""
+	if rec.State.Final() { // unusual: a saga created finished
+		if entry, err = s.indexFinished(ctx, rec.ID, rec.State); err != nil {
+			return 0, err
+		}
+		mark = markField(rec.State)
 	}
-	n, err := createScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, b).Int()
+	if s.waitReplicas > 0 {
+		return s.createReplicated(ctx, rec.ID, b, mark, entry)
+	}
+	n, err := createScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, b, mark, entry).Int()
 	if err != nil {
 		return 0, s.checkErr(ctx, "create", err)
 	}
@@ -280,7 +321,7 @@ func (s *Store) Create(ctx context.Context, rec sagastore.Record) (uint64, error
 // createReplicated writes the record and WAITs on the same connection of
 // the master holding it: WAIT counts the replicas that have every write the
 // connection made before it.
-func (s *Store) createReplicated(ctx context.Context, id string, b []byte) (uint64, error) {
+func (s *Store) createReplicated(ctx context.Context, id string, b []byte, mark, entry string) (uint64, error) {
 	key := s.Key(id)
 	var node redis.Cmdable = s.c
 	if s.cluster != nil {
@@ -293,7 +334,7 @@ func (s *Store) createReplicated(ctx context.Context, id string, b []byte) (uint
 	var created *redis.Cmd
 	var acked *redis.Cmd
 	_, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
-		created = createScript.Eval(ctx, p, []string{key}, b)
+		created = createScript.Eval(ctx, p, []string{key}, b, mark, entry)
 		acked = p.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
 		return nil
 	})
@@ -336,7 +377,8 @@ func decode(id string, vals []any) (sagastore.Record, error) {
 	return rec, nil
 }
 
-// Update implements sagastore.Store in one round trip.
+// Update implements sagastore.Store in one round trip, also when the
+// record becomes final (see finishedShard).
 func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error) {
 	b, err := sagastore.Encode(rec)
 	if err != nil {
@@ -345,11 +387,22 @@ func (s *Store) Update(ctx context.Context, rec sagastore.Record) (uint64, error
 	if err := s.indexStuck(ctx, rec); err != nil {
 		return 0, err
 	}
-	ttl := "0"
-	if rec.State.Final() && s.retention > 0 {
-		ttl = strconv.FormatInt(s.retention.Milliseconds(), 10)
+	ttl, fin, mark, entry := "0", "", "", ""
+	if rec.State.Final() {
+		if s.retention > 0 {
+			ttl = strconv.FormatInt(s.retention.Milliseconds(), 10)
+		}
+		mark = markField(rec.State)
+		var local bool
+		if fin, local = s.finishedShard(ctx, rec.ID, rec.State); !local {
+			if entry, err = s.indexFinished(ctx, rec.ID, rec.State); err != nil {
+				return 0, err
+			}
+			fin = ""
+		}
 	}
-	n, err := updateScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, strconv.FormatUint(rec.Version, 10), b, ttl).Int64()
+	n, err := updateScript.Run(ctx, s.c, []string{s.Key(rec.ID)}, strconv.FormatUint(rec.Version, 10), b, ttl,
+		fin, s.finRetention.Microseconds(), rec.ID, mark, entry).Int64()
 	if err != nil {
 		return 0, s.checkErr(ctx, "update", err)
 	}
@@ -471,7 +524,8 @@ func (s *Store) indexStuck(ctx context.Context, rec sagastore.Record) error {
 }
 
 // List implements sagastore.Store: active sagas through the due index,
-// Stuck ones through the stuck index, final ones by scanning every master.
+// Stuck ones through the stuck index, final ones through the finished
+// index.
 func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	switch {
 	case state.Active():
@@ -503,8 +557,10 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 			out = out[:limit]
 		}
 		return out, nil
+	case state.Final():
+		return sagastore.ListFinal(ctx, s, state, limit)
 	}
-	return s.Scan(ctx, state, limit)
+	return nil, fmt.Errorf("catga: redis saga store: list: unknown state %q", state)
 }
 
 // staleIDs returns the ids with no record in recs.
@@ -522,12 +578,27 @@ func staleIDs(ids []string, recs []sagastore.Record) []any {
 	return stale
 }
 
-// Scan implements sagastore.Scanner by scanning every master; List uses it
-// for final sagas (they are not indexed, to keep transitions one round
-// trip).
+// Scan implements sagastore.Scanner by scanning every master.
 func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
-	var mu sync.Mutex
 	var out []sagastore.Record
+	err := s.scanAll(ctx, func(rec sagastore.Record) {
+		if rec.State == state {
+			out = append(out, rec)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	if limit > 0 && len(out) > limit {
+		out = out[:limit]
+	}
+	return out, nil
+}
+
+// scanAll calls fn, one call at a time, with every record that decodes.
+func (s *Store) scanAll(ctx context.Context, fn func(sagastore.Record)) error {
+	var mu sync.Mutex
 	scan := func(ctx context.Context, c redis.Cmdable) error {
 		iter := c.Scan(ctx, 0, s.prefix+":saga:{*", 500).Iterator()
 		for iter.Next(ctx) {
@@ -538,11 +609,11 @@ func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]s
 				return err
 			}
 			rec, err := decode(id, vals)
-			if err != nil || rec.State != state {
+			if err != nil {
 				continue // corrupt or vanished records are not listed
 			}
 			mu.Lock()
-			out = append(out, rec)
+			fn(rec)
 			mu.Unlock()
 		}
 		return iter.Err()
@@ -553,12 +624,5 @@ func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]s
 	} else {
 		err = scan(ctx, s.c)
 	}
-	if err != nil {
-		return nil, s.checkErr(ctx, "list", err)
-	}
-	slices.SortFunc(out, func(a, b sagastore.Record) int { return a.CreatedAt.Compare(b.CreatedAt) })
-	if limit > 0 && len(out) > limit {
-		out = out[:limit]
-	}
-	return out, nil
+	return s.checkErr(ctx, "scan", err)
 }

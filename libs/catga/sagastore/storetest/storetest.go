@@ -31,6 +31,13 @@ type Features struct {
 	Corrupt func(t *testing.T, s sagastore.Store, id string)
 	// Parallel: cases may run concurrently (each gets its own store).
 	Parallel bool
+	// Work returns a count of what s has done so far to answer reads
+	// (backend requests, records looked at): anything that grows with
+	// every record read. nil skips ListFinishedIndexed.
+	Work func(s sagastore.Store) int64
+	// NewWithRetention is New with a finished-index retention of d; nil
+	// skips FinishedRetention.
+	NewWithRetention func(t *testing.T, d time.Duration) sagastore.Store
 }
 
 // Case is one conformance case; each is exported so that a store's tests
@@ -53,6 +60,10 @@ var Cases = []Case{
 	{"Corrupt", Corrupt},
 	{"List", List},
 	{"ListFollowsState", ListFollowsState},
+	{"ListFinished", ListFinished},
+	{"ListFinishedPaging", ListFinishedPaging},
+	{"ListFinishedIndexed", ListFinishedIndexed},
+	{"FinishedRetention", FinishedRetention},
 }
 
 // Run runs every conformance case as a subtest.

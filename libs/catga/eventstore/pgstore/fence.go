@@ -1,0 +1,52 @@
+package pgstore
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/catga-go/catga/libs/catga/eventstore"
+)
+
+// FenceTx runs fn in a new transaction holding the lock on id's fence
+// record (a row of saga_fences, inserted if missing), so that FenceTx calls
+// for one id run one after the other, across peers. fn gets the store bound
+// to the transaction ([Store.WithTx]) and the record (nil if there is none)
+// and returns the record to keep (nil: leave it as it is). If fn returns an
+// error the transaction rolls back, its appends and the record with it, and
+// the error is returned; otherwise it commits and the relays are woken. It
+// is the backend of package saga/storefence.
+func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Context, es eventstore.Store, record []byte) ([]byte, error)) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty fence id", eventstore.ErrInvalidArgument)
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A concurrent first FenceTx for id waits here on the other's
+		// uncommitted row; later ones on the row lock below.
+		if _, err := tx.Exec(ctx, s.q.fenceInsert, id); err != nil {
+			return wrap("fence", err)
+		}
+		var rec []byte
+		if err := tx.QueryRow(ctx, s.q.fenceLock, id).Scan(&rec); err != nil {
+			return wrap("fence", err)
+		}
+		next, err := fn(ctx, s.WithTx(tx), rec)
+		if err != nil {
+			return err
+		}
+		if next == nil || bytes.Equal(next, rec) {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, s.q.fenceUpdate, id, next); err != nil {
+			return wrap("fence", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.committed()
+	return nil
+}

@@ -1,0 +1,50 @@
+package sqlitestore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/catga-go/catga/libs/catga/eventstore"
+)
+
+// FenceTx runs fn in a new transaction with id's fence record (a row of
+// saga_fences). Transactions here are IMMEDIATE, holding SQLite's write
+// lock from their start, so FenceTx calls run one after the other, across
+// processes sharing the file. fn gets the store bound to the transaction
+// ([Store.WithTx]) and the record (nil if there is none) and returns the
+// record to keep (nil: leave it as it is). If fn returns an error the
+// transaction rolls back, its appends and the record with it, and the error
+// is returned; otherwise it commits and the relays are woken. It is the
+// backend of package saga/storefence.
+func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Context, es eventstore.Store, record []byte) ([]byte, error)) error {
+	if id == "" {
+		return fmt.Errorf("%w: empty fence id", eventstore.ErrInvalidArgument)
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var rec []byte
+		err := tx.QueryRowContext(ctx, s.q.fenceLoad, id).Scan(&rec)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return wrap("fence", err)
+		}
+		next, err := fn(ctx, s.WithTx(tx), rec)
+		if err != nil {
+			return err
+		}
+		if next == nil || bytes.Equal(next, rec) {
+			return nil
+		}
+		if _, err := tx.ExecContext(ctx, s.q.fenceSave, id, next, time.Now().UnixMicro()); err != nil {
+			return wrap("fence", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.wake()
+	return nil
+}
