@@ -1,28 +1,22 @@
-// Command order runs one peer of the order service, which takes orders and runs the order saga (order → payment → inventory).
-// Start as many peers as you like; they share the work through NATS queue
-// groups and need nothing but CATGA_NATS_URL.
-//
-// So far the peer joins the platform and announces itself for discovery;
-// the service's handlers arrive with the services issue.
+// Command order runs one peer of the order service, which takes orders and
+// runs the order saga (order → payment → inventory). Start as many peers as
+// you like; they share the work through NATS and the service's database.
+// The configuration comes from the environment (see package peer).
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
 	"github.com/catga-go/catga/libs/catga/peer"
+	"github.com/catga-go/catga/services/order/service"
 )
-
-const serviceName = "order"
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", serviceName, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", service.Name, err)
 		os.Exit(1)
 	}
 }
 
-func run() error { return peer.RunProcess(serviceName, setup) }
-
-func setup(context.Context, *peer.Peer) error { return nil }
+func run() error { return peer.RunProcess(service.New()) }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -49,4 +50,16 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 	}
 	s.committed()
 	return nil
+}
+
+// PruneFences deletes the fence records last written before before, and
+// returns how many. A record must outlive every delivery of its saga's
+// steps: prune well after sagas end (redisfence keeps its records 7 days).
+// Records carry the database clock's time.
+func (s *Store) PruneFences(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, s.q.fencePrune, before)
+	if err != nil {
+		return 0, wrap("prune fences", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -21,6 +21,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ConcurrentDeliveries", func(t *testing.T) { ConcurrentDeliveries(t, h) })
 	t.Run("ActionRacesCompensation", func(t *testing.T) { ActionRacesCompensation(t, h) })
 	t.Run("Atomicity", func(t *testing.T) { Atomicity(t, h) })
+	t.Run("Fence", func(t *testing.T) { Fence(t, h) })
 }
 
 // step is one delivery in a rule case and what it must return.
@@ -170,7 +171,7 @@ func deliver(ctx context.Context, s Subject, op saga.Op, effect func(context.Con
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
@@ -267,10 +268,4 @@ func ActionRacesCompensation(t *testing.T, h Harness) {
 			t.Fatalf("round %d: action applied %d times, compensation %d; want both once or neither", round, a, u)
 		}
 	}
-}
-
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }

@@ -19,6 +19,9 @@ type Subject struct {
 	// effect and records op as applied; if effect fails, op is not
 	// recorded and effect's error is returned.
 	Apply func(ctx context.Context, op saga.Op, effect func(ctx context.Context) error) (saga.Admission, error)
+	// Fence is set for a fence that implements saga.Fence; it must be
+	// built with saga.WithReservation([Reservation]).
+	Fence saga.Fence
 	// Tx is set for a fence that runs effects in its event store's
 	// transaction.
 	Tx *TxSubject

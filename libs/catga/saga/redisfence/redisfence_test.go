@@ -7,6 +7,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/catga-go/catga/libs/catga/internal/redistest"
+	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/saga/fencetest"
 	"github.com/catga-go/catga/libs/catga/saga/redisfence"
 )
@@ -16,7 +17,6 @@ import (
 func TestConformance(t *testing.T) {
 	rdb := redistest.Start(t)
 	fencetest.Run(t, func(*testing.T) fencetest.Subject {
-		f := redisfence.New(rdb, "fencetest-"+uuid.NewString()[:8], time.Minute)
-		return fencetest.Subject{Apply: fencetest.FromFence(f)}
+		return fencetest.ForFence(redisfence.New(rdb, "fencetest-"+uuid.NewString()[:8], time.Minute, saga.WithReservation(fencetest.Reservation)))
 	})
 }
