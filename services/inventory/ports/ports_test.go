@@ -17,6 +17,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/saga"
+	"github.com/catga-go/catga/libs/catga/saga/storefence"
 	"github.com/catga-go/catga/libs/catga/transport"
 	"github.com/catga-go/catga/libs/catga/transport/memory"
 	"github.com/catga-go/catga/libs/contracts"
@@ -43,7 +44,11 @@ func newFixture(t *testing.T) fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	svc := app.New(store, newApplier(store))
+	fence, err := storefence.New(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := app.New(store, fence)
 	mux := http.NewServeMux()
 	ports.MountHTTP(mux, svc)
 	srv := httptest.NewServer(mux)

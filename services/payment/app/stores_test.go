@@ -17,6 +17,7 @@ import (
 	"github.com/catga-go/catga/libs/catga/eventstore/pgembed"
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
+	"github.com/catga-go/catga/libs/catga/saga/storefence"
 	"github.com/catga-go/catga/services/payment/adapters"
 	"github.com/catga-go/catga/services/payment/app"
 )
@@ -50,7 +51,7 @@ func runTests(m *testing.M) int {
 }
 
 // eachStore runs fn against a fresh fixture over SQLite and over
-// PostgreSQL.
+// PostgreSQL, saga steps applied through the fence over that store.
 func eachStore(t *testing.T, fn func(t *testing.T, f fixture)) {
 	t.Run("sqlite", func(t *testing.T) {
 		reg := registry(t)
@@ -59,7 +60,11 @@ func eachStore(t *testing.T, fn func(t *testing.T, f fixture)) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = store.Close() })
-		fn(t, fixture{store: store, svc: app.New(store, newApplier(store))})
+		fence, err := storefence.New(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, fixture{store: store, svc: app.New(store, fence)})
 	})
 	t.Run("postgres", func(t *testing.T) {
 		if pg == nil {
@@ -74,7 +79,11 @@ func eachStore(t *testing.T, fn func(t *testing.T, f fixture)) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fn(t, fixture{store: store, svc: app.New(store, newApplier(store))})
+		fence, err := storefence.New(store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, fixture{store: store, svc: app.New(store, fence)})
 	})
 }
 
