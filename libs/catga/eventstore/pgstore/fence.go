@@ -17,8 +17,11 @@ import (
 // to the transaction ([Store.WithTx]) and the record (nil if there is none)
 // and returns the record to keep (nil: leave it as it is). If fn returns an
 // error the transaction rolls back, its appends and the record with it, and
-// the error is returned; otherwise it commits and the relays are woken. It
-// is the backend of package saga/storefence.
+// the error is returned; otherwise it commits and the relays are woken. The
+// transaction is READ COMMITTED: an aggregate command refused for a
+// version conflict reloads, in the transaction, what others committed
+// meanwhile, and its retry can succeed. It is the backend of package
+// saga/storefence.
 func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Context, es eventstore.Store, record []byte) ([]byte, error)) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty fence id", eventstore.ErrInvalidArgument)

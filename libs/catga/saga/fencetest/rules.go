@@ -253,7 +253,8 @@ func ActionRacesCompensation(t *testing.T, h Harness) {
 					return nil
 				})
 				var rej *catga.RejectionError
-				if err != nil && !(errors.As(err, &rej) && rej.Code == saga.CodeCompensated && !op.Compensation) {
+				lateAction := errors.As(err, &rej) && rej.Code == saga.CodeCompensated && !op.Compensation
+				if err != nil && !lateAction {
 					errs <- err
 				}
 			})

@@ -2,6 +2,8 @@ package storefence_test
 
 import (
 	"context"
+	"errors"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,7 +17,13 @@ import (
 	"github.com/catga-go/catga/libs/catga/saga/storefence"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(crashEnv); spec != "" {
+		runCrashChild(spec)
+		os.Exit(1)
+	}
+	pgtest.Main(m)
+}
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -24,14 +32,16 @@ func ctxT(t *testing.T) context.Context {
 }
 
 func registry(t *testing.T) *eventstore.Registry {
-	reg := eventstore.NewRegistry()
-	if err := fencetest.Register(reg); err != nil {
-		t.Fatal(err)
-	}
-	if err := registerAccount(reg); err != nil {
+	reg, err := newRegistry()
+	if err != nil {
 		t.Fatal(err)
 	}
 	return reg
+}
+
+func newRegistry() (*eventstore.Registry, error) {
+	reg := eventstore.NewRegistry()
+	return reg, errors.Join(fencetest.Register(reg), registerAccount(reg))
 }
 
 var (
