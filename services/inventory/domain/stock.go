@@ -184,7 +184,7 @@ func (c ReserveOrder) Decide(states map[string]Ledger) (map[string][]any, error)
 		}
 		return nil, fmt.Errorf("%w: order %s", ErrReservationMismatch, c.Order)
 	}
-	out := map[string][]any{ReservationID(c.Order): {ReservationMade{Order: c.Order, Lines: c.Lines}}}
+	out := map[string][]any{ReservationID(c.Order): {ReservationMade(c)}}
 	for _, l := range c.Lines {
 		s := states[StockID(l.SKU)].Stock
 		switch {

@@ -13,7 +13,7 @@ func ValidateID(field, id string) error {
 		return invalid(field, "longer than %d bytes", MaxIDLen)
 	}
 	for _, c := range id {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+		if !idChar(c) {
 			return invalid(field, "%q: want letters, digits, '-', '_', '.' or ':'", id)
 		}
 	}
@@ -26,4 +26,8 @@ func ValidatePositive(field string, n int64) error {
 		return invalid(field, "must be greater than 0, got %d", n)
 	}
 	return nil
+}
+
+func idChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
 }

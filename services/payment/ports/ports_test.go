@@ -97,7 +97,7 @@ func TestHTTP(t *testing.T) {
 		{"open", "POST", "/accounts", `{"id":"alice","balance":500}`, 201, "", ""},
 		{"open again", "POST", "/accounts", `{"id":"alice","balance":1}`, 409, ports.CodeAccountExists, ""},
 		{"open malformed", "POST", "/accounts", `{"id":"bob",`, 400, "malformed_json", ""},
-		{"open unknown field", "POST", "/accounts", `{"id":"bob","balanse":5}`, 400, "unknown_field", "balanse"},
+		{"open unknown field", "POST", "/accounts", `{"id":"bob","limit":5}`, 400, "unknown_field", "limit"},
 		{"open wrong type", "POST", "/accounts", `{"id":"bob","balance":"5"}`, 400, "invalid_type", "balance"},
 		{"open negative", "POST", "/accounts", `{"id":"bob","balance":-5}`, 422, "invalid_request", "balance"},
 		{"open without id", "POST", "/accounts", `{"balance":5}`, 422, "invalid_request", "id"},
