@@ -14,8 +14,9 @@ import (
 )
 
 // Fence keeps one hash per saga, under the saga's {id} hash tag, updated by
-// one Lua script per call. Reservation expiry is judged by the Redis
-// server's clock, so participants' clocks need not agree.
+// one Lua script per Admit, Commit or Abort and by one MULTI/EXEC per
+// Apply. Reservation expiry is judged by the Redis server's clock, so
+// participants' clocks need not agree.
 type Fence struct {
 	c           redis.UniversalClient
 	prefix      string
