@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/inbox"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/outbox"
 	"github.com/catga-go/catga/libs/catga/saga"
@@ -219,7 +220,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 			return fmt.Errorf("catga: %s: register events: %w", cfg.Service, err)
 		}
 	}
-	if r.events, err = openEventStore(ctx, cfg, reg, log); err != nil {
+	if r.events, err = openEventStore(ctx, cfg, reg, r.tel.tp, log); err != nil {
 		return err
 	}
 	if r.sagas, err = openSagaStore(ctx, cfg, log); err != nil {
@@ -257,6 +258,9 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	r.p.Go("outbox-relay", func(context.Context) error {
 		defer close(r.relayDone)
 		return relay.Run(rctx)
+	})
+	r.p.Go("inbox-pruner", func(ctx context.Context) error {
+		return inbox.RunPruner(ctx, r.events.b, InboxRetention, time.Hour, log)
 	})
 
 	if svc.Setup != nil {
@@ -394,6 +398,11 @@ func waitCtx(ctx context.Context, done <-chan struct{}) error {
 		return fmt.Errorf("gave up: %w", ctx.Err())
 	}
 }
+
+// InboxRetention is how long the peer keeps inbox records (pruning older
+// ones hourly): far longer than a message can be redelivered (the
+// consumers' retries last minutes, the broker's duplicate window two).
+const InboxRetention = 7 * 24 * time.Hour
 
 // readyTimeout bounds each readiness check.
 const readyTimeout = 2 * time.Second

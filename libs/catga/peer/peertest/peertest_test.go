@@ -46,7 +46,8 @@ func TestPeersStartStopAndKill(t *testing.T) {
 	if !strings.Contains(a.Output(), `"msg":"peer stopped"`) {
 		t.Fatalf("a's output does not show an orderly stop:\n%s", a.Output())
 	}
-	if _, err := http.Get(a.URL + "/pid"); err == nil {
+	if resp, err := http.Get(a.URL + "/pid"); err == nil {
+		_ = resp.Body.Close()
 		t.Fatal("a stopped peer still answers")
 	}
 

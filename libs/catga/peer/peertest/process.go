@@ -140,6 +140,7 @@ func inherited() []string {
 func (p *Process) awaitReady(timeout time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
+	var last error
 	for {
 		resp, err := client.Get(p.URL + peer.PathReady)
 		if err == nil {
@@ -147,14 +148,19 @@ func (p *Process) awaitReady(timeout time.Duration) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = errors.New(resp.Status)
 		}
+		last = err
 		select {
 		case <-p.exited:
-			return fmt.Errorf("exited before it was ready: %v", p.waitErr)
+			if p.waitErr == nil {
+				return errors.New("exited (status 0) before it was ready")
+			}
+			return fmt.Errorf("exited before it was ready: %w", p.waitErr)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("/readyz not 200 within %s (last: %v)", timeout, err)
+			return fmt.Errorf("/readyz not 200 within %s: %w", timeout, last)
 		}
 	}
 }
