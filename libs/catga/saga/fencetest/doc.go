@@ -6,5 +6,8 @@
 // rules are checked through it as the saga guards use it, and so are its
 // reservations ([FenceCases]). Fences that apply an effect in their event
 // store's transaction also give [Subject.Tx], and the suite then checks
-// that effect and fence record commit together or not at all.
+// that effect and fence record commit together or not at all. A fence whose
+// Apply may call an effect more than once for one commit (an optimistic
+// transaction, as redisfence.Fence.Apply builds) gives [Subject.Committed],
+// and the suite counts the effects that committed instead of the calls.
 package fencetest

@@ -110,6 +110,11 @@ func Rules(t *testing.T, h Harness) {
 		t.Run(tc.Name, func(t *testing.T) {
 			ctx := ctxT(t)
 			sagaID := "saga-" + uuid.NewString()
+			type kind struct {
+				key  string
+				undo bool
+			}
+			applied := map[kind]int{} // effects that must have taken effect
 			for i, st := range tc.steps {
 				op := st.op
 				op.Saga = sagaID
@@ -128,6 +133,12 @@ func Rules(t *testing.T, h Harness) {
 					t.Fatalf("step %d %+v: effect ran = %v, want %v", i, op, ran, st.runs)
 				}
 				checkAnswer(t, i, op, st, adm, err)
+				if st.runs && !st.fail && !st.panics {
+					applied[kind{op.Key, op.Compensation}]++
+				}
+				if want := applied[kind{op.Key, op.Compensation}]; s.Committed != nil && committed(ctx, t, s, op, 0) != want {
+					t.Fatalf("step %d %+v: %d effects of the key took effect, want %d", i, op, committed(ctx, t, s, op, 0), want)
+				}
 			}
 		})
 	}
@@ -221,7 +232,7 @@ func ConcurrentDeliveries(t *testing.T, h Harness) {
 					t.Fatalf("delivery %d answered %v", i, answers[i])
 				}
 			}
-			if n := effects.Load(); n != 1 || applied != 1 {
+			if n := committed(ctx, t, s, op, int(effects.Load())); n != 1 || applied != 1 {
 				t.Fatalf("%d concurrent deliveries: effect ran %d times, %d answered Apply; want 1 and 1", deliveries, n, applied)
 			}
 		})
@@ -265,8 +276,23 @@ func ActionRacesCompensation(t *testing.T, h Harness) {
 		for err := range errs {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		if a, u := acted.Load(), undone.Load(); a > 1 || a != u {
+		act, undo := saga.Op{Saga: sagaID, Key: "k", Epoch: 1}, saga.Op{Saga: sagaID, Key: "k", Epoch: 1, Compensation: true}
+		if a, u := committed(ctx, t, s, act, int(acted.Load())), committed(ctx, t, s, undo, int(undone.Load())); a > 1 || a != u {
 			t.Fatalf("round %d: action applied %d times, compensation %d; want both once or neither", round, a, u)
 		}
 	}
+}
+
+// committed is how many of op's effects took effect: calls, the effect
+// calls counted, or what s.Committed says if it is set.
+func committed(ctx context.Context, t *testing.T, s Subject, op saga.Op, calls int) int {
+	t.Helper()
+	if s.Committed == nil {
+		return calls
+	}
+	n, err := s.Committed(ctx, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
