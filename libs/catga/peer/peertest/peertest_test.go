@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -123,5 +124,30 @@ func TestBuildOncePerProcess(t *testing.T) {
 	}
 	if first != second || !st.ModTime().Equal(st2.ModTime()) {
 		t.Fatalf("Build built again: %s (%v) then %s (%v)", first, st.ModTime(), second, st2.ModTime())
+	}
+}
+
+func TestSecondSignalKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary and runs processes; skipped in -short mode")
+	}
+	bin := peertest.Build(t, "testdata/echo")
+	nats := peertest.NATS(t)
+	p := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: []string{"ECHO_HANG=1"}, StopTimeout: time.Minute})
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, `"msg":"peer stopping"`); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGTERM did not end the process within 10s (its shutdown timeout is a minute)")
 	}
 }
