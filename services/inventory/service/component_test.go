@@ -116,9 +116,7 @@ func startCluster(t *testing.T, bin string, reg *eventstore.Registry, b backend)
 	c := &cluster{bin: bin}
 	env, view := b(t, reg)
 	c.opts = peertest.Options{NATSURL: nats.ClientURL(), Env: append(env, "CATGA_LOG_LEVEL=debug")}
-	for range 2 {
-		c.peers = append(c.peers, peertest.Start(t, bin, c.opts))
-	}
+	c.peers = peertest.StartPeers(t, 2, bin, c.opts)
 	c.store = view
 	client, err := natstransport.Connect(natstransport.Config{URLs: []string{nats.ClientURL()}, Name: "inventory-test"})
 	if err != nil {

@@ -63,6 +63,7 @@ func TestComponent(t *testing.T) {
 		{"DuplicateDeliveries", testDuplicateDeliveries},
 		{"StaleEpoch", testStaleEpoch},
 		{"RefundBeforeCharge", testRefundBeforeCharge},
+		{"ConcurrentCharges", testConcurrentCharges},
 		{"BadInput", testBadInput},
 		{"PeerKilledMidCommand", testPeerKilledMidCommand},
 	}
@@ -116,9 +117,7 @@ func startCluster(t *testing.T, bin string, reg *eventstore.Registry, b backend)
 	c := &cluster{bin: bin}
 	env, view := b(t, reg)
 	c.opts = peertest.Options{NATSURL: nats.ClientURL(), Env: append(env, "CATGA_LOG_LEVEL=debug")}
-	for range 2 {
-		c.peers = append(c.peers, peertest.Start(t, bin, c.opts))
-	}
+	c.peers = peertest.StartPeers(t, 2, bin, c.opts)
 	c.store = view
 	client, err := natstransport.Connect(natstransport.Config{URLs: []string{nats.ClientURL()}, Name: "payment-test"})
 	if err != nil {
@@ -362,6 +361,43 @@ func testRefundBeforeCharge(t *testing.T, c *cluster) {
 	}
 	if a := c.account(t, 0, alice); a.Balance != 1000 {
 		t.Fatalf("balance %d, want 1000: the late charge applied", a.Balance)
+	}
+}
+
+// testConcurrentCharges: many orders charge one account at once through
+// both peers; the balance never goes below zero and exactly what it
+// covers is charged.
+func testConcurrentCharges(t *testing.T, c *cluster) {
+	alice := ids(t, "alice")
+	c.open(t, alice, 1000)
+	const n = 40
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			order := ids(t, fmt.Sprintf("o%d", i))
+			_, err := c.charge(step(t.Context(), order, 1, false), contracts.Charge{OrderID: order, Customer: alice, Amount: 100})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case rejection(err) != contracts.CodeInsufficientFunds:
+				errs[i] = err
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("order %d: %v", i, err)
+		}
+	}
+	charged := 0
+	for _, k := range chargesOf(c.events(t, alice)) {
+		charged += k
+	}
+	if a := c.account(t, 1, alice); ok.Load() != 10 || charged != 10 || a.Balance != 0 {
+		t.Fatalf("%d charges answered, %d stored, balance %d; want 10, 10 and 0", ok.Load(), charged, a.Balance)
 	}
 }
 
