@@ -27,5 +27,9 @@ func RunProcess(svc Service) error {
 		logger.Error("invalid configuration", "service", svc.Name, "err", err)
 		return err
 	}
-	return Run(ctx, cfg, svc, WithLogger(logger))
+	if err := Run(ctx, cfg, svc, WithLogger(logger)); err != nil {
+		logger.Error("peer failed", "service", svc.Name, "err", err)
+		return err
+	}
+	return nil
 }
