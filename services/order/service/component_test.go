@@ -263,7 +263,9 @@ func (pf *platform) outcome(t *testing.T, id string, within time.Duration) order
 func (pf *platform) notified(t *testing.T, id, kind, reason string) {
 	t.Helper()
 	var got notificationsResp
-	eventually(t, 20*time.Second, "the notification about "+id+" is sent", func() bool {
+	// Up to 60s: after order peers die, the outbox relay lease a dead peer
+	// held (30s on SQLite) must expire before order.completed is published.
+	eventually(t, 60*time.Second, "the notification about "+id+" is sent", func() bool {
 		sent, _ := pf.hook.sent(id)
 		return len(sent) > 0
 	})
