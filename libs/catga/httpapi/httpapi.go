@@ -227,7 +227,7 @@ func Handler(fn func(w http.ResponseWriter, r *http.Request) error, opts ...Hand
 func safeServe(fn func(w http.ResponseWriter, r *http.Request) error, w http.ResponseWriter, r *http.Request) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			if p == http.ErrAbortHandler { // net/http.Server handles this one itself
+			if err, ok := p.(error); ok && errors.Is(err, http.ErrAbortHandler) { // net/http.Server handles this one itself
 				panic(p)
 			}
 			err = fmt.Errorf("catga: httpapi: handler panicked: %v", p)

@@ -2,6 +2,7 @@ package peer_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"slices"
@@ -14,10 +15,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/inbox"
 	"github.com/catga-go/catga/libs/catga/internal/pgtest"
 	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/peer"
+	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore/natskv"
 )
 
@@ -92,6 +96,7 @@ func TestComponent(t *testing.T) {
 			if !tt.sagaRecord(t, cfg, "s1") {
 				t.Fatal("the saga is not in the configured saga store")
 			}
+			checkFence(t, a.p, b.p)
 			if code, body := get(t, a.url+peer.PathReady); code != 200 {
 				t.Fatalf("readyz = %d %s", code, body)
 			}
@@ -102,11 +107,7 @@ func TestComponent(t *testing.T) {
 					t.Errorf("/metrics (%d) lacks %s", code, want)
 				}
 			}
-			// Exactly once, even with two peers consuming.
-			time.Sleep(200 * time.Millisecond) // a duplicate would land within this
-			if _, body := get(t, a.url+"/seen/w1"); body != "1" {
-				t.Fatalf("WidgetMade consumed %s times, want 1", body)
-			}
+			checkOnce(t, a.p, b.p)
 			for _, s := range []*started{a, b} {
 				if err := s.stop(); err != nil {
 					t.Fatalf("stop: %v", err)
@@ -250,5 +251,60 @@ func TestShutdownOrder(t *testing.T) {
 	}
 	for _, v := range violations {
 		t.Error(v)
+	}
+}
+
+// checkFence applies one saga step through a's fence, then the same step
+// through b's: the store's fence (shared by the peers) applies it once.
+func checkFence(t *testing.T, a, b *peer.Peer) {
+	t.Helper()
+	op := saga.Op{Saga: "s9", Key: "s9/0/1", Epoch: 1}
+	for i, p := range []*peer.Peer{a, b} {
+		f, err := p.Events.Fence()
+		if err != nil {
+			t.Fatal(err)
+		}
+		adm, err := f.Apply(context.Background(), op, func(ctx context.Context, es eventstore.Store) error {
+			_, err := es.Append(ctx, "seen-fenced", eventstore.Any, []eventstore.Event{{Data: WidgetSeen{ID: "fenced"}}})
+			return err
+		})
+		if want := []saga.Admission{saga.Apply, saga.Duplicate}[i]; err != nil || adm != want {
+			t.Fatalf("Apply #%d = %v, %v; want %v", i+1, adm, err, want)
+		}
+	}
+	if recs, err := a.Events.Load(context.Background(), "seen-fenced", 0); err != nil || len(recs) != 1 {
+		t.Fatalf("fenced stream has %d events (%v), want 1", len(recs), err)
+	}
+}
+
+// checkOnce processes one message id through a's inbox, then through b's:
+// the second finds it processed, and its effect does not run.
+func checkOnce(t *testing.T, a, b *peer.Peer) {
+	t.Helper()
+	for i, p := range []*peer.Peer{a, b} {
+		err := p.Events.Once(context.Background(), "widgets_once", "msg-1", func(ctx context.Context, es eventstore.Store) error {
+			_, err := es.Append(ctx, "seen-once", eventstore.Any, []eventstore.Event{{Data: WidgetSeen{ID: "once"}}})
+			return err
+		})
+		if want := []error{nil, inbox.ErrDuplicate}[i]; !errors.Is(err, want) {
+			t.Fatalf("Once #%d = %v, want %v", i+1, err, want)
+		}
+	}
+	// An effect that fails leaves nothing behind: neither its append nor
+	// the inbox record, so a redelivery runs it again.
+	boom := errors.New("boom")
+	for range 2 {
+		err := a.Events.Once(context.Background(), "widgets_once", "msg-2", func(ctx context.Context, es eventstore.Store) error {
+			if _, err := es.Append(ctx, "seen-once", eventstore.Any, []eventstore.Event{{Data: WidgetSeen{ID: "once"}}}); err != nil {
+				return err
+			}
+			return boom
+		})
+		if !errors.Is(err, boom) {
+			t.Fatalf("Once with a failing effect = %v, want boom", err)
+		}
+	}
+	if recs, err := a.Events.Load(context.Background(), "seen-once", 0); err != nil || len(recs) != 1 {
+		t.Fatalf("seen-once has %d events (%v), want 1", len(recs), err)
 	}
 }

@@ -11,11 +11,15 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
 	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/inbox"
+	"github.com/catga-go/catga/libs/catga/saga"
+	"github.com/catga-go/catga/libs/catga/saga/storefence"
+	"github.com/catga-go/catga/libs/catga/tracing"
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
@@ -33,7 +37,8 @@ type EventStore struct {
 	eventstore.Checkpoints
 	eventstore.OutboxInspector
 
-	b backend
+	b      backend
+	tracer *tracing.Tracer
 }
 
 // backend is what the peer needs of pgstore and sqlitestore alike.
@@ -46,6 +51,7 @@ type backend interface {
 	eventstore.Outbox
 	eventstore.OutboxInspector
 	inbox.Pruner
+	storefence.Backend
 	// process is inbox.Inbox's Process with the transaction's store.
 	process(ctx context.Context, consumer, messageID string, effect func(ctx context.Context, es eventstore.Store) error) error
 	ping(ctx context.Context) error
@@ -54,7 +60,7 @@ type backend interface {
 }
 
 // openEventStore opens the store cfg names, migrating it.
-func openEventStore(ctx context.Context, cfg Config, reg *eventstore.Registry, log *slog.Logger) (*EventStore, error) {
+func openEventStore(ctx context.Context, cfg Config, reg *eventstore.Registry, tp trace.TracerProvider, log *slog.Logger) (*EventStore, error) {
 	var b backend
 	if cfg.DatabaseURL != "" {
 		pool, err := pgxpool.New(ctx, cfg.DatabaseURL)
@@ -79,7 +85,8 @@ func openEventStore(ctx context.Context, cfg Config, reg *eventstore.Registry, l
 		}
 		b = sqliteBackend{s}
 	}
-	return &EventStore{Store: b, SnapshotStore: b, StreamDeleter: b, Feed: b, Checkpoints: b, OutboxInspector: b, b: b}, nil
+	return &EventStore{Store: b, SnapshotStore: b, StreamDeleter: b, Feed: b, Checkpoints: b, OutboxInspector: b,
+		b: b, tracer: tracing.New(tracing.WithTracerProvider(tp))}, nil
 }
 
 // schemaOf is the PostgreSQL schema of service: its name in lower case,
@@ -104,19 +111,26 @@ func (e *EventStore) Once(ctx context.Context, consumer, messageID string, effec
 	return e.b.process(ctx, consumer, messageID, effect)
 }
 
-// InboxHandler returns a durable handler (for transport.ConsumeEvents'
-// mediator, or Transport.Consume) that applies each message once per
-// consumer: see [inbox.Handler], with effect given the
-// transaction-bound store as in [EventStore.Once].
+// InboxHandler returns a durable handler (for Transport.Consume) that
+// applies each message once per consumer: see [inbox.Handler], with effect
+// given the transaction-bound store as in [EventStore.Once]. Each delivery
+// is traced as a consumer span in the trace of the request that appended
+// the event.
 func (e *EventStore) InboxHandler(consumer string, effect func(ctx context.Context, es eventstore.Store, d transport.Delivery) error, opts ...inbox.HandlerOption) transport.DurableHandler {
-	return inbox.Handler(storeInbox{e.b}, consumer, effect, opts...)
+	h := inbox.Handler(storeInbox{e.b}, consumer, effect, opts...)
+	return func(ctx context.Context, d transport.Delivery) error {
+		ctx, span := e.tracer.StartReceive(ctx, trace.SpanKindConsumer, d.Subject, d.Header.Get(inbox.HeaderMsgID), d.Header)
+		err := h(ctx, d)
+		tracing.End(span, err)
+		return err
+	}
 }
 
 // Subscribe returns a catch-up subscription named name over the store's
 // feed (a read model's projection): run it with [Peer.Go]. It wakes at
 // this store's commits and polls for other peers'.
 func (e *EventStore) Subscribe(name string, handle func(ctx context.Context, rec eventstore.Record) error, opts ...eventstore.SubscriptionOption) (*eventstore.Subscription, error) {
-	return eventstore.NewSubscription(e.b, e.b, name, handle, opts...)
+	return eventstore.NewSubscription(e, e, name, handle, opts...)
 }
 
 // Pool is the PostgreSQL pool, for a service's own tables; nil on SQLite.
@@ -139,11 +153,19 @@ func (e *EventStore) DB() *sql.DB {
 // Ping checks that the database answers.
 func (e *EventStore) Ping(ctx context.Context) error { return e.b.ping(ctx) }
 
-// TODO(fence): Fence() returning the event-store saga fence
-// (libs/catga/saga/storefence, being built on branch "fence") lands here
-// once that package is on main:
-//
-//	func (e *EventStore) Fence() (*storefence.Fence, error) { return storefence.New(e.b.raw()) }
+// Fence returns the saga fence kept in this store's database: a
+// participant applies each saga step once, its appends committed in one
+// transaction with the fence record (see [storefence.Fence.Apply]).
+func (e *EventStore) Fence(opts ...saga.FenceOption) (*storefence.Fence, error) {
+	return storefence.New(e.b, opts...)
+}
+
+// Listen reports commits of this store (see [eventstore.Outbox]), so a
+// subscription over the EventStore itself wakes at them rather than at its
+// next poll.
+func (e *EventStore) Listen(ctx context.Context) (eventstore.OutboxListener, error) {
+	return e.b.Listen(ctx)
+}
 
 // storeInbox is an inbox.Inbox whose transaction is an eventstore.Store
 // bound to it, so services need not name pgx.Tx or *sql.Tx.
@@ -192,6 +214,7 @@ func (b sqliteBackend) close()                         { _ = b.Close() }
 func (sqliteBackend) kind() string                     { return "sqlite" }
 
 var (
-	_ backend = pgBackend{}
-	_ backend = sqliteBackend{}
+	_ backend             = pgBackend{}
+	_ backend             = sqliteBackend{}
+	_ eventstore.Listener = (*EventStore)(nil)
 )

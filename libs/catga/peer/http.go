@@ -28,8 +28,9 @@ const (
 )
 
 // server mounts the peer's own endpoints and returns the HTTP server over
-// the router, traced and measured by otelhttp (probes and scrapes are
-// left out of the traces).
+// the router, traced and measured by otelhttp (spans named after the
+// route's pattern, e.g. "GET /orders/{id}"; probes and scrapes are left
+// out).
 func (p *Peer) server(tel *telemetry) *http.Server {
 	p.HTTP.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, map[string]any{"status": "ok"})
@@ -41,7 +42,6 @@ func (p *Peer) server(tel *telemetry) *http.Server {
 		otelhttp.WithFilter(func(r *http.Request) bool {
 			return r.URL.Path != PathHealth && r.URL.Path != PathReady && r.URL.Path != PathMetrics
 		}),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method + " " + r.URL.Path }),
 	)
 	return &http.Server{
 		Handler:           h,

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/inbox"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/outbox"
 	"github.com/catga-go/catga/libs/catga/saga"
@@ -64,9 +66,12 @@ type Peer struct {
 	TracerProvider trace.TracerProvider
 
 	ctx      context.Context // ended when shutdown starts
-	group    *errgroup.Group
 	groupCtx context.Context // ended at shutdown's "goroutines" step, or when one fails
 	addr     net.Addr
+
+	goMu     sync.Mutex // orders Go's calls before the shutdown's Wait
+	group    *errgroup.Group
+	goClosed bool
 	stopping atomic.Bool
 	checks   []check
 }
@@ -74,8 +79,15 @@ type Peer struct {
 // Go runs fn on a goroutine owned by the peer: shutdown ends fn's context
 // (after NATS is drained and the saga leases are handed off, so fn can
 // still read and write the event store meanwhile) and waits for it. An
-// error from fn, or a panic, stops the peer: [Run] returns it.
+// error from fn, or a panic, stops the peer: [Run] returns it. Once the
+// shutdown waits for the goroutines, Go starts nothing (and logs it).
 func (p *Peer) Go(name string, fn func(ctx context.Context) error) {
+	p.goMu.Lock()
+	defer p.goMu.Unlock()
+	if p.goClosed {
+		p.Logger.Warn("goroutine not started: the peer is shutting down", "goroutine", name)
+		return
+	}
 	p.group.Go(func() (err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -219,7 +231,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 			return fmt.Errorf("catga: %s: register events: %w", cfg.Service, err)
 		}
 	}
-	if r.events, err = openEventStore(ctx, cfg, reg, log); err != nil {
+	if r.events, err = openEventStore(ctx, cfg, reg, r.tel.tp, log); err != nil {
 		return err
 	}
 	if r.sagas, err = openSagaStore(ctx, cfg, log); err != nil {
@@ -257,6 +269,9 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	r.p.Go("outbox-relay", func(context.Context) error {
 		defer close(r.relayDone)
 		return relay.Run(rctx)
+	})
+	r.p.Go("inbox-pruner", func(ctx context.Context) error {
+		return inbox.RunPruner(ctx, r.events.b, InboxRetention, time.Hour, log)
 	})
 
 	if svc.Setup != nil {
@@ -360,6 +375,9 @@ func (r *runner) shutdown() error {
 	if r.group != nil {
 		step("goroutines", func() error {
 			r.groupStop()
+			r.p.goMu.Lock()
+			r.p.goClosed = true
+			r.p.goMu.Unlock()
 			waited := make(chan error, 1)
 			go func() { waited <- r.group.Wait() }()
 			select {
@@ -394,6 +412,11 @@ func waitCtx(ctx context.Context, done <-chan struct{}) error {
 		return fmt.Errorf("gave up: %w", ctx.Err())
 	}
 }
+
+// InboxRetention is how long the peer keeps inbox records (pruning older
+// ones hourly): far longer than a message can be redelivered (the
+// consumers' retries last minutes, the broker's duplicate window two).
+const InboxRetention = 7 * 24 * time.Hour
 
 // readyTimeout bounds each readiness check.
 const readyTimeout = 2 * time.Second

@@ -219,7 +219,8 @@ func TestRunAnnouncesThePeerAndShutsDownCleanly(t *testing.T) {
 	if _, err := nc.Request("$SRV.PING.widgets", nil, 200*time.Millisecond); err == nil {
 		t.Fatal("the stopped peer still answers discovery pings")
 	}
-	if _, err := http.Get(s.url + peer.PathHealth); err == nil {
+	if resp, err := http.Get(s.url + peer.PathHealth); err == nil {
+		_ = resp.Body.Close()
 		t.Fatal("the stopped peer still serves HTTP")
 	}
 }

@@ -99,7 +99,7 @@ func sagaMetrics(m metric.Meter) (saga.Hook, error) {
 		return nil, err
 	}
 	return func(ctx context.Context, p saga.Point, rec *saga.Record) {
-		if p != saga.AfterPersist || !(rec.State.Final() || rec.State == sagastore.StateStuck) {
+		if p != saga.AfterPersist || (!rec.State.Final() && rec.State != sagastore.StateStuck) {
 			return
 		}
 		attrs := metric.WithAttributes(attribute.String("saga", rec.Name), attribute.String("state", string(rec.State)))

@@ -86,8 +86,12 @@ func newTelemetry(ctx context.Context, cfg Config, instance string, tp trace.Tra
 		}
 		return errors.Join(errs...)
 	}
-	// The library's packages follow the global providers; the W3C
-	// propagators carry a trace across NATS and the outbox.
+	// The library's packages that are not handed a provider follow the
+	// global ones (the transport, the event store's trace capture); the
+	// W3C propagators carry a trace across NATS and the outbox. OTel's
+	// global delegate binds the tracers taken before the first Set to the
+	// first provider set: in a process running several peers (a test),
+	// those packages trace into the first peer's provider.
 	otel.SetTracerProvider(t.tp)
 	otel.SetMeterProvider(t.mp)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))

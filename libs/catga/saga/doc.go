@@ -58,11 +58,16 @@
 // ([OpFrom] reads it).
 //
 // Participants use [GuardAction] and [GuardCompensation] over a [Fence]
-// ([MemoryFence], or redisfence.Fence shared through Redis) to apply each
-// key once, also when deliveries of it arrive concurrently (Admit reserves
-// the key for one delivery; the others are told [ErrInProgress] and retry),
-// to refuse stale epochs, and to refuse an action that arrives after (or
-// instead of) its compensation. For exactly-once under crashes and
-// failovers the effect must commit together with its fence record:
-// redisfence.Fence.Apply does that for effects that are Redis writes.
+// ([MemoryFence], redisfence.Fence shared through Redis, or saga/storefence's
+// Fence in the participant's event store) to apply each key once, also when
+// deliveries of it arrive concurrently (Admit reserves the key for one
+// delivery; the others are told [ErrInProgress] and retry), to refuse stale
+// epochs, and to refuse an action that arrives after (or instead of) its
+// compensation; the rules are [Decide]'s. For exactly-once under crashes
+// and failovers the effect must commit together with its fence record:
+// saga/storefence's Fence.Apply does that for event-sourced participants
+// (the effect's appends and the record in one database transaction), and
+// redisfence.Fence.Apply for effects that are Redis writes (one MULTI/EXEC;
+// the effect only queues writes, and may be called more than once for one
+// commit).
 package saga

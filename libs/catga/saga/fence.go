@@ -169,7 +169,11 @@ func rejectCompensated(op Op) error {
 	return catga.Reject(CodeCompensated, "saga %s: %s was compensated", op.Saga, op.Key)
 }
 
-// Fence is the participant side of saga fencing and idempotency.
+// Fence is the participant side of saga fencing and idempotency, used by
+// [GuardAction] and [GuardCompensation]. [MemoryFence], redisfence.Fence
+// and saga/storefence's Fence implement it and pass one conformance suite
+// (saga/fencetest); the last two also offer Apply, which commits an effect
+// with its fence record for exactly-once.
 //
 // Contract, atomic per saga:
 //   - Admit decides on op by the rules of [Decide], records a newer epoch
@@ -221,9 +225,11 @@ func UndoLateAction[Req any](undo func(ctx context.Context, req Req) error) Guar
 // dies, or whose fence store fails over, after its effect and before Commit
 // applies the effect again when the saga retries (after the reservation
 // expired). Use the guards for effects that are idempotent by themselves;
-// for exactly-once, commit the effect and the fence record in one
-// transaction (redisfence.Fence.Apply, or the participant's own database
-// transaction, as the inbox does).
+// for exactly-once, commit the effect with its fence record, in one
+// transaction: saga/storefence's Fence.Apply for event-sourced participants
+// (the effect's appends and the record in the event store's transaction),
+// redisfence.Fence.Apply for effects that are Redis writes, or the
+// participant's own database transaction, as the inbox does.
 func GuardAction[Req, Resp any](f Fence, h mediator.RequestHandler[Req, Resp], opts ...GuardOption[Req]) mediator.RequestHandler[Req, Resp] {
 	return guard(f, false, h, opts)
 }

@@ -5,6 +5,13 @@
 //
 //	catga-dev -bin ./bin -peers 2          # run until Ctrl-C
 //	catga-dev -bin ./bin -peers 2 -smoke   # start, check every peer answers discovery, stop
+//
+// The services are the directories under services/ that hold a main.go (in
+// the repository around the working directory), so a service copied there
+// and built into -bin runs too; -services names them instead. Each peer
+// gets an HTTP port of its own on 127.0.0.1, and the peers of a service
+// share a SQLite file in a data directory that is fresh for every run
+// unless -data names one. Their JSON log lines are shown as text.
 package main
 
 import (
@@ -30,6 +37,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/catga-go/catga/libs/catga/internal/loopback"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/peer"
 )
@@ -46,6 +54,7 @@ type config struct {
 	services []string
 	peers    int
 	natsPort int
+	dataDir  string
 	smoke    bool
 	wait     time.Duration
 }
@@ -54,15 +63,23 @@ func parseFlags() (config, error) {
 	var c config
 	var services string
 	flag.StringVar(&c.binDir, "bin", "bin", "directory holding the service binaries")
-	flag.StringVar(&services, "services", "order,payment,inventory,notification", "services to start")
+	flag.StringVar(&services, "services", "", "comma-separated services to start (default: every services/<name>/main.go of the repository)")
 	flag.IntVar(&c.peers, "peers", 2, "peers per service")
 	flag.IntVar(&c.natsPort, "nats-port", 4222, "client port of the embedded nats-server (0 picks a free one)")
+	flag.StringVar(&c.dataDir, "data", "", "directory for the services' SQLite files (default: a fresh temporary one, removed at exit)")
 	flag.BoolVar(&c.smoke, "smoke", false, "start everything, check every peer answers discovery, then stop")
 	flag.DurationVar(&c.wait, "wait", 20*time.Second, "how long to wait for every peer to show up")
 	flag.Parse()
-	c.services = strings.Split(services, ",")
 
 	var errs []error
+	if services != "" {
+		c.services = strings.Split(services, ",")
+	} else {
+		var err error
+		if c.services, err = discoverServices(); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.peers < 1 {
 		errs = append(errs, fmt.Errorf("-peers must be at least 1, got %d", c.peers))
 	}
@@ -89,6 +106,17 @@ func run() error {
 	defer srv.Shutdown()
 	fmt.Printf("nats-server (embedded, JetStream) listening on %s\n", srv.ClientURL())
 
+	if cfg.dataDir == "" {
+		if cfg.dataDir, err = os.MkdirTemp("", "catga-dev-*"); err != nil {
+			return err
+		}
+		defer func() { _ = os.RemoveAll(cfg.dataDir) }()
+	}
+	ports, err := loopback.Ports("127.0.0.1", len(cfg.services)*cfg.peers)
+	if err != nil {
+		return err
+	}
+
 	peersCtx, stopPeers := context.WithCancel(context.Background())
 	defer stopPeers()
 	var g errgroup.Group
@@ -96,8 +124,15 @@ func run() error {
 	for _, svc := range cfg.services {
 		for i := 1; i <= cfg.peers; i++ {
 			name := fmt.Sprintf("%s-%d", svc, i)
+			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+			ports = ports[1:]
+			fmt.Printf("%s: http://%s\n", name, addr)
 			cmd := exec.Command(filepath.Join(cfg.binDir, svc))
-			cmd.Env = append(os.Environ(), peer.EnvNATSURL+"="+srv.ClientURL())
+			cmd.Env = append(os.Environ(),
+				peer.EnvNATSURL+"="+srv.ClientURL(),
+				peer.EnvHTTPAddr+"="+addr,
+				peer.EnvSQLitePath+"="+filepath.Join(cfg.dataDir, svc+".db"),
+				peer.EnvShutdownTimeout+"=10s")
 			stdout, err := cmd.StdoutPipe()
 			if err == nil {
 				cmd.Stderr = cmd.Stdout
@@ -154,9 +189,11 @@ func supervise(ctx context.Context, name string, cmd *exec.Cmd) error {
 
 func prefixLines(mu *sync.Mutex, name string, r io.Reader) {
 	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	for sc.Scan() {
+		line := humanize(sc.Text())
 		mu.Lock()
-		fmt.Printf("%-15s | %s\n", name, sc.Text())
+		fmt.Printf("%-15s | %s\n", name, line)
 		mu.Unlock()
 	}
 }

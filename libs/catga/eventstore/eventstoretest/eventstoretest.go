@@ -59,6 +59,7 @@ func Run(t *testing.T, factory Factory) {
 	t.Run("AppendMulti", func(t *testing.T) { testAppendMulti(t, factory(t)) })
 	t.Run("MultiReservations", func(t *testing.T) { testMultiReservations(t, factory(t)) })
 	t.Run("HandleMultiArguments", func(t *testing.T) { testHandleMultiArguments(t, factory(t)) })
+	t.Run("HandleMultiRetriesConflict", func(t *testing.T) { testHandleMultiRetriesConflict(t, factory(t)) })
 	t.Run("MultiFeedTogether", func(t *testing.T) { testMultiFeedTogether(t, factory(t)) })
 	t.Run("ReadAll", func(t *testing.T) { testReadAll(t, factory(t)) })
 	t.Run("DecodeErrors", func(t *testing.T) { testDecodeErrors(t, factory(t)) })

@@ -502,3 +502,28 @@ func testHandleMultiTx[Tx any](t *testing.T, s eventstore.TxStore[Tx], begin fun
 		}
 	}
 }
+
+// testHandleMultiRetriesConflict: a multi-aggregate command whose decision
+// went stale before its append (another writer appended to one of its
+// streams meanwhile) is refused as a whole and decided again on fresh
+// states: each stream holds the command's events once.
+func testHandleMultiRetriesConflict(t *testing.T, open Opener) {
+	s := open(t, NewRegistry())
+	ctx := ctxT(t)
+	decisions := 0
+	_, err := counterAgg.HandleMulti(ctx, s, []string{"rc-1", "rc-2"}, func(map[string]Counter) (map[string][]any, error) {
+		decisions++
+		if decisions == 1 {
+			mustAppend(t, s, counterAgg.StreamID("rc-2"), eventstore.Any, Deposited{Amount: 100})
+		}
+		return map[string][]any{"rc-1": {Deposited{Amount: 1}}, "rc-2": {Deposited{Amount: 2}}}, nil
+	})
+	if err != nil || decisions != 2 {
+		t.Fatalf("HandleMulti = %v after %d decisions; want success after 2", err, decisions)
+	}
+	for id, want := range map[string]eventstore.State[Counter]{"rc-1": {Value: Counter{N: 1}, Version: 1}, "rc-2": {Value: Counter{N: 102}, Version: 2}} {
+		if st, err := counterAgg.Load(ctx, s, id); err != nil || st != want {
+			t.Fatalf("%s = %+v, %v; want %+v", id, st, err, want)
+		}
+	}
+}

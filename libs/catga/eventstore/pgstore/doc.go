@@ -16,4 +16,9 @@
 // the oldest pending entry of each stream, which also locks the stream for
 // them: relays on several peers share the work without a leader and keep
 // per-stream order.
+//
+// [Store.WithTx] is the store bound to a caller's transaction, for
+// [eventstore.Aggregate] commands that must commit with other writes;
+// [Store.FenceTx] runs one under a per-saga row lock for the saga fence
+// (package saga/storefence).
 package pgstore

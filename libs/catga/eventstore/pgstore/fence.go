@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,8 +17,11 @@ import (
 // to the transaction ([Store.WithTx]) and the record (nil if there is none)
 // and returns the record to keep (nil: leave it as it is). If fn returns an
 // error the transaction rolls back, its appends and the record with it, and
-// the error is returned; otherwise it commits and the relays are woken. It
-// is the backend of package saga/storefence.
+// the error is returned; otherwise it commits and the relays are woken. The
+// transaction is READ COMMITTED: an aggregate command refused for a
+// version conflict reloads, in the transaction, what others committed
+// meanwhile, and its retry can succeed. It is the backend of package
+// saga/storefence.
 func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Context, es eventstore.Store, record []byte) ([]byte, error)) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty fence id", eventstore.ErrInvalidArgument)
@@ -49,4 +53,16 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 	}
 	s.committed()
 	return nil
+}
+
+// PruneFences deletes the fence records last written before before, and
+// returns how many. A record must outlive every delivery of its saga's
+// steps: prune well after sagas end (redisfence keeps its records 7 days).
+// Records carry the database clock's time.
+func (s *Store) PruneFences(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := s.pool.Exec(ctx, s.q.fencePrune, before)
+	if err != nil {
+		return 0, wrap("prune fences", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -12,9 +12,9 @@ type queries struct {
 	readFeed, loadCheckpoint, saveCheckpoint                       string
 	deleteStream, tombstoneNew, raiseStreamTx                      string
 	// One-statement appends by expected-version mode: see appendFast.
-	fastNew, fastExpected, fastAny      string
-	pruneInbox                          string
-	fenceInsert, fenceLock, fenceUpdate string
+	fastNew, fastExpected, fastAny                  string
+	pruneInbox                                      string
+	fenceInsert, fenceLock, fenceUpdate, fencePrune string
 }
 
 func newQueries(p string, outbox bool) queries {
@@ -128,5 +128,6 @@ ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, position = EXCLUDED.position,
 		fenceInsert:   r.Replace(`INSERT INTO {p}saga_fences (saga_id) VALUES ($1) ON CONFLICT DO NOTHING`),
 		fenceLock:     r.Replace(`SELECT record FROM {p}saga_fences WHERE saga_id = $1 FOR UPDATE`),
 		fenceUpdate:   r.Replace(`UPDATE {p}saga_fences SET record = $2, updated_at = now() WHERE saga_id = $1`),
+		fencePrune:    r.Replace(`DELETE FROM {p}saga_fences WHERE updated_at < $1`),
 	}
 }

@@ -13,4 +13,9 @@
 // SQLite has no row locks, so relays cooperate through a lease row: one relay
 // at a time publishes, which keeps per-stream order. Appends wake relays in
 // the same process at once; relays in other processes find work by polling.
+//
+// [Store.WithTx] is the store bound to a caller's transaction, for
+// [eventstore.Aggregate] commands that must commit with other writes;
+// [Store.FenceTx] runs one with a saga's fence record for the saga fence
+// (package saga/storefence).
 package sqlitestore

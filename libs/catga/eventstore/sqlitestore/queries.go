@@ -13,7 +13,7 @@ type queries struct {
 	loadCheckpoint, saveCheckpoint                                 string
 	deleteStream, tombstoneNew                                     string
 	dupEventID, pruneInbox                                         string
-	fenceLoad, fenceSave                                           string
+	fenceLoad, fenceSave, fencePrune                               string
 }
 
 func newQueries(p string) queries {
@@ -75,5 +75,6 @@ ON CONFLICT (name) DO UPDATE SET position = excluded.position, saved_at = exclud
 		fenceLoad:  r.Replace(`SELECT record FROM {p}saga_fences WHERE saga_id = ?`),
 		fenceSave: r.Replace(`INSERT INTO {p}saga_fences (saga_id, record, updated_at) VALUES (?, ?, ?)
 ON CONFLICT (saga_id) DO UPDATE SET record = excluded.record, updated_at = excluded.updated_at`),
+		fencePrune: r.Replace(`DELETE FROM {p}saga_fences WHERE updated_at < ?`),
 	}
 }

@@ -33,8 +33,11 @@ func TestPeersStartStopAndKill(t *testing.T) {
 	bin := peertest.Build(t, "testdata/echo")
 	nats := peertest.NATS(t)
 	env := []string{"CATGA_SQLITE_PATH=" + filepath.Join(t.TempDir(), "echo.db")}
-	a := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env, Name: "echo-a"})
-	b := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env})
+	peers := peertest.StartPeers(t, 2, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env})
+	a, b := peers[0], peers[1]
+	if a.Name != "echo-1" || b.Name != "echo-2" {
+		t.Fatalf("peers named %s and %s, want echo-1 and echo-2", a.Name, b.Name)
+	}
 	pidA, pidB := get(t, a.URL+"/pid"), get(t, b.URL+"/pid")
 	if pidA == pidB || pidA == "" {
 		t.Fatalf("peers answer pids %q and %q, want two processes", pidA, pidB)
@@ -46,7 +49,8 @@ func TestPeersStartStopAndKill(t *testing.T) {
 	if !strings.Contains(a.Output(), `"msg":"peer stopped"`) {
 		t.Fatalf("a's output does not show an orderly stop:\n%s", a.Output())
 	}
-	if _, err := http.Get(a.URL + "/pid"); err == nil {
+	if resp, err := http.Get(a.URL + "/pid"); err == nil {
+		_ = resp.Body.Close()
 		t.Fatal("a stopped peer still answers")
 	}
 

@@ -72,6 +72,23 @@ func Start(t testing.TB, binary string, opts Options) *Process {
 	return p
 }
 
+// StartPeers starts n peers of binary with the same options, as [Start]
+// does, named "<Name>-1".. (Name defaulting to the binary's name). Give
+// them a shared store in opts.Env.
+func StartPeers(t testing.TB, n int, binary string, opts Options) []*Process {
+	t.Helper()
+	base := opts.Name
+	if base == "" {
+		base = filepath.Base(binary)
+	}
+	out := make([]*Process, n)
+	for i := range out {
+		opts.Name = fmt.Sprintf("%s-%d", base, i+1)
+		out[i] = Start(t, binary, opts)
+	}
+	return out
+}
+
 // Spawn is [Start] returning the error instead of failing t: for a test
 // that expects the peer to refuse to start.
 func Spawn(t testing.TB, binary string, opts Options) (*Process, error) {
@@ -140,6 +157,7 @@ func inherited() []string {
 func (p *Process) awaitReady(timeout time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(timeout)
+	var last error
 	for {
 		resp, err := client.Get(p.URL + peer.PathReady)
 		if err == nil {
@@ -147,14 +165,19 @@ func (p *Process) awaitReady(timeout time.Duration) error {
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
+			err = errors.New(resp.Status)
 		}
+		last = err
 		select {
 		case <-p.exited:
-			return fmt.Errorf("exited before it was ready: %v", p.waitErr)
+			if p.waitErr == nil {
+				return errors.New("exited (status 0) before it was ready")
+			}
+			return fmt.Errorf("exited before it was ready: %w", p.waitErr)
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("/readyz not 200 within %s (last: %v)", timeout, err)
+			return fmt.Errorf("/readyz not 200 within %s: %w", timeout, last)
 		}
 	}
 }

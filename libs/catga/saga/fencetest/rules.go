@@ -21,6 +21,7 @@ func Run(t *testing.T, h Harness) {
 	t.Run("ConcurrentDeliveries", func(t *testing.T) { ConcurrentDeliveries(t, h) })
 	t.Run("ActionRacesCompensation", func(t *testing.T) { ActionRacesCompensation(t, h) })
 	t.Run("Atomicity", func(t *testing.T) { Atomicity(t, h) })
+	t.Run("Fence", func(t *testing.T) { Fence(t, h) })
 }
 
 // step is one delivery in a rule case and what it must return.
@@ -109,6 +110,11 @@ func Rules(t *testing.T, h Harness) {
 		t.Run(tc.Name, func(t *testing.T) {
 			ctx := ctxT(t)
 			sagaID := "saga-" + uuid.NewString()
+			type kind struct {
+				key  string
+				undo bool
+			}
+			applied := map[kind]int{} // effects that must have taken effect
 			for i, st := range tc.steps {
 				op := st.op
 				op.Saga = sagaID
@@ -127,6 +133,12 @@ func Rules(t *testing.T, h Harness) {
 					t.Fatalf("step %d %+v: effect ran = %v, want %v", i, op, ran, st.runs)
 				}
 				checkAnswer(t, i, op, st, adm, err)
+				if st.runs && !st.fail && !st.panics {
+					applied[kind{op.Key, op.Compensation}]++
+				}
+				if want := applied[kind{op.Key, op.Compensation}]; s.Committed != nil && committed(ctx, t, s, op, 0) != want {
+					t.Fatalf("step %d %+v: %d effects of the key took effect, want %d", i, op, committed(ctx, t, s, op, 0), want)
+				}
 			}
 		})
 	}
@@ -170,7 +182,7 @@ func deliver(ctx context.Context, s Subject, op saga.Op, effect func(context.Con
 		select {
 		case <-ctx.Done():
 			return 0, ctx.Err()
-		case <-time.After(2 * time.Millisecond):
+		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
@@ -220,7 +232,7 @@ func ConcurrentDeliveries(t *testing.T, h Harness) {
 					t.Fatalf("delivery %d answered %v", i, answers[i])
 				}
 			}
-			if n := effects.Load(); n != 1 || applied != 1 {
+			if n := committed(ctx, t, s, op, int(effects.Load())); n != 1 || applied != 1 {
 				t.Fatalf("%d concurrent deliveries: effect ran %d times, %d answered Apply; want 1 and 1", deliveries, n, applied)
 			}
 		})
@@ -252,7 +264,8 @@ func ActionRacesCompensation(t *testing.T, h Harness) {
 					return nil
 				})
 				var rej *catga.RejectionError
-				if err != nil && !(errors.As(err, &rej) && rej.Code == saga.CodeCompensated && !op.Compensation) {
+				lateAction := errors.As(err, &rej) && rej.Code == saga.CodeCompensated && !op.Compensation
+				if err != nil && !lateAction {
 					errs <- err
 				}
 			})
@@ -263,14 +276,23 @@ func ActionRacesCompensation(t *testing.T, h Harness) {
 		for err := range errs {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		if a, u := acted.Load(), undone.Load(); a > 1 || a != u {
+		act, undo := saga.Op{Saga: sagaID, Key: "k", Epoch: 1}, saga.Op{Saga: sagaID, Key: "k", Epoch: 1, Compensation: true}
+		if a, u := committed(ctx, t, s, act, int(acted.Load())), committed(ctx, t, s, undo, int(undone.Load())); a > 1 || a != u {
 			t.Fatalf("round %d: action applied %d times, compensation %d; want both once or neither", round, a, u)
 		}
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	t.Cleanup(cancel)
-	return ctx
+// committed is how many of op's effects took effect: calls, the effect
+// calls counted, or what s.Committed says if it is set.
+func committed(ctx context.Context, t *testing.T, s Subject, op saga.Op, calls int) int {
+	t.Helper()
+	if s.Committed == nil {
+		return calls
+	}
+	n, err := s.Committed(ctx, op)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

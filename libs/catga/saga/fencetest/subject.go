@@ -19,9 +19,21 @@ type Subject struct {
 	// effect and records op as applied; if effect fails, op is not
 	// recorded and effect's error is returned.
 	Apply func(ctx context.Context, op saga.Op, effect func(ctx context.Context) error) (saga.Admission, error)
+	// Fence is set for a fence that implements saga.Fence; it must be
+	// built with saga.WithReservation([Reservation]).
+	Fence saga.Fence
 	// Tx is set for a fence that runs effects in its event store's
 	// transaction.
 	Tx *TxSubject
+	// Committed is set for a fence whose Apply builds an optimistic
+	// transaction from effect and so may call effect more than once for
+	// one commit (redisfence.Fence.Apply: racing deliveries each build
+	// one, and a transaction that lost a race is built again). Apply then
+	// writes a record of each effect in the transaction, and Committed
+	// counts those of op's key (action or compensation, per
+	// op.Compensation) that committed; the suite counts effects with it
+	// instead of counting calls.
+	Committed func(ctx context.Context, op saga.Op) (int, error)
 }
 
 // TxSubject is a fence whose effects append in the fence's transaction.

@@ -1,12 +1,7 @@
-// Package redisfence is a saga.Fence shared by every instance of a
-// participant through Redis (a single node or a cluster). It lives apart
-// from package saga so that services that do not use Redis do not link
-// go-redis.
 package redisfence
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -19,8 +14,9 @@ import (
 )
 
 // Fence keeps one hash per saga, under the saga's {id} hash tag, updated by
-// one Lua script per call. Reservation expiry is judged by the Redis
-// server's clock, so participants' clocks need not agree.
+// one Lua script per Admit, Commit or Abort and by one MULTI/EXEC per
+// Apply. Reservation expiry is judged by the Redis server's clock, so
+// participants' clocks need not agree.
 type Fence struct {
 	c           redis.UniversalClient
 	prefix      string
@@ -141,88 +137,6 @@ func (f *Fence) Commit(ctx context.Context, op saga.Op) error {
 func (f *Fence) Abort(ctx context.Context, op saga.Op) error {
 	_, err := f.run(ctx, "abort", op)
 	return err
-}
-
-// errTxConflict: Apply lost the optimistic race on one saga's fence too
-// often; retryable.
-var errTxConflict = errors.New("catga: redis fence: transaction kept conflicting")
-
-// Apply is the exactly-once path for a participant whose effect is a set of
-// Redis writes: the fence decision, the effect and the commit run as one
-// transaction (WATCH on the saga's fence hash, then MULTI/EXEC), so the
-// effect is applied once even when the participant dies, or Redis fails
-// over, between applying and committing, which Admit+Commit cannot promise.
-// effect queues its writes on tx and must only touch keys in the saga's hash
-// slot (keys containing "{"+op.Saga+"}"). It is called only when the
-// decision is [saga.Apply]; a failover may lose the transaction, but then it
-// loses the effect and the commit together, and the retry applies it again.
-func (f *Fence) Apply(ctx context.Context, op saga.Op, effect func(tx redis.Pipeliner) error) (saga.Admission, error) {
-	return f.ApplyWatched(ctx, op, nil, func(_ context.Context, _ *redis.Tx, p redis.Pipeliner) error { return effect(p) })
-}
-
-// ApplyWatched is [Fence.Apply] for an effect that reads state to decide
-// what to write ("reserve if stock >= n"): the keys in watch are WATCHed
-// with the fence hash, effect reads them through tx (before the
-// transaction) and queues its writes on p, and if any watched key changes
-// before EXEC the whole decision, reads included, runs again. effect may
-// return a rejection (catga.Reject) to refuse the op: nothing is written
-// and the rejection is returned. On a cluster every key must hash to the
-// saga's slot (contain "{"+op.Saga+"}").
-func (f *Fence) ApplyWatched(ctx context.Context, op saga.Op, watch []string,
-	effect func(ctx context.Context, tx *redis.Tx, p redis.Pipeliner) error) (saga.Admission, error) {
-	key := f.Key(op.Saga)
-	actionField, undoField := "a:"+op.Key, "c:"+op.Key
-	keys := append([]string{key}, watch...)
-	for range 16 { // bounded: each retry means another writer changed a watched key
-		var adm saga.Admission
-		err := f.c.Watch(ctx, func(tx *redis.Tx) error {
-			vals, err := tx.HMGet(ctx, key, "epoch", actionField, undoField, "ra:"+op.Key, "rc:"+op.Key).Result()
-			if err != nil {
-				return err
-			}
-			now, err := tx.Time(ctx).Result()
-			if err != nil {
-				return err
-			}
-			seen, _ := strconv.ParseUint(str(vals[0]), 10, 64)
-			if adm, err = saga.Decide(op, seen, saga.KeyState{
-				Action: saga.ActionState(str(vals[1])), Undone: str(vals[2]) == "done",
-				ActionHolder: holder(vals[3], now), UndoHolder: holder(vals[4], now),
-			}); err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-				if op.Epoch > seen {
-					p.HSet(ctx, key, "epoch", op.Epoch)
-				}
-				switch {
-				case adm == saga.NothingToUndo:
-					p.HSet(ctx, key, actionField, "tomb", undoField, "done")
-				case adm == saga.Apply && op.Compensation:
-					if err := effect(ctx, tx, p); err != nil {
-						return err
-					}
-					p.HSet(ctx, key, undoField, "done")
-				case adm == saga.Apply:
-					if err := effect(ctx, tx, p); err != nil {
-						return err
-					}
-					p.HSet(ctx, key, actionField, "done")
-				}
-				p.PExpire(ctx, key, f.ttl) // after the writes: see fenceScript
-				return nil
-			})
-			return err
-		}, keys...)
-		if errors.Is(err, redis.TxFailedErr) {
-			continue
-		}
-		if err != nil && !catga.IsRejection(err) && !errors.Is(err, saga.ErrInProgress) {
-			return 0, fmt.Errorf("catga: redis fence: %w", err)
-		}
-		return adm, err
-	}
-	return 0, errTxConflict
 }
 
 // holder returns the token of a live reservation "<token>|<until ms>".

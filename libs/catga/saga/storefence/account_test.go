@@ -93,7 +93,7 @@ func TestConcurrentCharges(t *testing.T) {
 				case errors.As(err, &rej) && rej.Code == saga.CodeCompensated && tombstoned(i):
 					late.Add(1)
 				default:
-					errs <- fmt.Errorf("saga %d epoch %d: (%v, %v)", i, epoch, adm, err)
+					errs <- fmt.Errorf("saga %d epoch %d: (%v, %w)", i, epoch, adm, err)
 				}
 			}
 			var want int64
@@ -168,6 +168,43 @@ func TestConflictRetriedInTx(t *testing.T) {
 			}
 			if adm, err := f.Apply(ctx, op, func(context.Context, eventstore.Store) error { return errors.New("ran again") }); err != nil || adm != saga.Duplicate {
 				t.Fatalf("redelivery = (%v, %v), want Duplicate", adm, err)
+			}
+		})
+	}
+}
+
+// TestConflictWithAnotherTxRetried: another transaction commits a charge
+// to the account between the effect's load and its append; the append is
+// refused, and the aggregate helper's reload inside the fence's
+// transaction sees the other charge, so the retry appends.
+func TestConflictWithAnotherTxRetried(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			if b.name == "sqlite" {
+				t.Skip("SQLite runs one write transaction at a time: no other can commit inside the fence's")
+			}
+			s := b.open(t, registry(t))
+			f := newFence(t, s)
+			ctx := ctxT(t)
+			op := saga.Op{Saga: "order-1", Key: "charge", Epoch: 1}
+			decisions := 0
+			adm, err := f.Apply(ctx, op, func(ctx context.Context, es eventstore.Store) error {
+				_, err := accounts.Handle(ctx, es, "acct", func(account) ([]any, error) {
+					decisions++
+					if decisions == 1 { // committed by another transaction, now
+						if _, err := accounts.Handle(ctx, s, "acct", func(account) ([]any, error) { return []any{charged{Saga: "other", Amount: 100}}, nil }); err != nil {
+							return nil, err
+						}
+					}
+					return []any{charged{Saga: op.Saga, Amount: 1}}, nil
+				})
+				return err
+			})
+			if err != nil || adm != saga.Apply || decisions != 2 {
+				t.Fatalf("Apply = (%v, %v) after %d decisions; want Apply after 2", adm, err, decisions)
+			}
+			if st, err := accounts.Load(ctx, s, "acct"); err != nil || st.Value != (account{Balance: 101, Charges: 2}) {
+				t.Fatalf("account = %+v, %v; want both charges", st.Value, err)
 			}
 		})
 	}

@@ -17,4 +17,7 @@
 // The rules are those of [saga.Decide], shared with saga.MemoryFence and
 // redisfence: each key is applied once, a stale owner is refused, and an
 // action arriving after its compensation is refused.
+//
+// Records stay until pruned: call the store's PruneFences periodically
+// with a cut well after sagas end (redisfence keeps its records 7 days).
 package storefence
