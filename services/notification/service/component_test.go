@@ -377,3 +377,17 @@ func (w *webhook) hang(order string) (release func()) {
 		close(c)
 	}
 }
+
+// A webhook URL that is not one stops the peer at start-up, naming the
+// variable.
+func TestBadWebhookURLStopsStartUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the service and runs it as a process; skipped in -short mode")
+	}
+	ns := peertest.NATS(t)
+	_, err := peertest.Spawn(t, peertest.Build(t, ".."), peertest.Options{NATSURL: ns.ClientURL(), ReadyTimeout: 20 * time.Second,
+		Env: []string{"CATGA_SQLITE_PATH=" + filepath.Join(t.TempDir(), "n.db"), "CATGA_WEBHOOK_URL=ftp://hooks.example/n"}})
+	if err == nil || !strings.Contains(err.Error(), "CATGA_WEBHOOK_URL") {
+		t.Fatalf("Spawn = %v, want a start-up failure naming CATGA_WEBHOOK_URL", err)
+	}
+}
