@@ -60,7 +60,7 @@ GO_IMAGE ?= golang:1.26
 IMAGE_PREFIX ?= catga
 
 .PHONY: images
-images: ## container images of the services, FROM scratch (their binaries built on the host when $(GO_IMAGE) cannot be pulled)
+images: deps ## container images: the services FROM scratch (binaries built on the host when $(GO_IMAGE) cannot be pulled), then nats, redis and postgres without a registry
 	@set -e; if docker image inspect $(GO_IMAGE) >/dev/null 2>&1 || docker pull -q $(GO_IMAGE) >/dev/null 2>&1; then \
 	  for s in $(SERVICES); do echo "== image $(IMAGE_PREFIX)/$$s"; \
 	    docker build -q --build-arg GO_IMAGE=$(GO_IMAGE) -f services/$$s/Dockerfile -t $(IMAGE_PREFIX)/$$s .; done; \
@@ -71,6 +71,9 @@ images: ## container images of the services, FROM scratch (their binaries built 
 	    (cd services/$$s && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o "$$ctx/out/service" .); \
 	    sed -n '/^FROM scratch/,$$p' services/$$s/Dockerfile | sed 's|--from=build ||; s| /out/ | out/ |' > "$$ctx/Dockerfile"; \
 	    docker build -q -t $(IMAGE_PREFIX)/$$s "$$ctx"; done; fi
+	@# nats-server FROM scratch (pinned in deploy/nats/go.mod); Redis and
+	@# PostgreSQL from the host's Debian packages. Names: CATGA_IMAGE_{NATS,REDIS,POSTGRES}.
+	@GO=$(GO) scripts/images-thirdparty.sh
 
 .PHONY: bench
 bench: ## library micro-benchmarks
