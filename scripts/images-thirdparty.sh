@@ -127,7 +127,7 @@ build_nats() {
   import "$rootfs" nats "$version" "$NATS_IMAGE" \
     'USER 65532:65532' 'EXPOSE 4222 6222 8222' 'ENTRYPOINT ["/nats-server"]' \
     'CMD ["--config", "/nats-server.conf"]'
-  verify_ctr=$(docker run -d "$NATS_IMAGE" --config /nats-server.conf -js)
+  verify_ctr=$(docker run -d "$NATS_IMAGE" --config /nats-server.conf -js --store_dir /data)
   verify "nats-server -js answers" sh -c "docker logs $verify_ctr 2>&1 | grep -q 'Server is ready' && docker logs $verify_ctr 2>&1 | grep -q 'Starting JetStream'"
   echo "   built in $((SECONDS - t0)) s"
 }

@@ -1,0 +1,40 @@
+// Package topology starts the production topology of Catga-Go in
+// containers, for the end-to-end tests: on a Docker network the test
+// creates, a 3-node NATS cluster with JetStream, a 6-node Redis Cluster (3
+// masters, 3 replicas), PostgreSQL, and N peers of every service. The test
+// process reaches the services only through their peers' HTTP ports mapped
+// to the host, as a client would.
+//
+// # Images
+//
+// No registry is needed: `make images` builds every image (see
+// scripts/images-thirdparty.sh). Names default to the official ones and are
+// overridden by CATGA_IMAGE_NATS, CATGA_IMAGE_REDIS, CATGA_IMAGE_POSTGRES
+// and CATGA_IMAGE_<SERVICE> (e.g. CATGA_IMAGE_ORDER); see [Image]. A
+// missing image fails [Start] naming `make images`.
+//
+// # Redis Cluster addresses
+//
+// The nodes announce their addresses on the test's network (the default
+// cluster-announce-ip), so the peers, which live on that network, follow
+// MOVED and ASK redirects. The test process never talks to Redis directly:
+// it works on the cluster through `redis-cli` inside a node ([Topology.RedisCLI]),
+// which needs no host port per node, no hairpin NAT from the containers to
+// the host's ports, and works alike on Linux and on Docker Desktop.
+//
+// # Cleanup
+//
+// Ryuk (the reaper container) cannot be pulled on machines without a
+// registry, so [Start] disables it and removes what it made itself, with
+// t.Cleanup: every container with its anonymous volumes, then the network,
+// also when the test fails. A process that is killed (SIGKILL, or the
+// `go test -timeout` panic) runs no cleanup: every resource carries the
+// label [Label], and `make e2e` sweeps what an interrupted run left behind
+// (scripts/e2e-clean.sh) before and after it runs.
+//
+// # No Docker
+//
+// Without a reachable Docker Engine, [Start] fails the test with a clear
+// message when CATGA_E2E=1 (as `make e2e` sets), and otherwise skips it,
+// printing the reason to stderr so `make test` shows it.
+package topology
