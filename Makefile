@@ -102,8 +102,12 @@ run: build ## run the platform: embedded NATS and two peers of every service (Ct
 	@$(BIN)/catga-dev -bin $(BIN) -peers 2 $(RUN_FLAGS)
 
 .PHONY: e2e
-e2e: deps ## end-to-end tests
-	@cd e2e && $(GO) test $(TEST_FLAGS) ./...
+e2e: deps images ## end-to-end tests: the platform as processes, and the production topology in containers (needs a Docker Engine; fails without one)
+	@# CATGA_E2E=1: no Docker Engine or a missing image fails (under `make test` it skips, loudly).
+	@# e2e-clean.sh sweeps containers and networks an interrupted run left behind.
+	@scripts/e2e-clean.sh; set -o pipefail; rc=0; \
+	  (cd e2e && CATGA_E2E=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./...) || rc=$$?; \
+	  scripts/e2e-clean.sh; exit $$rc
 
 .PHONY: tidy
 # -e: modernc.org/sqlite's own tests pin a github.com/google/pprof version the

@@ -16,20 +16,25 @@ import (
 // Engine into a failure instead of a skip.
 const EnvRequire = "CATGA_E2E"
 
-// requireDocker fails or skips t (see the package doc) when no Docker
+// requireDocker fails or skips t (see [unavailable]) when no Docker
 // Engine answers.
 func requireDocker(t testing.TB, ctx context.Context) {
 	t.Helper()
-	err := dockerHealth(ctx)
-	if err == nil {
-		return
+	if err := dockerHealth(ctx); err != nil {
+		unavailable(t, fmt.Sprintf("no Docker Engine answers (%v): the container topology cannot start; start Docker", err))
 	}
-	msg := fmt.Sprintf("e2e: no Docker Engine answers (%v): the container topology cannot start", err)
+}
+
+// unavailable fails t when CATGA_E2E=1 (`make e2e`), else skips it,
+// also printing why to stderr.
+func unavailable(t testing.TB, why string) {
+	t.Helper()
+	msg := "e2e: " + why
 	if os.Getenv(EnvRequire) == "1" {
-		t.Fatal(msg + "; start Docker (and run `make images`) to run `make e2e`")
+		t.Fatal(msg)
 	}
-	// go test shows a passing package's output only with -v: stderr makes
-	// the skip visible in `make test` all the same.
+	// go test shows a passing package's output only with -v; stderr is the
+	// best this package can do to make the skip seen under `make test`.
 	fmt.Fprintln(os.Stderr, "SKIPPED "+t.Name()+": "+msg)
 	t.Skip(msg)
 }
@@ -64,7 +69,7 @@ func requireImages(ctx context.Context, images []string) error {
 		}
 	}
 	if len(missing) > 0 {
-		return errors.New("e2e: images missing (run `make images`; names come from CATGA_IMAGE_*): " + strings.Join(missing, ", "))
+		return errors.New("images missing (run `make images`; names come from CATGA_IMAGE_*): " + strings.Join(missing, ", "))
 	}
 	return nil
 }

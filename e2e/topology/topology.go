@@ -65,8 +65,8 @@ type Peer struct {
 }
 
 // Start starts the topology for t and registers its removal with
-// t.Cleanup. It fails t (or skips it, see the package doc) when Docker is
-// unreachable, and fails t when an image is missing.
+// t.Cleanup. When Docker is unreachable or an image is missing it fails t
+// under `make e2e` and skips it otherwise (see the package doc).
 func Start(t testing.TB, opts Options) *Topology {
 	t.Helper()
 	if opts.Peers == 0 {
@@ -89,7 +89,7 @@ func Start(t testing.TB, opts Options) *Topology {
 		images = append(images, Image(s))
 	}
 	if err := requireImages(ctx, images); err != nil {
-		t.Fatal(err)
+		unavailable(t, err.Error())
 	}
 
 	nw, err := network.New(ctx, network.WithLabels(topo.labels()))
