@@ -2,7 +2,6 @@ package topology_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"net/url"
 	"sort"
@@ -146,7 +145,7 @@ func checkBooks(ctx context.Context, t *testing.T, c *client, topo *topology.Top
 		}
 	}
 	if t.Failed() {
-		t.Log(fmt.Sprintf("books: %+v", b))
+		t.Logf("books: %+v", b)
 	}
 	return b
 }

@@ -50,7 +50,7 @@ func dockerHealth(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 	_, err = cli.Ping(ctx, client.PingOptions{})
 	return err
 }
@@ -61,7 +61,7 @@ func requireImages(ctx context.Context, images []string) error {
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
+	defer func() { _ = cli.Close() }()
 	var missing []string
 	for _, img := range images {
 		if _, err := cli.ImageInspect(ctx, img); err != nil {

@@ -91,7 +91,10 @@ func (topo *Topology) startRedis(ctx context.Context, t testing.TB, nw *testcont
 				break
 			}
 			if time.Now().After(deadline) {
-				return fmt.Errorf("redis-%d: cluster not ok after 1m: %v\n%s", i, err, out)
+				if err != nil {
+					return fmt.Errorf("redis-%d: cluster info: %w", i, err)
+				}
+				return fmt.Errorf("redis-%d: cluster not ok after 1m:\n%s", i, out)
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
@@ -154,7 +157,7 @@ func (topo *Topology) waitHTTP(ctx context.Context, c *testcontainers.DockerCont
 		resp, err := client.Do(req)
 		if err == nil {
 			b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
@@ -181,7 +184,7 @@ func logTail(c *testcontainers.DockerContainer) string {
 	if err != nil {
 		return ""
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }()
 	b, _ := io.ReadAll(r)
 	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
 	if len(lines) > 20 {
@@ -215,7 +218,7 @@ func (topo *Topology) endpoint(ctx context.Context, c *testcontainers.DockerCont
 			for _, h := range []string{guess, "127.0.0.1"} {
 				conn, err := net.DialTimeout("tcp", net.JoinHostPort(h, mapped.Port()), time.Second)
 				if err == nil {
-					conn.Close()
+					_ = conn.Close()
 					topo.host = h
 					return
 				}
