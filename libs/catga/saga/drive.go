@@ -75,6 +75,9 @@ func (e *Engine) advance(ctx context.Context, r *run, rn runner, rec Record) err
 			return
 		}
 		st.Status, st.Error, st.Rejected = sagastore.StepFailed, out.err.Error(), catga.IsRejection(out.err)
+		if rej, ok := errors.AsType[*catga.RejectionError](out.err); ok {
+			st.Code = rej.Code
+		}
 		rec.State, rec.Error = sagastore.StateCompensating, out.err.Error()
 		rec.History = append(rec.History, event(i, sagastore.EventFailed, rec.Epoch, out.err), event(i, sagastore.EventCompensating, 0, nil))
 	})

@@ -140,6 +140,7 @@ func TestOutcomes(t *testing.T) {
 		want           sagastore.State
 		applied, undid int
 		stepStatus     []sagastore.StepStatus
+		codes          []string // each step's rejection code; nil: none
 	}{
 		{
 			name: "completes", fail: func(map[int]int, int) error { return nil },
@@ -167,6 +168,7 @@ func TestOutcomes(t *testing.T) {
 			},
 			want: sagastore.StateCompensated, applied: 2, undid: 2,
 			stepStatus: []sagastore.StepStatus{sagastore.StepCompensated, sagastore.StepCompensated, sagastore.StepFailed},
+			codes:      []string{"", "", "out_of_stock"},
 		},
 		{
 			name: "retries exhausted compensates the ambiguous step too",
@@ -230,6 +232,13 @@ func TestOutcomes(t *testing.T) {
 			stored, err := e.Get(ctx, rec.ID)
 			if err != nil || stored.State != c.want || len(stored.History) < 3 {
 				t.Fatalf("stored %+v, %v", stored, err)
+			}
+			codes := make([]string, len(stored.Steps))
+			copy(codes, c.codes)
+			for i, st := range stored.Steps {
+				if st.Code != codes[i] {
+					t.Fatalf("stored step %d rejection code %q, want %q", i, st.Code, codes[i])
+				}
 			}
 		})
 	}
