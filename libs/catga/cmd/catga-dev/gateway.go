@@ -28,6 +28,7 @@ const (
 type backend struct {
 	addr    string // host:port of the peer's HTTP server
 	healthy atomic.Bool
+	checked atomic.Bool // health checked at least once
 }
 
 // gateway is one service's HTTP address for clients: a reverse proxy that
@@ -118,7 +119,9 @@ func (g *gateway) roundTrip(req *http.Request) (*http.Response, error) {
 		if err == nil || !errors.As(err, &de) {
 			return resp, err
 		}
-		b.healthy.Store(false)
+		if b.healthy.Swap(false) {
+			g.log.Info("gateway: peer taken out", "service", g.service, "peer", b.addr, "err", err)
+		}
 		errs = append(errs, fmt.Errorf("%s: %w", b.addr, err))
 	}
 	if len(errs) == 0 {
@@ -154,8 +157,13 @@ func (g *gateway) watch(ctx context.Context) {
 	for {
 		for _, b := range g.backends {
 			ok := g.check(ctx, client, b.addr)
-			if was := b.healthy.Swap(ok); was != ok && ctx.Err() == nil {
-				g.log.Info("gateway: peer "+map[bool]string{true: "back in", false: "taken out"}[ok], "service", g.service, "peer", b.addr)
+			was := b.healthy.Swap(ok)
+			switch {
+			case !b.checked.Swap(true) || was == ok || ctx.Err() != nil:
+			case ok:
+				g.log.Info("gateway: peer back in", "service", g.service, "peer", b.addr)
+			default:
+				g.log.Info("gateway: peer taken out", "service", g.service, "peer", b.addr, "err", "/healthz did not answer 200")
 			}
 		}
 		select {
