@@ -205,6 +205,7 @@ func run() error {
 	case !cfg.smoke && ctx.Err() == nil:
 		fmt.Println("platform running; Ctrl-C stops it")
 		<-ctx.Done()
+		fmt.Println("stopping: the gateways, then every peer (SIGTERM: each drains and hands its sagas on)")
 	}
 	err = errors.Join(err, thenErr)
 	if gws != nil {
