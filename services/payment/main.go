@@ -1,28 +1,23 @@
-// Command payment runs one peer of the payment service, which charges and refunds payments for orders.
-// Start as many peers as you like; they share the work through NATS queue
-// groups and need nothing but CATGA_NATS_URL.
-//
-// So far the peer joins the platform and announces itself for discovery;
-// the service's handlers arrive with the services issue.
+// Command payment runs one peer of the payment service, which charges and
+// refunds orders against event-sourced accounts. Start as many peers as
+// you like: they share the saga steps through NATS queue groups and one
+// event store (PostgreSQL at CATGA_DATABASE_URL, or one SQLite file at
+// CATGA_SQLITE_PATH); see package peer for the configuration.
 package main
 
 import (
-	"context"
 	"fmt"
 	"os"
 
 	"github.com/catga-go/catga/libs/catga/peer"
+	"github.com/catga-go/catga/services/payment/service"
 )
-
-const serviceName = "payment"
 
 func main() {
 	if err := run(); err != nil {
-		fmt.Fprintf(os.Stderr, "%s: %v\n", serviceName, err)
+		fmt.Fprintf(os.Stderr, "%s: %v\n", service.Name, err)
 		os.Exit(1)
 	}
 }
 
-func run() error { return peer.RunProcess(serviceName, setup) }
-
-func setup(context.Context, *peer.Peer) error { return nil }
+func run() error { return peer.RunProcess(service.New()) }

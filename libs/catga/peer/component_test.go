@@ -21,11 +21,13 @@ import (
 	"github.com/catga-go/catga/libs/catga/internal/redistest"
 	"github.com/catga-go/catga/libs/catga/natsembed"
 	"github.com/catga-go/catga/libs/catga/peer"
+	"github.com/catga-go/catga/libs/catga/rediscluster"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore/natskv"
 )
 
-// TestComponent boots the widgets service on each pair of stores and runs
+// TestComponent boots the widgets service on each pair of stores (SQLite
+// and NATS KV, PostgreSQL and one Redis node, SQLite and a Redis Cluster) and runs
 // it through the chassis: HTTP in, an event appended, relayed by the
 // outbox to NATS, consumed once through the inbox, a saga run on the saga
 // store, health and metrics served.
@@ -62,15 +64,12 @@ func TestComponent(t *testing.T) {
 			cfg.DatabaseURL = pgtest.URL(t)
 			cfg.RedisAddrs = []string{redistest.Start(t).Options().Addr}
 			return cfg
-		}, "postgres", func(t *testing.T, cfg peer.Config, id string) bool {
-			c := redis.NewClient(&redis.Options{Addr: cfg.RedisAddrs[0]})
-			defer func() { _ = c.Close() }()
-			n, err := c.Exists(context.Background(), "catga:widgets:saga:{"+id+"}").Result()
-			if err != nil {
-				t.Fatalf("redis: %v", err)
-			}
-			return n == 1
-		}},
+		}, "postgres", inRedis},
+		{"sqlite and a redis cluster", func(t *testing.T, srv *natsembed.Server) peer.Config {
+			cfg := sqliteConfig(t, srv)
+			cfg.RedisAddrs = rediscluster.Start(t, rediscluster.Config{}).Addrs()
+			return cfg
+		}, "sqlite", inRedis},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -307,4 +306,16 @@ func checkOnce(t *testing.T, a, b *peer.Peer) {
 	if recs, err := a.Events.Load(context.Background(), "seen-once", 0); err != nil || len(recs) != 1 {
 		t.Fatalf("seen-once has %d events (%v), want 1", len(recs), err)
 	}
+}
+
+// inRedis reports whether the Redis saga store (a node or a cluster) holds
+// saga id.
+func inRedis(t *testing.T, cfg peer.Config, id string) bool {
+	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs})
+	defer func() { _ = c.Close() }()
+	n, err := c.Exists(context.Background(), "catga:widgets:saga:{"+id+"}").Result()
+	if err != nil {
+		t.Fatalf("redis: %v", err)
+	}
+	return n == 1
 }

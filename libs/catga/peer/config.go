@@ -91,11 +91,8 @@ func ConfigFromEnv(service string) (Config, error) {
 		}
 	}
 	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
-		return cfg, fmt.Errorf("catga: %s: configuration: %w", service, err)
+	if err := errors.Join(append(errs, cfg.problems()...)...); err != nil {
+		return cfg, fmt.Errorf("catga: %s: invalid configuration: %w", service, err)
 	}
 	return cfg, nil
 }
@@ -124,6 +121,14 @@ var semver = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0
 // naming the environment variable that sets it. Run it on a config with
 // defaults applied ([Config.WithDefaults]).
 func (c Config) Validate() error {
+	if err := errors.Join(c.problems()...); err != nil {
+		return fmt.Errorf("catga: invalid peer config: %w", err)
+	}
+	return nil
+}
+
+// problems lists what is wrong with c.
+func (c Config) problems() []error {
 	var errs []error
 	if c.Service == "" {
 		errs = append(errs, errors.New("service name is empty"))
@@ -162,10 +167,7 @@ func (c Config) Validate() error {
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: negative", EnvShutdownTimeout))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("catga: invalid peer config: %w", err)
-	}
-	return nil
+	return errs
 }
 
 // splitList splits a comma-separated list, dropping blanks.

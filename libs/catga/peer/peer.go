@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -65,9 +66,12 @@ type Peer struct {
 	TracerProvider trace.TracerProvider
 
 	ctx      context.Context // ended when shutdown starts
-	group    *errgroup.Group
 	groupCtx context.Context // ended at shutdown's "goroutines" step, or when one fails
 	addr     net.Addr
+
+	goMu     sync.Mutex // orders Go's calls before the shutdown's Wait
+	group    *errgroup.Group
+	goClosed bool
 	stopping atomic.Bool
 	checks   []check
 }
@@ -75,8 +79,15 @@ type Peer struct {
 // Go runs fn on a goroutine owned by the peer: shutdown ends fn's context
 // (after NATS is drained and the saga leases are handed off, so fn can
 // still read and write the event store meanwhile) and waits for it. An
-// error from fn, or a panic, stops the peer: [Run] returns it.
+// error from fn, or a panic, stops the peer: [Run] returns it. Once the
+// shutdown waits for the goroutines, Go starts nothing (and logs it).
 func (p *Peer) Go(name string, fn func(ctx context.Context) error) {
+	p.goMu.Lock()
+	defer p.goMu.Unlock()
+	if p.goClosed {
+		p.Logger.Warn("goroutine not started: the peer is shutting down", "goroutine", name)
+		return
+	}
 	p.group.Go(func() (err error) {
 		defer func() {
 			if r := recover(); r != nil {
@@ -364,6 +375,9 @@ func (r *runner) shutdown() error {
 	if r.group != nil {
 		step("goroutines", func() error {
 			r.groupStop()
+			r.p.goMu.Lock()
+			r.p.goClosed = true
+			r.p.goMu.Unlock()
 			waited := make(chan error, 1)
 			go func() { waited <- r.group.Wait() }()
 			select {

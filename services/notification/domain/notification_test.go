@@ -56,7 +56,8 @@ func TestNotifications(t *testing.T) {
 }
 
 func TestIDIsStablePerEvent(t *testing.T) {
-	if domain.IDFor("ev1") != domain.IDFor("ev1") || domain.IDFor("ev1") == domain.IDFor("ev2") {
+	a, again, other := domain.IDFor("ev1"), domain.IDFor("ev1"), domain.IDFor("ev2")
+	if a != again || a == other {
 		t.Fatal("notification ids are not a function of the event id")
 	}
 }

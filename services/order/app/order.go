@@ -149,7 +149,7 @@ func (s *Service) StartSaga(ctx context.Context, ev contracts.OrderPlaced) error
 
 // start starts ev's saga unless it exists, and reports whether it did.
 func (s *Service) start(ctx context.Context, ev contracts.OrderPlaced) (bool, error) {
-	_, err := s.saga.Start(ctx, ev.OrderID, SagaData{OrderID: ev.OrderID, Customer: ev.Customer, Items: ev.Items, Total: ev.Total})
+	_, err := s.saga.Start(ctx, ev.OrderID, SagaData{OrderID: ev.OrderID, Customer: ev.Customer, Items: ev.Items, Total: ev.Total, Trace: traceCarrier(ctx)})
 	if errors.Is(err, sagastore.ErrExists) {
 		return false, nil
 	}

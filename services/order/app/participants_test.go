@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/saga"
@@ -23,6 +25,7 @@ type participants struct {
 	refunded map[string]int64
 	held     map[string][]contracts.Line
 	log      []string
+	traces   map[string]bool // trace ids of the calls
 
 	charge  mediator.RequestHandler[contracts.Charge, contracts.Charged]
 	refund  mediator.RequestHandler[contracts.Refund, contracts.Refunded]
@@ -32,7 +35,7 @@ type participants struct {
 
 func newParticipants(balance, stock map[string]int64) *participants {
 	p := &participants{fence: saga.NewMemoryFence(), balance: balance, stock: stock,
-		charged: map[string]int64{}, refunded: map[string]int64{}, held: map[string][]contracts.Line{}}
+		charged: map[string]int64{}, refunded: map[string]int64{}, held: map[string][]contracts.Line{}, traces: map[string]bool{}}
 	p.charge = saga.GuardAction(p.fence, func(_ context.Context, c contracts.Charge) (contracts.Charged, error) {
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -88,19 +91,39 @@ func newParticipants(balance, stock map[string]int64) *participants {
 }
 
 func (p *participants) Charge(ctx context.Context, c contracts.Charge) (contracts.Charged, error) {
+	p.traced(ctx)
 	return p.charge(ctx, c)
 }
 
 func (p *participants) Refund(ctx context.Context, r contracts.Refund) (contracts.Refunded, error) {
+	p.traced(ctx)
 	return p.refund(ctx, r)
 }
 
 func (p *participants) Reserve(ctx context.Context, r contracts.Reserve) (contracts.Reserved, error) {
+	p.traced(ctx)
 	return p.reserve(ctx, r)
 }
 
 func (p *participants) Release(ctx context.Context, r contracts.Release) (contracts.Released, error) {
+	p.traced(ctx)
 	return p.release(ctx, r)
+}
+
+func (p *participants) traced(ctx context.Context) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.traces[trace.SpanContextFromContext(ctx).TraceID().String()] = true
+}
+
+func (p *participants) traceIDs() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var ids []string
+	for id := range p.traces {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // net is what order id cost its customer: charged minus refunded.

@@ -53,6 +53,9 @@ type SagaData struct {
 	Customer string           `json:"customer"`
 	Items    []contracts.Item `json:"items"`
 	Total    int64            `json:"total"`
+	// Trace is the W3C trace context the saga was started in: the order's
+	// trace, which every step continues.
+	Trace map[string]string `json:"trace,omitempty"`
 }
 
 // Retry policies. Participants apply each step key once, so retrying a call
@@ -89,35 +92,45 @@ func (s *Service) definition(pay Payments, inv Inventory) saga.Definition[SagaDa
 			StepCharge: {
 				Name: StepNames[StepCharge],
 				Action: func(ctx context.Context, d *SagaData) error {
-					res, err := pay.Charge(ctx, contracts.Charge{OrderID: d.OrderID, Customer: d.Customer, Amount: d.Total})
-					if err != nil {
-						return err
-					}
-					return saga.SetResult(ctx, res)
+					return traced(ctx, d, "charge", func(ctx context.Context) error {
+						res, err := pay.Charge(ctx, contracts.Charge{OrderID: d.OrderID, Customer: d.Customer, Amount: d.Total})
+						if err != nil {
+							return err
+						}
+						return saga.SetResult(ctx, res)
+					})
 				},
 				Compensate: func(ctx context.Context, d *SagaData) error {
-					_, err := pay.Refund(ctx, contracts.Refund{OrderID: d.OrderID, Customer: d.Customer, Amount: d.Total})
-					return err
+					return traced(ctx, d, "refund", func(ctx context.Context) error {
+						_, err := pay.Refund(ctx, contracts.Refund{OrderID: d.OrderID, Customer: d.Customer, Amount: d.Total})
+						return err
+					})
 				},
 				Timeout: stepTimeout, Retry: actionRetry, CompensationRetry: compensationRetry,
 			},
 			StepReserve: {
 				Name: StepNames[StepReserve],
 				Action: func(ctx context.Context, d *SagaData) error {
-					_, err := inv.Reserve(ctx, contracts.Reserve{OrderID: d.OrderID, Lines: domain.Lines(d.Items)})
-					return err
+					return traced(ctx, d, "reserve", func(ctx context.Context) error {
+						_, err := inv.Reserve(ctx, contracts.Reserve{OrderID: d.OrderID, Lines: domain.Lines(d.Items)})
+						return err
+					})
 				},
 				Compensate: func(ctx context.Context, d *SagaData) error {
-					_, err := inv.Release(ctx, contracts.Release{OrderID: d.OrderID})
-					return err
+					return traced(ctx, d, "release", func(ctx context.Context) error {
+						_, err := inv.Release(ctx, contracts.Release{OrderID: d.OrderID})
+						return err
+					})
 				},
 				Timeout: stepTimeout, Retry: actionRetry, CompensationRetry: compensationRetry,
 			},
 			StepComplete: {
 				Name: StepNames[StepComplete],
 				Action: func(ctx context.Context, d *SagaData) error {
-					_, err := Orders.Handle(ctx, s.store, d.OrderID, func(o domain.Order) ([]any, error) { return domain.Complete(o, s.now()) })
-					return permanentIfDomain(err)
+					return traced(ctx, d, "complete", func(ctx context.Context) error {
+						_, err := Orders.Handle(ctx, s.store, d.OrderID, func(o domain.Order) ([]any, error) { return domain.Complete(o, s.now()) })
+						return permanentIfDomain(err)
+					})
 				},
 				Timeout: stepTimeout, Retry: completeRetry,
 			},
@@ -129,6 +142,10 @@ func (s *Service) definition(pay Payments, inv Inventory) saga.Definition[SagaDa
 // reason read from the saga's persisted record. Cancelling a cancelled
 // order appends nothing, so a repeat (another owner, a retry) is harmless.
 func (s *Service) cancel(ctx context.Context, d *SagaData) error {
+	return traced(ctx, d, "cancel", func(ctx context.Context) error { return s.appendCancelled(ctx, d) })
+}
+
+func (s *Service) appendCancelled(ctx context.Context, d *SagaData) error {
 	rec, err := s.sagas.Get(ctx, d.OrderID)
 	if err != nil {
 		return fmt.Errorf("catga: order %s: read saga for the cancellation reason: %w", d.OrderID, err)

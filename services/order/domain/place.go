@@ -108,11 +108,15 @@ func checkName(field, s string) error {
 		return Invalid(field, "too_long", "%s is longer than %d bytes", field, MaxNameLen)
 	}
 	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+		if !idChar(c) {
 			return Invalid(field, "invalid", "%s %q: want letters, digits, '-', '_', '.' or ':'", field, s)
 		}
 	}
 	return nil
+}
+
+func idChar(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
 }
 
 // ValidateIdempotencyKey checks the key a client sent (the field is the

@@ -23,6 +23,7 @@ import (
 // KV) and a SQLite event store per service; notifications are posted to a
 // webhook the test records.
 type platform struct {
+	top                                     *testing.T // peers live as long as it
 	natsURL                                 string
 	order, payment, inventory, notification []*peertest.Process
 	bin                                     map[string]string   // by service
@@ -50,7 +51,7 @@ func boot(t *testing.T) *platform {
 	t.Helper()
 	ns := peertest.NATS(t)
 	data := t.TempDir()
-	pf := &platform{natsURL: ns.ClientURL(), hook: newWebhook(t), bin: map[string]string{}, env: map[string][]string{}}
+	pf := &platform{top: t, natsURL: ns.ClientURL(), hook: newWebhook(t), bin: map[string]string{}, env: map[string][]string{}}
 	for _, name := range []string{"payment", "inventory", "notification", "order"} {
 		dir := "../../" + name
 		if name == "order" {
@@ -60,19 +61,19 @@ func boot(t *testing.T) *platform {
 		pf.env[name] = []string{"CATGA_SQLITE_PATH=" + filepath.Join(data, name+".db"), "CATGA_LOG_LEVEL=debug"}
 	}
 	pf.env["notification"] = append(pf.env["notification"], "CATGA_WEBHOOK_URL="+pf.hook.URL)
-	pf.payment = pf.start(t, "payment", 0, 1)
-	pf.inventory = pf.start(t, "inventory", 0, 1)
-	pf.notification = pf.start(t, "notification", 0, 1)
-	pf.order = pf.start(t, "order", 0, 1)
+	pf.payment = pf.start("payment", 0, 1)
+	pf.inventory = pf.start("inventory", 0, 1)
+	pf.notification = pf.start("notification", 0, 1)
+	pf.order = pf.start("order", 0, 1)
 	return pf
 }
 
-// start starts peers of service, numbered as given.
-func (pf *platform) start(t *testing.T, service string, numbers ...int) []*peertest.Process {
-	t.Helper()
+// start starts peers of service, numbered as given, that run until the
+// whole test ends.
+func (pf *platform) start(service string, numbers ...int) []*peertest.Process {
 	var ps []*peertest.Process
 	for _, n := range numbers {
-		ps = append(ps, peertest.Start(t, pf.bin[service], peertest.Options{
+		ps = append(ps, peertest.Start(pf.top, pf.bin[service], peertest.Options{
 			NATSURL: pf.natsURL, Env: pf.env[service], Name: fmt.Sprintf("%s-%d", service, n), StopTimeout: 10 * time.Second,
 		}))
 	}
@@ -262,7 +263,9 @@ func (pf *platform) outcome(t *testing.T, id string, within time.Duration) order
 func (pf *platform) notified(t *testing.T, id, kind, reason string) {
 	t.Helper()
 	var got notificationsResp
-	eventually(t, 20*time.Second, "the notification about "+id+" is sent", func() bool {
+	// Up to 60s: after order peers die, the outbox relay lease a dead peer
+	// held (30s on SQLite) must expire before order.completed is published.
+	eventually(t, 60*time.Second, "the notification about "+id+" is sent", func() bool {
 		sent, _ := pf.hook.sent(id)
 		return len(sent) > 0
 	})
@@ -522,8 +525,8 @@ func (pf *platform) testKilledWhilePaymentHangs(t *testing.T) {
 	for _, p := range pf.order {
 		p.Kill()
 	}
-	pf.order = pf.start(t, "order", 2, 3)
-	pf.payment = pf.start(t, "payment", 2, 3)
+	pf.order = pf.start("order", 2, 3)
+	pf.payment = pf.start("payment", 2, 3)
 	mustf(t, hang.Unsubscribe() == nil, "unsubscribe")
 
 	o = pf.outcome(t, o.ID, 60*time.Second)
@@ -558,7 +561,7 @@ func (pf *platform) testKilledRightAfterPost(t *testing.T) {
 	for _, p := range pf.order {
 		p.Kill()
 	}
-	pf.order = pf.start(t, "order", 4, 5)
+	pf.order = pf.start("order", 4, 5)
 	for i, p := range orders {
 		o := pf.outcome(t, p.id, 120*time.Second)
 		mustf(t, o.State == "COMPLETED", "order %d ended %s %q", i, o.State, o.Reason)

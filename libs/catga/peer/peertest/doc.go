@@ -13,9 +13,8 @@
 //		bin := peertest.Build(t, ".")  // the service's main package
 //		nats := peertest.NATS(t)
 //		env := []string{"CATGA_SQLITE_PATH=" + filepath.Join(t.TempDir(), "payment.db")}
-//		a := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env})
-//		b := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env})
-//		... drive a.URL and b.URL over HTTP, kill one with b.Kill() ...
+//		peers := peertest.StartPeers(t, 2, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env})
+//		... drive peers[0].URL and peers[1].URL over HTTP, crash one with peers[1].Kill() ...
 //	}
 //
 // [PostgresURL] and [RedisAddr] give tests real stores (PostgreSQL through

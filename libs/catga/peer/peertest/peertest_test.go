@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -33,8 +34,11 @@ func TestPeersStartStopAndKill(t *testing.T) {
 	bin := peertest.Build(t, "testdata/echo")
 	nats := peertest.NATS(t)
 	env := []string{"CATGA_SQLITE_PATH=" + filepath.Join(t.TempDir(), "echo.db")}
-	a := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env, Name: "echo-a"})
-	b := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env})
+	peers := peertest.StartPeers(t, 2, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: env})
+	a, b := peers[0], peers[1]
+	if a.Name != "echo-1" || b.Name != "echo-2" {
+		t.Fatalf("peers named %s and %s, want echo-1 and echo-2", a.Name, b.Name)
+	}
 	pidA, pidB := get(t, a.URL+"/pid"), get(t, b.URL+"/pid")
 	if pidA == pidB || pidA == "" {
 		t.Fatalf("peers answer pids %q and %q, want two processes", pidA, pidB)
@@ -120,5 +124,30 @@ func TestBuildOncePerProcess(t *testing.T) {
 	}
 	if first != second || !st.ModTime().Equal(st2.ModTime()) {
 		t.Fatalf("Build built again: %s (%v) then %s (%v)", first, st.ModTime(), second, st2.ModTime())
+	}
+}
+
+func TestSecondSignalKills(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary and runs processes; skipped in -short mode")
+	}
+	bin := peertest.Build(t, "testdata/echo")
+	nats := peertest.NATS(t)
+	p := peertest.Start(t, bin, peertest.Options{NATSURL: nats.ClientURL(), Env: []string{"ECHO_HANG=1"}, StopTimeout: time.Minute})
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.WaitOutput(ctx, `"msg":"peer stopping"`); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
+		t.Fatal("a second SIGTERM did not end the process within 10s (its shutdown timeout is a minute)")
 	}
 }

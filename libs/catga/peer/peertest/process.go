@@ -56,6 +56,7 @@ type Process struct {
 	stopTimeout time.Duration
 	stopOnce    sync.Once
 	stopErr     error
+	signalled   atomic.Bool // the test signalled or killed it
 }
 
 var counter atomic.Int64
@@ -70,6 +71,23 @@ func Start(t testing.TB, binary string, opts Options) *Process {
 		t.Fatalf("peertest: %v", err)
 	}
 	return p
+}
+
+// StartPeers starts n peers of binary with the same options, as [Start]
+// does, named "<Name>-1".. (Name defaulting to the binary's name). Give
+// them a shared store in opts.Env.
+func StartPeers(t testing.TB, n int, binary string, opts Options) []*Process {
+	t.Helper()
+	base := opts.Name
+	if base == "" {
+		base = filepath.Base(binary)
+	}
+	out := make([]*Process, n)
+	for i := range out {
+		opts.Name = fmt.Sprintf("%s-%d", base, i+1)
+		out[i] = Start(t, binary, opts)
+	}
+	return out
 }
 
 // Spawn is [Start] returning the error instead of failing t: for a test
@@ -167,13 +185,14 @@ func (p *Process) awaitReady(timeout time.Duration) error {
 
 // Stop sends SIGTERM and waits for the peer to exit, up to the stop
 // timeout; then it kills it. It returns an error unless the peer exited
-// cleanly (status 0) in time. Stopping a stopped peer returns the first
-// result again.
+// cleanly (status 0) in time. A peer that exited before (killed by the
+// test, or crashed: an error) is not signalled. Stopping a stopped peer
+// returns the first result again.
 func (p *Process) Stop() error {
 	p.stopOnce.Do(func() {
 		select {
 		case <-p.exited: // killed or crashed already
-			if p.waitErr != nil && !p.killed() {
+			if p.waitErr != nil && !p.signalled.Load() {
 				p.stopErr = fmt.Errorf("%s exited on its own: %w", p.Name, p.waitErr)
 			}
 			return
@@ -193,20 +212,18 @@ func (p *Process) Stop() error {
 	return p.stopErr
 }
 
-// Kill sends SIGKILL, as a crash would, and waits for the process to go.
-func (p *Process) Kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.exited
+// Signal sends sig to the process (for what Stop and Kill do not cover).
+// Its exit then counts as the test's doing: Stop does not report it.
+func (p *Process) Signal(sig os.Signal) error {
+	p.signalled.Store(true)
+	return p.cmd.Process.Signal(sig)
 }
 
-// killed reports whether the process died of SIGKILL.
-func (p *Process) killed() bool {
-	var ee *exec.ExitError
-	if !errors.As(p.waitErr, &ee) {
-		return false
-	}
-	ws, ok := ee.Sys().(syscall.WaitStatus)
-	return ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL
+// Kill sends SIGKILL, as a crash would, and waits for the process to go.
+func (p *Process) Kill() {
+	p.signalled.Store(true)
+	_ = p.cmd.Process.Kill()
+	<-p.exited
 }
 
 // Exited is closed when the process has exited.

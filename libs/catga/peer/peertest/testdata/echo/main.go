@@ -1,6 +1,7 @@
 // Command echo is the smallest service on the chassis, for peertest's own
 // tests: GET /pid answers the process id; GET /env/{name} the value of an
-// environment variable.
+// environment variable. With ECHO_HANG=1 it owns a goroutine that ignores
+// the shutdown, so its shutdown lasts the whole shutdown timeout.
 package main
 
 import (
@@ -25,5 +26,8 @@ func setup(_ context.Context, p *peer.Peer) error {
 	p.HTTP.HandleFunc("GET /env/{name}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprint(w, os.Getenv(r.PathValue("name")))
 	})
+	if os.Getenv("ECHO_HANG") == "1" {
+		p.Go("hang", func(context.Context) error { select {} })
+	}
 	return nil
 }

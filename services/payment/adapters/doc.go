@@ -1,0 +1,3 @@
+// Package adapters holds the payment service's storage format: the names
+// its events are stored (and published) under.
+package adapters

@@ -1,0 +1,37 @@
+// Package service wires the payment service onto the peer chassis: its event
+// types, the saga fence over its event store, the NATS handlers of its saga
+// steps and its HTTP API.
+package service
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/catga-go/catga/libs/catga/httpapi"
+	"github.com/catga-go/catga/libs/catga/peer"
+	"github.com/catga-go/catga/services/payment/adapters"
+	"github.com/catga-go/catga/services/payment/app"
+	"github.com/catga-go/catga/services/payment/ports"
+)
+
+// Name is the service's name: its queue groups, discovery entry, database
+// schema and default SQLite file are named after it.
+const Name = "payment"
+
+// New describes the payment service to the chassis: a peer charges and refunds orders against event-sourced accounts.
+func New() peer.Service {
+	return peer.Service{Name: Name, Events: adapters.RegisterEvents, Setup: setup}
+}
+
+func setup(_ context.Context, p *peer.Peer) error {
+	fence, err := p.Events.Fence()
+	if err != nil {
+		return fmt.Errorf("%s: saga fence: %w", Name, err)
+	}
+	svc := app.New(p.Events, fence)
+	if err := ports.ServeNATS(p.Transport, p.Mediator, svc); err != nil {
+		return fmt.Errorf("%s: serve NATS: %w", Name, err)
+	}
+	ports.MountHTTP(p.HTTP, svc, httpapi.WithLogger(p.Logger))
+	return nil
+}
