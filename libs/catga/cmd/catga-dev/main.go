@@ -169,8 +169,10 @@ func run() error {
 				_ = g.Wait()
 				return fmt.Errorf("start %s: %w", name, err)
 			}
-			g.Go(func() error { prefixLines(&out, name, stdout); return nil })
-			g.Go(func() error { return supervise(peersCtx, name, cmd) })
+			// The peer's last lines are read before Wait closes the pipe.
+			drained := make(chan struct{})
+			g.Go(func() error { defer close(drained); prefixLines(&out, name, stdout); return nil })
+			g.Go(func() error { return supervise(peersCtx, name, cmd, drained) })
 		}
 	}
 
@@ -264,9 +266,14 @@ func awaitReady(ctx context.Context, addrs map[string][]string, wait time.Durati
 
 // supervise waits for a peer process; when ctx ends it asks the peer to stop
 // (SIGTERM, so it drains) and kills it only if it does not exit in time.
-func supervise(ctx context.Context, name string, cmd *exec.Cmd) error {
+// Its output must have been read to the end (drained closed) before Wait,
+// which closes the output pipe.
+func supervise(ctx context.Context, name string, cmd *exec.Cmd, drained <-chan struct{}) error {
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		<-drained
+		exited <- cmd.Wait()
+	}()
 	select {
 	case err := <-exited:
 		return fmt.Errorf("%s exited unexpectedly: %w", name, err)
@@ -294,6 +301,7 @@ func prefixLines(mu *sync.Mutex, name string, r io.Reader) {
 		fmt.Printf("%-15s | %s\n", name, line)
 		mu.Unlock()
 	}
+	_, _ = io.Copy(io.Discard, r) // past an overlong line: to the end, so the peer never blocks writing
 }
 
 // prefixLogger logs text lines (without the time) prefixed like a peer's.
