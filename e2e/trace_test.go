@@ -180,7 +180,7 @@ func postJSON(t *testing.T, url string, body any, status int) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var out bytes.Buffer
 	if _, err := out.ReadFrom(resp.Body); err != nil {
 		t.Fatal(err)
@@ -194,7 +194,7 @@ func postJSON(t *testing.T, url string, body any, status int) []byte {
 func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]string {
 	out := map[attribute.Key]string{}
 	for _, kv := range s.Attributes() {
-		out[kv.Key] = kv.Value.Emit()
+		out[kv.Key] = kv.Value.String()
 	}
 	return out
 }

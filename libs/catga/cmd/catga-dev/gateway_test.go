@@ -74,7 +74,7 @@ func echo(t *testing.T, url, body string) (peer string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	got, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestGatewayRetriesOnlyFailedConnects(t *testing.T) {
 		}
 	})}
 	go func() { _ = hangUp.Serve(ln) }()
-	defer hangUp.Close()
+	defer func() { _ = hangUp.Close() }()
 
 	g := newGateway("svc", []string{ln.Addr().String(), strings.TrimPrefix(okPeer.URL, "http://")}, quietLogger())
 	for _, b := range g.backends {
