@@ -134,6 +134,9 @@ func (g *gateway) roundTrip(req *http.Request) (*http.Response, error) {
 // next in turn, or every one when none is healthy.
 func (g *gateway) order() []*backend {
 	n := len(g.backends)
+	if n == 0 {
+		return nil
+	}
 	start := int(g.next.Add(1) % uint64(n))
 	var healthy, all []*backend
 	for i := range n {

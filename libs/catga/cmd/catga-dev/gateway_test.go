@@ -196,3 +196,33 @@ func TestGatewayNoPeer(t *testing.T) {
 		t.Fatalf("GET with no peer = %d %s, want 502 bad_gateway", resp.StatusCode, body)
 	}
 }
+
+// TestGatewaysEnv: every service gets a gateway that serves, named for the
+// -then program by CATGA_GATEWAY_<SERVICE> (upper case, '-' as '_').
+func TestGatewaysEnv(t *testing.T) {
+	gs, err := startGateways("127.0.0.1:0", []string{"order", "shipping-eu"}, map[string][]string{}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := gs.close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	env := gs.env()
+	if len(env) != 2 || !strings.HasPrefix(env[0], "CATGA_GATEWAY_ORDER=http://127.0.0.1:") ||
+		!strings.HasPrefix(env[1], "CATGA_GATEWAY_SHIPPING_EU=http://127.0.0.1:") {
+		t.Fatalf("env = %v", env)
+	}
+	for _, kv := range env {
+		_, url, _ := strings.Cut(kv, "=")
+		resp, err := http.Get(url + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusBadGateway {
+			t.Fatalf("GET %s/x with no peers = %d, want 502", url, resp.StatusCode)
+		}
+	}
+}
