@@ -2,11 +2,13 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -21,27 +23,70 @@ func repoRoot(t *testing.T) string {
 	return root
 }
 
-// buildPlatform builds every service and the dev launcher into dir, as
-// `make build` does.
-func buildPlatform(t *testing.T, dir string) {
+// The binaries, built once for the tests that need them.
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// buildPlatform builds every service, the dev launcher and the demo into a
+// directory, as `make build` does, once; it returns the directory.
+func buildPlatform(t *testing.T) string {
 	t.Helper()
-	root := repoRoot(t)
-	builds := map[string]string{
-		"order":        "services/order",
-		"payment":      "services/payment",
-		"inventory":    "services/inventory",
-		"notification": "services/notification",
-		"catga-dev":    "libs/catga/cmd/catga-dev",
-		"demo":         "examples/demo",
-	}
-	for bin, pkg := range builds {
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, bin), ".")
-		cmd.Dir = filepath.Join(root, pkg)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %s: %v\n%s", pkg, err, out)
+	buildOnce.Do(func() {
+		root := repoRoot(t)
+		if binDir, buildErr = os.MkdirTemp("", "catga-e2e-bin-*"); buildErr != nil {
+			return
 		}
+		builds := map[string]string{
+			"order":        "services/order",
+			"payment":      "services/payment",
+			"inventory":    "services/inventory",
+			"notification": "services/notification",
+			"catga-dev":    "libs/catga/cmd/catga-dev",
+			"demo":         "examples/demo",
+		}
+		for bin, pkg := range builds {
+			cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, bin), ".")
+			cmd.Dir = filepath.Join(root, pkg)
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+			if out, err := cmd.CombinedOutput(); err != nil {
+				buildErr = fmt.Errorf("go build %s: %w\n%s", pkg, err, out)
+				return
+			}
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
 	}
+	return binDir
+}
+
+// lockedBuffer collects a process's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // TestRunStartsEveryPeerWithEmbeddedNATS is `make run` in smoke mode: the
@@ -54,8 +99,7 @@ func TestRunStartsEveryPeerWithEmbeddedNATS(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the service binaries; skipped in -short mode")
 	}
-	bin := t.TempDir()
-	buildPlatform(t, bin)
+	bin := buildPlatform(t)
 
 	cmd := exec.Command(filepath.Join(bin, "catga-dev"), "-bin", bin, "-peers", "2", "-nats-port", "0",
 		"-gateway", "127.0.0.1:0", "-then", filepath.Join(bin, "demo"), "-smoke", "-wait", "30s")

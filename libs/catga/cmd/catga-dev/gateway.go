@@ -28,7 +28,7 @@ const (
 type backend struct {
 	addr    string // host:port of the peer's HTTP server
 	healthy atomic.Bool
-	checked atomic.Bool // health checked at least once
+	seen    atomic.Bool // healthy at least once: from then on, changes are logged
 }
 
 // gateway is one service's HTTP address for clients: a reverse proxy that
@@ -162,7 +162,8 @@ func (g *gateway) watch(ctx context.Context) {
 			ok := g.check(ctx, client, b.addr)
 			was := b.healthy.Swap(ok)
 			switch {
-			case !b.checked.Swap(true) || was == ok || ctx.Err() != nil:
+			case ok && !b.seen.Swap(true): // up for the first time
+			case was == ok || ctx.Err() != nil:
 			case ok:
 				g.log.Info("gateway: peer back in", "service", g.service, "peer", b.addr)
 			default:

@@ -154,6 +154,7 @@ func run() error {
 			addrs[svc] = append(addrs[svc], addr)
 			fmt.Printf("%s: http://%s\n", name, addr)
 			cmd := exec.Command(filepath.Join(cfg.binDir, svc))
+			cmd.SysProcAttr = sysProcAttr()
 			cmd.Env = append(os.Environ(),
 				peer.EnvNATSURL+"="+srv.ClientURL(),
 				peer.EnvHTTPAddr+"="+addr,
@@ -224,6 +225,7 @@ func run() error {
 // output on catga-dev's. Ctrl-C interrupts it.
 func runThen(ctx context.Context, program string, env []string) error {
 	cmd := exec.CommandContext(ctx, program)
+	cmd.SysProcAttr = sysProcAttr()
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
