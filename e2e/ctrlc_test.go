@@ -34,7 +34,7 @@ func TestCtrlCStopsEverythingCleanly(t *testing.T) {
 	defer func() {
 		if cmd.ProcessState == nil {
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
+			_ = <-done
 		}
 	}()
 	for deadline := time.Now().Add(90 * time.Second); !strings.Contains(out.String(), "platform running; Ctrl-C stops it"); {
