@@ -31,10 +31,11 @@ func TestCtrlCStopsEverythingCleanly(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
+	exited := false
 	defer func() {
-		if cmd.ProcessState == nil {
+		if !exited { // its peers get SIGTERM when it dies
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = <-done
+			t.Logf("killed catga-dev: %v", <-done)
 		}
 	}()
 	for deadline := time.Now().Add(90 * time.Second); !strings.Contains(out.String(), "platform running; Ctrl-C stops it"); {
@@ -43,6 +44,7 @@ func TestCtrlCStopsEverythingCleanly(t *testing.T) {
 		}
 		select {
 		case err := <-done:
+			exited = true
 			t.Fatalf("catga-dev exited before the Ctrl-C: %v\n%s", err, out.String())
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -52,6 +54,7 @@ func TestCtrlCStopsEverythingCleanly(t *testing.T) {
 	}
 	select {
 	case err := <-done:
+		exited = true
 		if err != nil {
 			t.Fatalf("catga-dev after Ctrl-C: %v\n%s", err, out.String())
 		}
