@@ -18,6 +18,7 @@ import (
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
 	"github.com/catga-go/catga/libs/catga/internal/backoff"
+	"github.com/catga-go/catga/libs/catga/tracing"
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
@@ -152,6 +153,7 @@ type Relay struct {
 	cfg    Config
 	retry  backoff.Policy
 	tracer trace.Tracer
+	msgs   *tracing.Tracer // per-message producer spans, in the appending request's trace
 
 	published, failed, parked, claims atomic.Uint64
 }
@@ -177,6 +179,7 @@ func NewRelay(src eventstore.Outbox, pub Publisher, opts ...Option) (*Relay, err
 		src: src, pub: pub, cfg: cfg,
 		retry:  backoff.Policy{Initial: cfg.RetryInitial, Max: cfg.RetryMax, Jitter: 0.2},
 		tracer: cfg.TracerProvider.Tracer("github.com/catga-go/catga/libs/catga/outbox"),
+		msgs:   tracing.New(tracing.WithTracerProvider(cfg.TracerProvider)),
 	}, nil
 }
 
@@ -329,6 +332,18 @@ type streamError struct {
 	err    error
 }
 
+// publishOne publishes rec under a producer span whose parent is the
+// appending request's span (from the stored trace context), so a consumer
+// of the event joins that request's trace through this span.
+func (r *Relay) publishOne(ctx context.Context, rec *eventstore.Record) error {
+	subject := r.cfg.Subject(*rec)
+	msg := message(subject, rec)
+	ctx, span := r.msgs.StartSend(r.msgs.Extract(ctx, msg.Header), trace.SpanKindProducer, subject, rec.ID, msg.Header)
+	err := r.pub.PublishDurable(ctx, msg)
+	tracing.End(span, err)
+	return err
+}
+
 // publish sends entries in waves: wave k holds the k-th entry of every
 // stream in the claim, published concurrently, so streams go out in
 // parallel while each stream's next event waits for the previous one to be
@@ -339,7 +354,9 @@ func (r *Relay) publish(ctx context.Context, entries []eventstore.Pending) (even
 	if len(entries) == 0 {
 		return eventstore.Outcome{}, nil
 	}
-	ctx, span := r.tracer.Start(ctx, "catga.outbox.publish", trace.WithSpanKind(trace.SpanKindProducer),
+	// The batch is the relay's own work; each message gets a producer span
+	// of its own in the trace of the request that appended its event.
+	ctx, span := r.tracer.Start(ctx, "catga.outbox.publish", trace.WithSpanKind(trace.SpanKindInternal),
 		trace.WithAttributes(attribute.Int("catga.outbox.entries", len(entries))))
 	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.PublishTimeout)
@@ -367,7 +384,7 @@ func (r *Relay) publish(ctx context.Context, entries []eventstore.Pending) (even
 		var wg sync.WaitGroup
 		for _, k := range active {
 			e := queues[k][wave]
-			wg.Go(func() { results[k] = r.pub.PublishDurable(ctx, message(r.cfg.Subject(e.Record), &e.Record)) })
+			wg.Go(func() { results[k] = r.publishOne(ctx, &e.Record) })
 		}
 		wg.Wait()
 		next := active[:0]

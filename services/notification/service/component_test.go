@@ -23,8 +23,8 @@ import (
 
 func TestMain(m *testing.M) { peertest.Main(m) }
 
-// env is two notification peers (processes) over one SQLite file and an
-// embedded NATS server; the order events are published on JetStream as
+// env is two notification peers (processes) over one event store (a
+// SQLite file, or PostgreSQL) and an embedded NATS server; the order events are published on JetStream as
 // the order service's outbox publishes them, and notifications go to a
 // webhook the test controls.
 type env struct {
@@ -42,24 +42,37 @@ func TestNotificationService(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the service and runs two peers as processes; skipped in -short mode")
 	}
-	ns := peertest.NATS(t)
-	e := &env{top: t, url: ns.ClientURL(), bin: peertest.Build(t, ".."), hook: newWebhook(t)}
-	e.vars = []string{"CATGA_SQLITE_PATH=" + filepath.Join(t.TempDir(), "notification.db"), "CATGA_WEBHOOK_URL=" + e.hook.URL}
-	e.peers = e.start(0, 1)
-	nc, err := nats.Connect(e.url)
-	if err != nil {
-		t.Fatal(err)
+	stores := []struct {
+		name string
+		env  func(t *testing.T) []string
+	}{
+		{"sqlite", func(t *testing.T) []string {
+			return []string{"CATGA_SQLITE_PATH=" + filepath.Join(t.TempDir(), "notification.db")}
+		}},
+		{"postgres", func(t *testing.T) []string { return []string{"CATGA_DATABASE_URL=" + peertest.PostgresURL(t)} }},
 	}
-	t.Cleanup(nc.Close)
-	e.nats = nc
-	if e.js, err = jetstream.New(nc); err != nil {
-		t.Fatal(err)
+	for _, st := range stores {
+		t.Run(st.name, func(t *testing.T) {
+			ns := peertest.NATS(t)
+			e := &env{top: t, url: ns.ClientURL(), bin: peertest.Build(t, ".."), hook: newWebhook(t)}
+			e.vars = append(st.env(t), "CATGA_WEBHOOK_URL="+e.hook.URL)
+			e.peers = e.start(0, 1)
+			nc, err := nats.Connect(e.url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(nc.Close)
+			e.nats = nc
+			if e.js, err = jetstream.New(nc); err != nil {
+				t.Fatal(err)
+			}
+			t.Run("recorded and sent once, redeliveries ignored", e.testOnce)
+			t.Run("cancelled, with the reason", e.testCancelled)
+			t.Run("webhook failing, then recovering", e.testWebhookRecovers)
+			t.Run("peers killed while sending", e.testKilledWhileSending)
+			t.Run("bad input", e.testBadInput)
+		})
 	}
-	t.Run("recorded and sent once, redeliveries ignored", e.testOnce)
-	t.Run("cancelled, with the reason", e.testCancelled)
-	t.Run("webhook failing, then recovering", e.testWebhookRecovers)
-	t.Run("peers killed while sending", e.testKilledWhileSending)
-	t.Run("bad input", e.testBadInput)
 }
 
 // start starts peers, numbered as given, that run until the whole test
@@ -362,5 +375,19 @@ func (w *webhook) hang(order string) (release func()) {
 		defer w.mu.Unlock()
 		delete(w.hangs, order)
 		close(c)
+	}
+}
+
+// A webhook URL that is not one stops the peer at start-up, naming the
+// variable.
+func TestBadWebhookURLStopsStartUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the service and runs it as a process; skipped in -short mode")
+	}
+	ns := peertest.NATS(t)
+	_, err := peertest.Spawn(t, peertest.Build(t, ".."), peertest.Options{NATSURL: ns.ClientURL(), ReadyTimeout: 20 * time.Second,
+		Env: []string{"CATGA_SQLITE_PATH=" + filepath.Join(t.TempDir(), "n.db"), "CATGA_WEBHOOK_URL=ftp://hooks.example/n"}})
+	if err == nil || !strings.Contains(err.Error(), "CATGA_WEBHOOK_URL") {
+		t.Fatalf("Spawn = %v, want a start-up failure naming CATGA_WEBHOOK_URL", err)
 	}
 }

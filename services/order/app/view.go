@@ -54,9 +54,8 @@ type Page struct {
 // the feed at start.
 //
 // Consistency: eventual. A peer's view follows the feed a moment behind
-// the appends (immediately for appends made on that peer; within the
-// feed's poll interval, 100ms, for other peers' appends to a shared
-// SQLite file), and right after start it is still catching up. Cursors
+// the appends (the subscription feeding it polls every 50ms; see package
+// service), and right after start it is still catching up. Cursors
 // are feed checkpoints, which are the same on every peer, so a client may
 // page through different peers. Reads of one order ([Service.Get]) do not
 // go through the view and are always current.

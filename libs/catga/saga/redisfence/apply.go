@@ -119,16 +119,16 @@ func (a *attempt) run(tx *redis.Tx) error {
 		ActionHolder: holder(vals[3], now), UndoHolder: holder(vals[4], now),
 	})
 	if a.refusal != nil {
-		return nil
+		return nil //nolint:nilerr // a refusal is the fence's answer (a.refusal), not a failed transaction
 	}
 	_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if op.Epoch > a.seen {
 			p.HSet(ctx, key, "epoch", op.Epoch)
 		}
-		switch {
-		case a.adm == saga.NothingToUndo:
+		switch a.adm {
+		case saga.NothingToUndo:
 			p.HSet(ctx, key, actionField, "tomb", undoField, "done")
-		case a.adm == saga.Apply:
+		case saga.Apply:
 			if a.failed = call(ctx, a.effect, tx, p); a.failed != nil {
 				return a.failed // p is discarded: nothing queued is sent
 			}
