@@ -204,9 +204,9 @@ func (e *Engine) stop(r *run, err error) (Record, error) {
 }
 
 func (e *Engine) fire(ctx context.Context, p Point, r *run) {
-	if e.hook != nil {
+	for _, h := range e.hooks {
 		rec := r.snapshot()
-		e.hook(ctx, p, &rec)
+		h(ctx, p, &rec)
 	}
 }
 

@@ -716,3 +716,32 @@ func TestRecordNotFittingDefinition(t *testing.T) {
 		t.Fatalf("bad-len was touched: %s epoch %d", got.State, got.Epoch)
 	}
 }
+
+// TestEveryHookRuns: hooks from several WithHook options all observe the
+// engine (the peer chassis installs one for metrics; a test may add its own).
+func TestEveryHookRuns(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	hook := func(name string) saga.Hook {
+		return func(_ context.Context, p saga.Point, _ *saga.Record) {
+			if p == saga.AfterPersist {
+				mu.Lock()
+				seen[name]++
+				mu.Unlock()
+			}
+		}
+	}
+	e := newEngine(t, checkedMemory(t), saga.WithHook(hook("metrics")), saga.WithHook(hook("test")))
+	s, err := saga.Register(e, threeSteps(newLedger(), func(int) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctxT(t, 10*time.Second), "", order{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["metrics"] == 0 || seen["metrics"] != seen["test"] {
+		t.Fatalf("hooks saw %v persisted transitions, want both the same, more than 0", seen)
+	}
+}
