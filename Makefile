@@ -6,7 +6,7 @@ SHELL := /bin/bash
 # copied service is built, tested, linted and imaged like the others.
 SERVICES := $(patsubst services/%/main.go,%,$(wildcard services/*/main.go))
 # Every Go module in the workspace, in dependency order.
-MODULES := libs/catga libs/contracts $(addprefix services/,$(SERVICES)) bench e2e
+MODULES := libs/catga libs/contracts $(addprefix services/,$(SERVICES)) examples/demo bench e2e
 BIN := $(CURDIR)/bin
 GO ?= go
 # Tests that start real servers share two cores: keep package parallelism low.
@@ -92,14 +92,18 @@ bench-eventstore: deps ## appends with and without the outbox and outbox latency
 	@cd bench && $(GO) run ./eventstore
 
 .PHONY: build
-build: ## build every service into ./bin
+build: ## build every service, the dev launcher and the demo into ./bin
 	@mkdir -p $(BIN)
 	@set -e; for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 $(GO) build -o $(BIN)/$$s .); done
 	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga-dev ./cmd/catga-dev
+	@cd examples/demo && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo .
+
+# The first service's gateway listens on GATEWAY, the next ones on the ports after it.
+GATEWAY ?= 127.0.0.1:8080
 
 .PHONY: run
-run: build ## run the platform: embedded NATS and two peers of every service (Ctrl-C stops)
-	@$(BIN)/catga-dev -bin $(BIN) -peers 2 $(RUN_FLAGS)
+run: build ## run the platform (embedded NATS, two peers of every service, a gateway a service), then the demo; Ctrl-C stops
+	@$(BIN)/catga-dev -bin $(BIN) -peers 2 -gateway $(GATEWAY) -then $(BIN)/demo $(RUN_FLAGS)
 
 .PHONY: e2e
 e2e: deps images ## end-to-end tests: the platform as processes, and the production topology in containers (needs a Docker Engine; fails without one)

@@ -3,8 +3,9 @@
 // every service, as separate processes, the way they run in production.
 // It is what `make run` starts.
 //
-//	catga-dev -bin ./bin -peers 2          # run until Ctrl-C
-//	catga-dev -bin ./bin -peers 2 -smoke   # start, check every peer answers discovery, stop
+//	catga-dev -bin ./bin -peers 2                               # run until Ctrl-C
+//	catga-dev -bin ./bin -peers 2 -smoke                        # start, check every peer is ready, stop
+//	catga-dev -bin ./bin -gateway 127.0.0.1:8080 -then bin/demo # run a program against the platform, then keep running
 //
 // The services are the directories under services/ that hold a main.go (in
 // the repository around the working directory), so a service copied there
@@ -12,6 +13,14 @@
 // gets an HTTP port of its own on 127.0.0.1, and the peers of a service
 // share a SQLite file in a data directory that is fresh for every run
 // unless -data names one. Their JSON log lines are shown as text.
+//
+// With -gateway, every service gets one HTTP address for clients, balanced
+// over its peers (see gateway): the services in list order take the given
+// port and the ones after it (port 0: free ones). With -then, once every
+// peer is ready the program runs with CATGA_GATEWAY_<SERVICE> (e.g.
+// CATGA_GATEWAY_ORDER=http://127.0.0.1:8080) in its environment; the
+// platform keeps running after it ends, until Ctrl-C (or stops at once
+// with -smoke).
 package main
 
 import (
@@ -22,6 +31,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -57,6 +69,8 @@ type config struct {
 	dataDir  string
 	smoke    bool
 	wait     time.Duration
+	gateway  string
+	then     string
 }
 
 func parseFlags() (config, error) {
@@ -69,6 +83,8 @@ func parseFlags() (config, error) {
 	flag.StringVar(&c.dataDir, "data", "", "directory for the services' SQLite files (default: a fresh temporary one, removed at exit)")
 	flag.BoolVar(&c.smoke, "smoke", false, "start everything, check every peer answers discovery, then stop")
 	flag.DurationVar(&c.wait, "wait", 20*time.Second, "how long to wait for every peer to show up")
+	flag.StringVar(&c.gateway, "gateway", "", "host:port of the first service's gateway; the next services take the next ports (port 0: free ones; empty: no gateways)")
+	flag.StringVar(&c.then, "then", "", "program to run once every peer is ready, with CATGA_GATEWAY_<SERVICE> set (needs -gateway)")
 	flag.Parse()
 
 	var errs []error
@@ -78,6 +94,14 @@ func parseFlags() (config, error) {
 		var err error
 		if c.services, err = discoverServices(); err != nil {
 			errs = append(errs, err)
+		}
+	}
+	if c.then != "" && c.gateway == "" {
+		errs = append(errs, errors.New("-then needs -gateway: the program reaches the services through their gateways"))
+	}
+	if c.gateway != "" {
+		if _, _, err := net.SplitHostPort(c.gateway); err != nil {
+			errs = append(errs, fmt.Errorf("-gateway %q: want host:port", c.gateway))
 		}
 	}
 	if c.peers < 1 {
@@ -117,17 +141,20 @@ func run() error {
 		return err
 	}
 
+	var out sync.Mutex
 	peersCtx, stopPeers := context.WithCancel(context.Background())
 	defer stopPeers()
 	var g errgroup.Group
-	var out sync.Mutex
+	addrs := map[string][]string{} // service → its peers' HTTP addresses
 	for _, svc := range cfg.services {
 		for i := 1; i <= cfg.peers; i++ {
 			name := fmt.Sprintf("%s-%d", svc, i)
 			addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
 			ports = ports[1:]
+			addrs[svc] = append(addrs[svc], addr)
 			fmt.Printf("%s: http://%s\n", name, addr)
 			cmd := exec.Command(filepath.Join(cfg.binDir, svc))
+			cmd.SysProcAttr = sysProcAttr()
 			cmd.Env = append(os.Environ(),
 				peer.EnvNATSURL+"="+srv.ClientURL(),
 				peer.EnvHTTPAddr+"="+addr,
@@ -143,19 +170,49 @@ func run() error {
 				_ = g.Wait()
 				return fmt.Errorf("start %s: %w", name, err)
 			}
-			g.Go(func() error { prefixLines(&out, name, stdout); return nil })
-			g.Go(func() error { return supervise(peersCtx, name, cmd) })
+			// The peer's last lines are read before Wait closes the pipe.
+			drained := make(chan struct{})
+			g.Go(func() error { defer close(drained); prefixLines(&out, name, stdout); return nil })
+			g.Go(func() error { return supervise(peersCtx, name, cmd, drained) })
+		}
+	}
+
+	var gws *gateways
+	if cfg.gateway != "" {
+		if gws, err = startGateways(cfg.gateway, cfg.services, addrs, prefixLogger(&out, "gateway")); err != nil {
+			stopPeers()
+			return errors.Join(err, g.Wait())
 		}
 	}
 
 	want := len(cfg.services) * cfg.peers
 	found, err := awaitPeers(ctx, srv.ClientURL(), want, cfg.wait)
 	printPeers(found)
-	if err == nil && cfg.smoke {
-		fmt.Printf("smoke: all %d peers answered discovery; stopping\n", want)
-	} else if err == nil {
+	if err == nil {
+		err = awaitReady(ctx, addrs, cfg.wait)
+	}
+	if err == nil && gws != nil {
+		gws.print(os.Stdout)
+	}
+	var thenErr error
+	if err == nil && cfg.then != "" {
+		thenErr = runThen(ctx, cfg.then, gws.env())
+		if thenErr != nil && !cfg.smoke && ctx.Err() == nil {
+			fmt.Printf("%v; the platform keeps running\n", thenErr)
+		}
+	}
+	switch {
+	case err != nil:
+	case cfg.smoke && thenErr == nil:
+		fmt.Printf("smoke: all %d peers ready; stopping\n", want)
+	case !cfg.smoke && ctx.Err() == nil:
 		fmt.Println("platform running; Ctrl-C stops it")
 		<-ctx.Done()
+		fmt.Println("stopping: the gateways, then every peer (SIGTERM: each drains and hands its sagas on)")
+	}
+	err = errors.Join(err, thenErr)
+	if gws != nil {
+		err = errors.Join(err, gws.close())
 	}
 	stopPeers()
 	if werr := g.Wait(); werr != nil {
@@ -164,11 +221,61 @@ func run() error {
 	return err
 }
 
+// runThen runs program with env added to catga-dev's environment, its
+// output on catga-dev's. Ctrl-C interrupts it.
+func runThen(ctx context.Context, program string, env []string) error {
+	cmd := exec.CommandContext(ctx, program)
+	cmd.SysProcAttr = sysProcAttr()
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 5 * time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("%s: %w", program, err)
+	}
+	return nil
+}
+
+// awaitReady polls every peer's /readyz until each answered 200, or wait
+// runs out.
+func awaitReady(ctx context.Context, addrs map[string][]string, wait time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	client := &http.Client{Timeout: time.Second}
+	for svc, as := range addrs {
+		for _, a := range as {
+			for {
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a+peer.PathReady, nil)
+				if err != nil {
+					return err
+				}
+				if resp, err := client.Do(req); err == nil {
+					_ = resp.Body.Close()
+					if resp.StatusCode == http.StatusOK {
+						break
+					}
+				}
+				select {
+				case <-ctx.Done():
+					return fmt.Errorf("%s peer %s not ready within %s", svc, a, wait)
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // supervise waits for a peer process; when ctx ends it asks the peer to stop
 // (SIGTERM, so it drains) and kills it only if it does not exit in time.
-func supervise(ctx context.Context, name string, cmd *exec.Cmd) error {
+// Its output must have been read to the end (drained closed) before Wait,
+// which closes the output pipe.
+func supervise(ctx context.Context, name string, cmd *exec.Cmd, drained <-chan struct{}) error {
 	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	go func() {
+		<-drained
+		exited <- cmd.Wait()
+	}()
 	select {
 	case err := <-exited:
 		return fmt.Errorf("%s exited unexpectedly: %w", name, err)
@@ -196,6 +303,32 @@ func prefixLines(mu *sync.Mutex, name string, r io.Reader) {
 		fmt.Printf("%-15s | %s\n", name, line)
 		mu.Unlock()
 	}
+	_, _ = io.Copy(io.Discard, r) // past an overlong line: to the end, so the peer never blocks writing
+}
+
+// prefixLogger logs text lines (without the time) prefixed like a peer's.
+func prefixLogger(mu *sync.Mutex, name string) *slog.Logger {
+	return slog.New(slog.NewTextHandler(prefixWriter{mu, name}, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+// prefixWriter prints each write (one log line) after name.
+type prefixWriter struct {
+	mu   *sync.Mutex
+	name string
+}
+
+func (w prefixWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Printf("%-15s | %s", w.name, p)
+	return len(p), nil
 }
 
 // awaitPeers pings $SRV.PING until want distinct peers answered or wait
