@@ -51,6 +51,7 @@ type Topology struct {
 	redis    []*testcontainers.DockerContainer
 	postgres *testcontainers.DockerContainer
 	runID    string
+	owned    owned
 	hostOnce sync.Once
 	host     string // where mapped ports are reached, see endpoint
 }
@@ -92,11 +93,15 @@ func Start(t testing.TB, opts Options) *Topology {
 		unavailable(t, err.Error())
 	}
 
+	removeOnInterrupt(t, &topo.owned)
 	nw, err := network.New(ctx, network.WithLabels(topo.labels()))
 	testcontainers.CleanupNetwork(t, nw)
 	if err != nil {
 		t.Fatalf("topology: network: %v", err)
 	}
+	topo.owned.mu.Lock()
+	topo.owned.network = nw
+	topo.owned.mu.Unlock()
 	topo.Network = nw.Name
 
 	started := time.Now()
@@ -134,6 +139,7 @@ func (topo *Topology) run(ctx context.Context, t testing.TB, nw *testcontainers.
 	}, opts...)
 	c, err := testcontainers.Run(ctx, image, opts...)
 	testcontainers.CleanupContainer(t, c)
+	topo.owned.addContainer(c)
 	if err != nil {
 		return nil, fmt.Errorf("%s (%s): %w%s", name, image, err, logTail(c))
 	}
