@@ -27,10 +27,12 @@
 // Ryuk (the reaper container) cannot be pulled on machines without a
 // registry, so [Start] disables it and removes what it made itself, with
 // t.Cleanup: every container with its anonymous volumes, then the network,
-// also when the test fails. A process that is killed (SIGKILL, or the
-// `go test -timeout` panic) runs no cleanup: every resource carries the
-// label [Label], and `make e2e` sweeps what an interrupted run left behind
-// (scripts/e2e-clean.sh) before and after it runs.
+// also when the test fails. On SIGINT (Ctrl-C) or SIGTERM, which end a
+// test process without running t.Cleanup, it kills and removes them itself
+// before the process exits. SIGKILL and the `go test -timeout` panic
+// cannot be caught: every resource carries the label [Label], and
+// `make e2e` sweeps what such a run left behind (scripts/e2e-clean.sh)
+// before and after it runs.
 //
 // # No Docker
 //
