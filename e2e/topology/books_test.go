@@ -34,7 +34,7 @@ func checkBooks(ctx context.Context, t *testing.T, c *client, topo *topology.Top
 	t.Helper()
 	peer := func(service string) string {
 		ps := topo.Peers[service]
-		return ps[time.Now().UnixNano()%int64(len(ps))].URL
+		return ps[time.Now().UnixNano()%int64(len(ps))].URL()
 	}
 	b := books{reasons: map[string]int{}, completedBySKU: map[string]int64{}}
 

@@ -61,8 +61,23 @@ type Peer struct {
 	Service   string
 	Name      string // container name, unique per run
 	Container *testcontainers.DockerContainer
-	// URL is the peer's HTTP base URL on the host, e.g. http://127.0.0.1:32768.
-	URL string
+
+	mu  sync.Mutex
+	url string
+}
+
+// URL is the peer's HTTP base URL on the host, e.g.
+// http://127.0.0.1:32768; it changes when the peer is restarted.
+func (p *Peer) URL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.url
+}
+
+func (p *Peer) setURL(u string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.url = u
 }
 
 // Start starts the topology for t and registers its removal with
@@ -218,5 +233,5 @@ func (topo *Topology) startPeer(ctx context.Context, t testing.TB, nw *testconta
 	if err != nil {
 		return nil, fmt.Errorf("%s: mapped port: %w", name, err)
 	}
-	return &Peer{Service: service, Name: name + "-" + topo.runID, Container: c, URL: endpoint}, nil
+	return &Peer{Service: service, Name: name + "-" + topo.runID, Container: c, url: endpoint}, nil
 }

@@ -1,0 +1,103 @@
+package topology_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/catga-go/catga/e2e/topology"
+)
+
+// placement is one order of a scenario's plan.
+type placement struct {
+	customer string
+	items    []item
+	want     expect
+}
+
+// mixedPlan is happy paid-and-in-stock orders of rich, declined orders of
+// poor (an empty account) and orders of rich competing for scarce (less
+// stock than ordered), shuffled.
+func mixedPlan(happy, declined, scarceOrders int) []placement {
+	var plan []placement
+	for range happy {
+		plan = append(plan, placement{"rich", []item{{"widget", 2, 250}}, expect{state: "COMPLETED"}})
+	}
+	for range declined {
+		plan = append(plan, placement{"poor", []item{{"widget", 1, 250}}, expect{"CANCELLED", "insufficient_funds"}})
+	}
+	for range scarceOrders {
+		plan = append(plan, placement{"rich", []item{{"scarce", 1, 1000}}, expect{}})
+	}
+	rand.Shuffle(len(plan), func(i, j int) { plan[i], plan[j] = plan[j], plan[i] })
+	return plan
+}
+
+// placeOrders places plan from clients concurrent clients, each order on a
+// random order peer. A request that fails (a dead peer, a refused
+// connection) is retried with the same Idempotency-Key on another peer, up
+// to attempts times, 200 ms apart. It returns the orders placed, with what
+// each must end as, and the requests that never succeeded.
+func placeOrders(ctx context.Context, c *client, peers []*topology.Peer, run string, plan []placement, clients, attempts int) (map[string]expect, []error) {
+	var (
+		mu     sync.Mutex
+		placed = map[string]expect{}
+		failed []error
+		work   = make(chan int)
+		wg     sync.WaitGroup
+	)
+	for range clients {
+		wg.Go(func() {
+			for i := range work {
+				p := plan[i]
+				key := http.Header{"Idempotency-Key": {run + "-" + strconv.Itoa(i)}}
+				var (
+					o   order
+					err error
+				)
+				for attempt := range attempts {
+					if attempt > 0 {
+						time.Sleep(200 * time.Millisecond)
+					}
+					peer := peers[rand.IntN(len(peers))]
+					if _, err = c.do(ctx, http.MethodPost, peer.URL()+"/orders", key,
+						map[string]any{"customer": p.customer, "items": p.items}, &o); err == nil {
+						break
+					}
+				}
+				mu.Lock()
+				if err != nil {
+					failed = append(failed, err)
+				} else {
+					placed[o.ID] = p.want
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range plan {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	return placed, failed
+}
+
+// openBooks creates the accounts and stock mixedPlan orders from.
+func openBooks(ctx context.Context, c *client, topo *topology.Topology, balances, stocked map[string]int64) error {
+	payment, inventory := topo.Peers["payment"][0].URL(), topo.Peers["inventory"][0].URL()
+	for id, balance := range balances {
+		if _, err := c.do(ctx, http.MethodPost, payment+"/accounts", nil, map[string]any{"id": id, "balance": balance}, nil); err != nil {
+			return err
+		}
+	}
+	for sku, q := range stocked {
+		if _, err := c.do(ctx, http.MethodPost, inventory+"/stock/"+sku, nil, map[string]any{"quantity": q}, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
