@@ -36,12 +36,12 @@ func mixedPlan(happy, declined, scarceOrders int) []placement {
 	return plan
 }
 
-// placeOrders places plan from clients concurrent clients, each order on a
-// random order peer. A request that fails (a dead peer, a refused
+// placeOrders places plan from clients concurrent clients, each pausing
+// pace between its orders, each order on a random order peer. A request that fails (a dead peer, a refused
 // connection) is retried with the same Idempotency-Key on another peer, up
 // to attempts times, 200 ms apart. It returns the orders placed, with what
 // each must end as, and the requests that never succeeded.
-func placeOrders(ctx context.Context, c *client, peers []*topology.Peer, run string, plan []placement, clients, attempts int) (map[string]expect, []error) {
+func placeOrders(ctx context.Context, c *client, peers []*topology.Peer, run string, plan []placement, clients, attempts int, pace time.Duration) (map[string]expect, []error) {
 	var (
 		mu     sync.Mutex
 		placed = map[string]expect{}
@@ -75,6 +75,7 @@ func placeOrders(ctx context.Context, c *client, peers []*topology.Peer, run str
 					placed[o.ID] = p.want
 				}
 				mu.Unlock()
+				time.Sleep(pace)
 			}
 		})
 	}

@@ -38,7 +38,7 @@ func TestScenarioMixedOrders(t *testing.T) {
 	}
 
 	placeAt := time.Now()
-	placed, failed := placeOrders(ctx, c, topo.Peers["order"], "mixed", mixedPlan(30, 10, 10), clients, 3)
+	placed, failed := placeOrders(ctx, c, topo.Peers["order"], "mixed", mixedPlan(30, 10, 10), clients, 3, 0)
 	placing := time.Since(placeAt)
 	for _, err := range failed {
 		t.Errorf("place: %v", err)
