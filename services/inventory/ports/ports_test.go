@@ -4,18 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/saga/storefence"
 	"github.com/catga-go/catga/libs/catga/transport"
@@ -28,7 +26,7 @@ import (
 )
 
 type fixture struct {
-	store  *sqlitestore.Store
+	store  peertest.Store
 	http   *httptest.Server
 	client transport.Transport
 }
@@ -39,11 +37,7 @@ func newFixture(t *testing.T) fixture {
 	if err := adapters.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "inventory.db"), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := peertest.SQLite(t, "inventory", reg).Store
 	fence, err := storefence.New(store)
 	if err != nil {
 		t.Fatal(err)
@@ -70,20 +64,7 @@ type errorBody struct {
 
 func (f fixture) do(t *testing.T, method, path, body string) (int, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, f.http.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, b
+	return peertest.Client{URL: f.http.URL}.Do(t, method, path, body)
 }
 
 func TestHTTP(t *testing.T) {
