@@ -13,10 +13,12 @@ import (
 	"github.com/catga-go/catga/libs/catga/saga/storefence"
 )
 
-// Store is an event store the saga fence binds to its transactions: a
-// *sqlitestore.Store or a *pgstore.Store.
+// Store is an event store as a service's peers have it: a
+// *sqlitestore.Store or a *pgstore.Store, with its feed (for
+// subscriptions) and the saga fence's transactions.
 type Store interface {
 	eventstore.Store
+	eventstore.Feed
 	storefence.Backend
 }
 

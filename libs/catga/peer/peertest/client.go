@@ -16,8 +16,10 @@ import (
 // answer comes: a transport error or Timeout passing.
 type Client struct {
 	// URL is the server's base URL, e.g. "http://127.0.0.1:41237"; each
-	// request's path is appended to it.
+	// request's path is appended to it (empty: each path is a whole URL).
 	URL string
+	// Header is sent with every request (may be nil).
+	Header http.Header
 	// Timeout bounds each request (default 10s).
 	Timeout time.Duration
 }
@@ -33,15 +35,14 @@ func (c Client) Do(t testing.TB, method, path, body string) (status int, resp []
 	if body != "" {
 		r = strings.NewReader(body)
 	}
-	return c.send(t, method, path, nil, r)
+	return c.send(t, method, path, r)
 }
 
 // JSON sends method path with in as the JSON body (nil for none; a string
-// or []byte is sent as it is, for bodies that are not JSON) and header
-// (may be nil), decodes a non-empty answer into out unless out is nil,
-// and returns the answer's status. An answer that does not decode into out
-// fails t.
-func (c Client) JSON(t testing.TB, method, path string, header http.Header, in, out any) (status int) {
+// or []byte is sent as it is, for bodies that are not JSON), decodes a
+// non-empty answer into out unless out is nil, and returns the answer's
+// status. An answer that does not decode into out fails t.
+func (c Client) JSON(t testing.TB, method, path string, in, out any) (status int) {
 	t.Helper()
 	var r io.Reader
 	switch b := in.(type) {
@@ -57,7 +58,7 @@ func (c Client) JSON(t testing.TB, method, path string, header http.Header, in, 
 		}
 		r = bytes.NewReader(j)
 	}
-	status, raw := c.send(t, method, path, header, r)
+	status, raw := c.send(t, method, path, r)
 	if out != nil && len(raw) > 0 {
 		if err := json.Unmarshal(raw, out); err != nil {
 			t.Fatalf("peertest: %s %s: %d %s: %v", method, path, status, raw, err)
@@ -66,7 +67,7 @@ func (c Client) JSON(t testing.TB, method, path string, header http.Header, in, 
 	return status
 }
 
-func (c Client) send(t testing.TB, method, path string, header http.Header, body io.Reader) (int, []byte) {
+func (c Client) send(t testing.TB, method, path string, body io.Reader) (int, []byte) {
 	t.Helper()
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -78,7 +79,7 @@ func (c Client) send(t testing.TB, method, path string, header http.Header, body
 	if err != nil {
 		t.Fatalf("peertest: %v", err)
 	}
-	for k, vs := range header {
+	for k, vs := range c.Header {
 		req.Header[k] = vs
 	}
 	if body != nil {

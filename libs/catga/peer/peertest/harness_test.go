@@ -39,7 +39,7 @@ func TestClusterOverEachBackend(t *testing.T) {
 		stream := peertest.ID(t, "stream")
 		for i, p := range c.Peers {
 			var got echoed
-			if status := p.Client().JSON(t, "POST", "/echo/"+stream, nil, echoed{Text: fmt.Sprint(i)}, &got); status != http.StatusOK || got.Text != fmt.Sprint(i) {
+			if status := p.Client().JSON(t, "POST", "/echo/"+stream, echoed{Text: fmt.Sprint(i)}, &got); status != http.StatusOK || got.Text != fmt.Sprint(i) {
 				t.Fatalf("peer %d: %d %+v", i, status, got)
 			}
 		}
@@ -71,7 +71,6 @@ func TestClient(t *testing.T) {
 		})
 	}))
 	t.Cleanup(srv.Close)
-	c := peertest.Client{URL: srv.URL}
 	tests := []struct {
 		name    string
 		in      any
@@ -88,12 +87,13 @@ func TestClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got map[string]string
-			if status := c.JSON(t, "PUT", "/x", tt.header, tt.in, &got); status != http.StatusTeapot || fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			c := peertest.Client{URL: srv.URL, Header: tt.header}
+			if status := c.JSON(t, "PUT", "/x", tt.in, &got); status != http.StatusTeapot || fmt.Sprint(got) != fmt.Sprint(tt.want) {
 				t.Fatalf("%d %v, want 418 %v", status, got, tt.want)
 			}
 		})
 	}
-	status, body := c.Do(t, "POST", "/y", "raw")
+	status, body := peertest.Client{URL: srv.URL}.Do(t, "POST", "/y", "raw")
 	var got map[string]string
 	if err := json.Unmarshal(body, &got); err != nil || status != http.StatusTeapot || got["request"] != "POST /y" || got["body"] != "raw" {
 		t.Fatalf("Do: %d %s", status, body)
