@@ -1,6 +1,7 @@
 package peertest_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
+	"github.com/catga-go/catga/libs/catga/mediator"
 	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga/storefence"
+	"github.com/catga-go/catga/libs/catga/transport"
 )
 
 // echoed is testdata/echo's event, as the test reads it.
@@ -115,4 +118,30 @@ func TestID(t *testing.T) {
 			t.Fatalf("ID = %q", got)
 		}
 	})
+}
+
+type ping struct{ N int }
+
+type pong struct{ N int }
+
+var pingRoute = transport.NewRoute[ping, pong]("peertest.ping")
+
+func TestServePorts(t *testing.T) {
+	p := peertest.ServePorts(t,
+		func(mux *http.ServeMux) {
+			mux.HandleFunc("GET /n", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "7") })
+		},
+		func(tr transport.Transport, m *mediator.Mediator) error {
+			if err := mediator.Handle(m, func(_ context.Context, p ping) (pong, error) { return pong{p.N + 1}, nil }); err != nil {
+				return err
+			}
+			_, err := transport.Serve(tr, m, pingRoute)
+			return err
+		})
+	if status, body := p.HTTP.Do(t, "GET", "/n", ""); status != http.StatusOK || string(body) != "7" {
+		t.Fatalf("GET /n: %d %q", status, body)
+	}
+	if got, err := transport.Request(t.Context(), p.NATS, pingRoute, ping{1}); err != nil || got.N != 2 {
+		t.Fatalf("request: %+v, %v", got, err)
+	}
 }
