@@ -2,8 +2,8 @@
 // tests: GET /pid answers the process id; GET /env/{name} the value of an
 // environment variable; POST /echo/{stream} appends its JSON body
 // ({"text": ...}) to the stream as an Echoed event and answers it. With
-// ECHO_HANG=1 it owns a goroutine that ignores
-// the shutdown, so its shutdown lasts the whole shutdown timeout.
+// ECHO_HANG=1 it owns a goroutine that ignores the shutdown, so its
+// shutdown lasts the whole shutdown timeout.
 package main
 
 import (
