@@ -10,7 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
@@ -385,34 +384,11 @@ func testPeerKilledMidCommand(t *testing.T, c *cluster) {
 	alice := peertest.ID(t, "alice")
 	c.open(t, alice, 1_000_000)
 	const n = 60
-	// A send whose first attempt reached the killed peer waits out the
-	// attempt timeout before its retry: those prove the kill hit work in
-	// flight.
-	const attempt = time.Second
-	var answered, retried atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			order := peertest.ID(t, fmt.Sprintf("o%d", i))
-			ctx, cancel := context.WithTimeout(step(t.Context(), order, 1, false), 30*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, errs[i] = c.charge(ctx, contracts.Charge{OrderID: order, Customer: alice, Amount: 10},
-				transport.WithAttemptTimeout(attempt), transport.WithRetry(20, 50*time.Millisecond))
-			if time.Since(start) >= attempt {
-				retried.Add(1)
-			}
-			if answered.Add(1) == 5 {
-				victim.Kill()
-			}
-		})
-	}
-	wg.Wait()
-	if retried.Load() == 0 {
-		t.Fatal("no send was in flight at the killed peer: nothing was tested")
-	}
-	t.Logf("%d of %d sends retried after the peer was killed", retried.Load(), n)
+	errs := peertest.SendsAcrossKill(t, victim, n, func(ctx context.Context, i int, opts ...transport.SendOption) error {
+		order := peertest.ID(t, fmt.Sprintf("o%d", i))
+		_, err := c.charge(step(ctx, order, 1, false), contracts.Charge{OrderID: order, Customer: alice, Amount: 10}, opts...)
+		return err
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("order %d: %v", i, err)

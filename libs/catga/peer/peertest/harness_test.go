@@ -145,3 +145,37 @@ func TestServePorts(t *testing.T) {
 		t.Fatalf("request: %+v, %v", got, err)
 	}
 }
+
+type slow struct{ N int }
+
+// A peer killed while sends are in flight at it: they are retried on the
+// survivor and all answered.
+func TestSendsAcrossKill(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds a binary and runs processes; skipped in -short mode")
+	}
+	bin := peertest.Build(t, "testdata/echo")
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[echoed](reg, "echo.echoed")
+	c := peertest.StartCluster(t, bin, 1, peertest.SQLite(t, "echo", reg), peertest.Options{})
+	victim := peertest.Start(t, c.Binary, c.Options)
+	client := c.Transport(t, "echo-test")
+	route := transport.NewRoute[slow, slow]("echo.slow")
+	const n = 20
+	got := make([]int, n)
+	errs := peertest.SendsAcrossKill(t, victim, n, func(ctx context.Context, i int, opts ...transport.SendOption) error {
+		r, err := transport.Request(ctx, client, route, slow{i}, opts...)
+		got[i] = r.N
+		return err
+	})
+	for i, err := range errs {
+		if err != nil || got[i] != i {
+			t.Errorf("send %d: %d, %v", i, got[i], err)
+		}
+	}
+	select {
+	case <-victim.Exited():
+	default:
+		t.Fatal("the victim was not killed")
+	}
+}
