@@ -378,7 +378,7 @@ func testBadInput(t *testing.T, c *cluster) {
 // in flight; the senders retry on the survivors, and every order holds its
 // lines exactly once.
 func testPeerKilledMidCommand(t *testing.T, c *cluster) {
-	victim := peertest.Start(t, c.Binary, c.Options)
+	victim := c.Start(t)
 	a, b := peertest.ID(t, "a"), peertest.ID(t, "b")
 	c.add(t, a, 1000)
 	c.add(t, b, 1000)

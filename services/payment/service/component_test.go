@@ -380,7 +380,7 @@ func testBadInput(t *testing.T, c *cluster) {
 // exactly once: a charge the dead peer committed is a duplicate to the
 // survivor, one it had not committed left nothing behind.
 func testPeerKilledMidCommand(t *testing.T, c *cluster) {
-	victim := peertest.Start(t, c.Binary, c.Options)
+	victim := c.Start(t)
 	alice := peertest.ID(t, "alice")
 	c.open(t, alice, 1_000_000)
 	const n = 60

@@ -1,6 +1,8 @@
 package peertest
 
 import (
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -15,12 +17,14 @@ type Cluster struct {
 	Backend Backend
 	// NATS is the peers' server.
 	NATS *natsembed.Server
-	// Binary and Options are what the peers run: Start(t, c.Binary,
-	// c.Options) adds one.
+	// Binary and Options are what the peers run.
 	Binary  string
 	Options Options
 	// Peers are the peers started with the cluster, named "<Name>-1"..
+	// (Name defaulting to the binary's name).
 	Peers []*Process
+
+	started int // peers started, for the next one's name
 }
 
 // StartCluster starts an embedded NATS server and n peers of binary over
@@ -32,8 +36,25 @@ func StartCluster(t testing.TB, binary string, n int, b Backend, opts Options) *
 	opts.NATSURL = c.NATS.ClientURL()
 	opts.Env = append(append([]string(nil), b.Env...), opts.Env...)
 	c.Options = opts
-	c.Peers = StartPeers(t, n, binary, opts)
+	for range n {
+		c.Peers = append(c.Peers, c.Start(t))
+	}
 	return c
+}
+
+// Start starts one more peer as the cluster's, numbered on from them, that
+// stops when t ends (which may end before the cluster's test). Call it
+// from one goroutine at a time.
+func (c *Cluster) Start(t testing.TB) *Process {
+	t.Helper()
+	base := c.Options.Name
+	if base == "" {
+		base = filepath.Base(c.Binary)
+	}
+	c.started++
+	opts := c.Options
+	opts.Name = fmt.Sprintf("%s-%d", base, c.started)
+	return Start(t, c.Binary, opts)
 }
 
 // Transport connects a NATS transport named name to the cluster's server,

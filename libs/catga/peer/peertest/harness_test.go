@@ -36,8 +36,8 @@ func TestClusterOverEachBackend(t *testing.T) {
 	peertest.EachBackend(t, "echo", reg, func(t *testing.T, b peertest.Backend) {
 		names = append(names, b.Name)
 		c := peertest.StartCluster(t, bin, 2, b, peertest.Options{Env: []string{"CATGA_LOG_LEVEL=debug"}})
-		if len(c.Peers) != 2 || c.Binary != bin || c.Options.NATSURL != c.NATS.ClientURL() {
-			t.Fatalf("cluster of %d peers, binary %s, NATS %s; want 2, %s, %s", len(c.Peers), c.Binary, c.Options.NATSURL, bin, c.NATS.ClientURL())
+		if len(c.Peers) != 2 || c.Peers[1].Name != "echo-2" || c.Binary != bin || c.Options.NATSURL != c.NATS.ClientURL() {
+			t.Fatalf("cluster of %d peers, binary %s, NATS %s; want 2 (echo-1, echo-2), %s, %s", len(c.Peers), c.Binary, c.Options.NATSURL, bin, c.NATS.ClientURL())
 		}
 		stream := peertest.ID(t, "stream")
 		for i, p := range c.Peers {
@@ -158,7 +158,10 @@ func TestSendsAcrossKill(t *testing.T) {
 	reg := eventstore.NewRegistry()
 	eventstore.MustRegister[echoed](reg, "echo.echoed")
 	c := peertest.StartCluster(t, bin, 1, peertest.SQLite(t, "echo", reg), peertest.Options{})
-	victim := peertest.Start(t, c.Binary, c.Options)
+	victim := c.Start(t)
+	if victim.Name != "echo-2" {
+		t.Errorf("the cluster's second peer is named %s, want echo-2", victim.Name)
+	}
 	client := c.Transport(t, "echo-test")
 	route := transport.NewRoute[slow, slow]("echo.slow")
 	const n = 20
