@@ -81,8 +81,11 @@ type Listener interface {
 // Run delivers events until ctx ends (then it returns nil) or the handler,
 // the feed or the checkpoint store fails for good.
 func (s *Subscription) Run(ctx context.Context) error {
-	cp, err := s.cps.LoadCheckpoint(ctx, s.name)
-	if err != nil {
+	cp, err := s.loadCheckpoint(ctx)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case err != nil:
 		return s.stop(ctx, fmt.Errorf("catga: eventstore: subscription %s: load checkpoint: %w", s.name, err))
 	}
 	wake, stopListening := s.listen(ctx)
@@ -130,6 +133,18 @@ func (s *Subscription) Run(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// loadCheckpoint reads where the subscription stopped, retrying retryable
+// failures (a database that is still starting or failing over) as the
+// delivery loop does, until ctx ends.
+func (s *Subscription) loadCheckpoint(ctx context.Context) (Checkpoint, error) {
+	for failures := 1; ; failures++ {
+		cp, err := s.cps.LoadCheckpoint(ctx, s.name)
+		if err == nil || !catga.IsRetryable(err) || !backoff.Sleep(ctx, s.cfg.retry.Delay(failures)) {
+			return cp, err
+		}
+	}
 }
 
 // listen returns a channel signalled at commits, when the feed can listen;

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -139,5 +140,59 @@ func TestSubscriptionWokenByCommit(t *testing.T) {
 	stop()
 	if err := <-done; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// flakyCheckpoints fails its first loads as a database that is still
+// starting would.
+type flakyCheckpoints struct {
+	eventstore.Checkpoints
+	failures atomic.Int32
+}
+
+func (f *flakyCheckpoints) LoadCheckpoint(ctx context.Context, name string) (eventstore.Checkpoint, error) {
+	if f.failures.Add(-1) >= 0 {
+		return eventstore.Checkpoint{}, errors.New("connection refused")
+	}
+	return f.Checkpoints.LoadCheckpoint(ctx, name)
+}
+
+// TestSubscriptionOutlastsCheckpointOutage: a subscription started while
+// its checkpoint store fails (retryably) keeps trying and then delivers;
+// one whose context ends while it waits returns nil.
+func TestSubscriptionOutlastsCheckpointOutage(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[Deposited](reg, "account.deposited")
+	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "sub.db"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	if _, err := store.Append(ctx, "a", eventstore.NoStream, []eventstore.Event{{Data: Deposited{Amount: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	cps := &flakyCheckpoints{Checkpoints: store}
+	cps.failures.Store(3)
+	rctx, stop := context.WithCancel(ctx)
+	delivered := 0
+	sub, err := eventstore.NewSubscription(store, cps, "outage", func(context.Context, eventstore.Record) error {
+		delivered++
+		stop()
+		return nil
+	}, eventstore.WithPollInterval(5*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.Run(rctx); err != nil || delivered != 1 {
+		t.Fatalf("Run = %v after delivering %d events; want nil after the one event", err, delivered)
+	}
+
+	cps.failures.Store(1 << 30) // down for good
+	wctx, wcancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer wcancel()
+	if err := sub.Run(wctx); err != nil {
+		t.Fatalf("Run ended by its context during the outage = %v, want nil", err)
 	}
 }

@@ -75,6 +75,9 @@ func (e *Engine) advance(ctx context.Context, r *run, rn runner, rec Record) err
 			return
 		}
 		st.Status, st.Error, st.Rejected = sagastore.StepFailed, out.err.Error(), catga.IsRejection(out.err)
+		if rej, ok := errors.AsType[*catga.RejectionError](out.err); ok {
+			st.Code = rej.Code
+		}
 		rec.State, rec.Error = sagastore.StateCompensating, out.err.Error()
 		rec.History = append(rec.History, event(i, sagastore.EventFailed, rec.Epoch, out.err), event(i, sagastore.EventCompensating, 0, nil))
 	})
@@ -201,9 +204,9 @@ func (e *Engine) stop(r *run, err error) (Record, error) {
 }
 
 func (e *Engine) fire(ctx context.Context, p Point, r *run) {
-	if e.hook != nil {
+	for _, h := range e.hooks {
 		rec := r.snapshot()
-		e.hook(ctx, p, &rec)
+		h(ctx, p, &rec)
 	}
 }
 

@@ -75,8 +75,9 @@ func WithTracerProvider(tp trace.TracerProvider) Option {
 	return func(e *Engine) { e.tracer = tp.Tracer("github.com/catga-go/catga/libs/catga/saga") }
 }
 
-// WithHook installs a hook.
-func WithHook(h Hook) Option { return func(e *Engine) { e.hook = h } }
+// WithHook installs a hook; hooks installed by several options all run, in
+// the order given (metrics and fault injection can observe one engine).
+func WithHook(h Hook) Option { return func(e *Engine) { e.hooks = append(e.hooks, h) } }
 
 // Engine executes sagas and recovers those whose owner died. Create it with
 // [New], register definitions with [Register], then call [Engine.Start]
@@ -90,7 +91,7 @@ type Engine struct {
 	log         *slog.Logger
 	tracer      trace.Tracer
 	clock       func() time.Time // lease arithmetic only (WithClock)
-	hook        Hook
+	hooks       []Hook
 
 	ctx    context.Context // cancelled by Close: stops the loops and every run
 	cancel context.CancelFunc

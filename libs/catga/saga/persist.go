@@ -35,9 +35,9 @@ func (e *Engine) transition(ctx context.Context, r *run, fn func(*Record)) error
 		return err
 	}
 	r.rec, r.unsure = next, nil
-	if e.hook != nil {
+	for _, h := range e.hooks {
 		rec := r.rec.Clone()
-		e.hook(ctx, AfterPersist, &rec)
+		h(ctx, AfterPersist, &rec)
 	}
 	return nil
 }

@@ -140,6 +140,7 @@ func TestOutcomes(t *testing.T) {
 		want           sagastore.State
 		applied, undid int
 		stepStatus     []sagastore.StepStatus
+		codes          []string // each step's rejection code; nil: none
 	}{
 		{
 			name: "completes", fail: func(map[int]int, int) error { return nil },
@@ -167,6 +168,7 @@ func TestOutcomes(t *testing.T) {
 			},
 			want: sagastore.StateCompensated, applied: 2, undid: 2,
 			stepStatus: []sagastore.StepStatus{sagastore.StepCompensated, sagastore.StepCompensated, sagastore.StepFailed},
+			codes:      []string{"", "", "out_of_stock"},
 		},
 		{
 			name: "retries exhausted compensates the ambiguous step too",
@@ -230,6 +232,13 @@ func TestOutcomes(t *testing.T) {
 			stored, err := e.Get(ctx, rec.ID)
 			if err != nil || stored.State != c.want || len(stored.History) < 3 {
 				t.Fatalf("stored %+v, %v", stored, err)
+			}
+			codes := make([]string, len(stored.Steps))
+			copy(codes, c.codes)
+			for i, st := range stored.Steps {
+				if st.Code != codes[i] {
+					t.Fatalf("stored step %d rejection code %q, want %q", i, st.Code, codes[i])
+				}
 			}
 		})
 	}
@@ -705,5 +714,34 @@ func TestRecordNotFittingDefinition(t *testing.T) {
 	}
 	if got, _ := store.Get(ctx, "bad-len"); got.State != sagastore.StateRunning || got.Epoch != 0 {
 		t.Fatalf("bad-len was touched: %s epoch %d", got.State, got.Epoch)
+	}
+}
+
+// TestEveryHookRuns: hooks from several WithHook options all observe the
+// engine (the peer chassis installs one for metrics; a test may add its own).
+func TestEveryHookRuns(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	hook := func(name string) saga.Hook {
+		return func(_ context.Context, p saga.Point, _ *saga.Record) {
+			if p == saga.AfterPersist {
+				mu.Lock()
+				seen[name]++
+				mu.Unlock()
+			}
+		}
+	}
+	e := newEngine(t, checkedMemory(t), saga.WithHook(hook("metrics")), saga.WithHook(hook("test")))
+	s, err := saga.Register(e, threeSteps(newLedger(), func(int) error { return nil }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Run(ctxT(t, 10*time.Second), "", order{ID: "o1"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["metrics"] == 0 || seen["metrics"] != seen["test"] {
+		t.Fatalf("hooks saw %v persisted transitions, want both the same, more than 0", seen)
 	}
 }

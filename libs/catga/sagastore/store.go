@@ -78,8 +78,11 @@ type StepState struct {
 	Attempts int    `json:"a,omitempty"`
 	// Rejected: the action was refused by the participant, so it certainly
 	// did not apply and needs no compensation.
-	Rejected bool   `json:"r,omitempty"`
-	Error    string `json:"e,omitempty"`
+	Rejected bool `json:"r,omitempty"`
+	// Code is the rejection's code (catga.RejectionError.Code) when
+	// Rejected, so that callers act on the reason without parsing Error.
+	Code  string `json:"c,omitempty"`
+	Error string `json:"e,omitempty"`
 	// UndoRound counts operator retries of the step's compensation; it is
 	// part of the compensation's idempotency key, so that an operator's
 	// retry reaches the participant anew instead of the reply a transport

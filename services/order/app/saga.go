@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
@@ -172,12 +171,9 @@ const (
 	ReasonUnknown  = "cancelled"
 )
 
-// rejectionCode finds the code in a persisted rejection's text (the record
-// keeps errors as text: "... catga: rejected (out_of_stock): ...").
-var rejectionCode = regexp.MustCompile(`catga: rejected \(([^()\s]+)\)`)
-
 // CancelReason is why a saga that is compensating (or compensated)
-// failed: the rejection code of the step that failed (insufficient_funds,
+// failed: the rejection code the engine recorded for the step that failed
+// (sagastore.StepState.Code: insufficient_funds,
 // out_of_stock, ...), "<step>_failed" when it failed otherwise (a
 // participant unreachable past the retries), [ReasonDeadline], or
 // [ReasonOperator] when an operator forced the compensation.
@@ -186,8 +182,8 @@ func CancelReason(rec saga.Record) string {
 		ev := rec.History[i]
 		switch ev.What {
 		case sagastore.EventFailed:
-			if m := rejectionCode.FindStringSubmatch(ev.Error); m != nil {
-				return m[1]
+			if ev.Step >= 0 && ev.Step < len(rec.Steps) && rec.Steps[ev.Step].Code != "" {
+				return rec.Steps[ev.Step].Code
 			}
 			if strings.Contains(ev.Error, saga.ErrDeadline.Error()) {
 				return ReasonDeadline

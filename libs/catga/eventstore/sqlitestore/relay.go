@@ -52,7 +52,9 @@ func (s *Store) Claim(ctx context.Context, owner string, limit int, publish even
 		return res, errors.Join(err, s.release(ctx, owner, eventstore.Outcome{}))
 	}
 	res.Claimed = len(entries)
-	out, perr := publish(ctx, entries)
+	pctx, cancel := context.WithDeadline(ctx, now.Add(s.cfg.leaseTimeout*4/5))
+	out, perr := publish(pctx, entries)
+	cancel()
 	if err := s.release(ctx, owner, out); err != nil {
 		return res, errors.Join(perr, err)
 	}

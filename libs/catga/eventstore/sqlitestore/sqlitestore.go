@@ -48,8 +48,11 @@ func WithTablePrefix(p string) Option { return func(c *config) { c.prefix = p } 
 // (default 10s).
 func WithBusyTimeout(d time.Duration) Option { return func(c *config) { c.busyTimeout = d } }
 
-// WithLeaseTimeout sets how long a relay's outbox lease lasts if the relay
-// dies holding it (default 30s). It must exceed the relay's publish timeout.
+// WithLeaseTimeout sets how long a relay's outbox lease lasts (default
+// 10s): how long the outbox waits for a relay that died holding it. A claim
+// publishes for at most 4/5 of it, so the lease never expires under a
+// relay that is still publishing (which would let two relays publish one
+// stream at once, out of order).
 func WithLeaseTimeout(d time.Duration) Option { return func(c *config) { c.leaseTimeout = d } }
 
 // WithMigrationLockTimeout bounds how long Open waits for golang-migrate's
@@ -115,7 +118,7 @@ var (
 // Open opens (creating if needed) the database file at path and applies
 // migrations. Close releases it.
 func Open(ctx context.Context, path string, reg *eventstore.Registry, opts ...Option) (*Store, error) {
-	cfg := config{busyTimeout: 10 * time.Second, leaseTimeout: 30 * time.Second, lockTimeout: time.Minute, log: slog.New(slog.DiscardHandler)}
+	cfg := config{busyTimeout: 10 * time.Second, leaseTimeout: 10 * time.Second, lockTimeout: time.Minute, log: slog.New(slog.DiscardHandler)}
 	for _, o := range opts {
 		o(&cfg)
 	}
