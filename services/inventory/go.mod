@@ -5,7 +5,6 @@ go 1.26.0
 require (
 	github.com/catga-go/catga/libs/catga v0.0.0
 	github.com/catga-go/catga/libs/contracts v0.0.0
-	github.com/jackc/pgx/v5 v5.12.0
 )
 
 require (
@@ -24,6 +23,7 @@ require (
 	github.com/jackc/pgerrcode v0.0.0-20220416144525-469b46aa5efa // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/jackc/pgx/v5 v5.12.0 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect

@@ -98,7 +98,7 @@ func TestEachMessageHasAProducerSpanInItsEventsTrace(t *testing.T) {
 		}
 		attrs := map[string]string{}
 		for _, kv := range s.Attributes() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.AsString()
 		}
 		if attrs["messaging.system"] != "nats" || attrs["messaging.destination.name"] == "" || attrs["messaging.message.id"] == "" {
 			t.Fatalf("producer span %q attributes %v lack the messaging attributes", s.Name(), attrs)

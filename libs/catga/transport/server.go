@@ -142,16 +142,20 @@ func (s *server[Req, Resp]) run(ctx context.Context, key string, req Req) Reply 
 		}
 		return r
 	}
-	// The claim lasts one lease; once it lapses another peer may claim the
-	// key and run the handler too. Bounding the handler by the lease makes
-	// a handler that honours ctx stop before that can happen.
-	hctx := ctx
+	// The claim is renewed while the handler runs, so that no other peer
+	// runs the message meanwhile, even if the handler ignores its ctx
+	// past the lease. The lease still bounds a handler that honours ctx
+	// (see WithLease); a lost claim cancels it.
+	hctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > s.o.lease {
-		var cancel context.CancelFunc
-		hctx, cancel = context.WithTimeout(ctx, s.o.lease)
-		defer cancel()
+		var stop context.CancelFunc
+		hctx, stop = context.WithTimeout(hctx, s.o.lease)
+		defer stop()
 	}
+	stopRenew := s.keepClaim(ctx, key, cancel)
 	r := s.dispatch(hctx, req)
+	lost := stopRenew()
 	// Uncancelable: the reply must be recorded even if the caller's
 	// deadline just passed, or a retry would run the handler again. Store
 	// clients bound their own calls (go-redis has read/write timeouts).
@@ -165,15 +169,65 @@ func (s *server[Req, Resp]) run(ctx context.Context, key string, req Req) Reply 
 		return r
 	}
 	b, _ := r.MarshalBinary()
-	if err := s.store.Complete(sctx, key, b, s.o.replyTTL); err != nil {
+	err = s.store.Complete(sctx, key, b, s.o.replyTTL)
+	switch {
+	case errors.Is(err, idempotency.ErrClaimLost):
+		// Another peer took the message over (this one could not renew
+		// for a whole lease) and may have run it too: its claim or reply
+		// stands, this reply is not recorded.
+		s.o.logger.ErrorContext(ctx, "catga: idempotency claim lost while handling; the message may have run twice", "key", key, "subject", s.subject, "renew_error", lost)
+	case err != nil:
 		s.o.logger.WarnContext(ctx, "catga: store reply", "key", key, "error", err)
 	}
 	return r
 }
 
+// keepClaim renews this peer's claim on key every lease/3 until the
+// returned stop is called; stop waits for the renewer and returns why the
+// claim was lost, if it was. A lost claim cancels the handler (cancel).
+// Renewal runs off ctx's cancellation: the claim must outlive the caller's
+// deadline for as long as the handler runs.
+func (s *server[Req, Resp]) keepClaim(ctx context.Context, key string, cancel context.CancelCauseFunc) (stop func() error) {
+	ctx = context.WithoutCancel(ctx)
+	done := make(chan struct{})
+	var lost error
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		every := max(s.o.lease/3, time.Millisecond)
+		ticker := time.NewTicker(every)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ticker.C:
+			}
+			rctx, rcancel := context.WithTimeout(ctx, every)
+			err := s.store.Renew(rctx, key, s.o.lease)
+			rcancel()
+			switch {
+			case errors.Is(err, idempotency.ErrClaimLost):
+				lost = err
+				cancel(err)
+				return
+			case err != nil: // the claim holds until its lease ends; try again
+				s.o.logger.WarnContext(ctx, "catga: renew idempotency claim", "key", key, "error", err)
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		<-finished
+		return lost
+	}
+}
+
 // claim returns (nil, nil) once this peer holds the claim, or the cached
 // reply. While another holder works it polls, bounded by ctx and twice the
-// lease (by then that holder's lease has expired and the claim succeeds).
+// lease: a dead holder's claim has lapsed by then and the claim succeeds;
+// a live one renews its claim, and the caller gets the retryable
+// StatusBusy rather than holding this handler slot longer.
 func (s *server[Req, Resp]) claim(ctx context.Context, key string) ([]byte, error) {
 	giveUp := time.Now().Add(2 * s.o.lease)
 	wait := 5 * time.Millisecond

@@ -5,21 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/transport"
@@ -30,14 +23,11 @@ import (
 )
 
 // cluster is the service run as two peers (processes) over one event
-// store and one NATS server, with a client of its own and a view of the
-// peers' event store for the checks.
+// store and one NATS server, with a client of its own; its Backend's Store
+// is the test's view of the peers' event store, for the checks.
 type cluster struct {
-	bin    string
-	opts   peertest.Options
+	*peertest.Cluster
 	client *natstransport.Transport
-	peers  []*peertest.Process
-	store  eventstore.Store
 }
 
 func TestMain(m *testing.M) { peertest.Main(m) }
@@ -49,10 +39,6 @@ func TestComponent(t *testing.T) {
 		t.Skip("component tests build the service and run its peers as processes; skipped under -short")
 	}
 	bin := peertest.Build(t, "..")
-	backends := []struct {
-		name  string
-		store backend
-	}{{"sqlite", sqliteBackend}, {"postgres", postgresBackend}}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, c *cluster)
@@ -66,91 +52,22 @@ func TestComponent(t *testing.T) {
 		{"BadInput", testBadInput},
 		{"PeerKilledMidCommand", testPeerKilledMidCommand},
 	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			reg := eventstore.NewRegistry()
-			if err := adapters.RegisterEvents(reg); err != nil {
-				t.Fatal(err)
-			}
-			c := startCluster(t, bin, reg, b.store)
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) { tt.fn(t, c) })
-			}
-		})
-	}
-}
-
-// backend makes an empty event store for a cluster: the environment that
-// points the peers at it, and the test's own view of it.
-type backend func(t *testing.T, reg *eventstore.Registry) (env []string, view eventstore.Store)
-
-func sqliteBackend(t *testing.T, reg *eventstore.Registry) ([]string, eventstore.Store) {
-	path := filepath.Join(t.TempDir(), "inventory.db")
-	s, err := sqlitestore.Open(t.Context(), path, reg)
-	if err != nil {
+	reg := eventstore.NewRegistry()
+	if err := adapters.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	return []string{"CATGA_SQLITE_PATH=" + path}, s
-}
-
-func postgresBackend(t *testing.T, reg *eventstore.Registry) ([]string, eventstore.Store) {
-	url := peertest.PostgresURL(t)
-	pool, err := pgxpool.New(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	// The chassis keeps a service's events in the schema named after it.
-	s, err := pgstore.New(t.Context(), pool, reg, pgstore.WithSchema("inventory"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []string{"CATGA_DATABASE_URL=" + url}, s
-}
-
-// startCluster starts NATS and two peers over the store b makes.
-func startCluster(t *testing.T, bin string, reg *eventstore.Registry, b backend) *cluster {
-	t.Helper()
-	nats := peertest.NATS(t)
-	c := &cluster{bin: bin}
-	env, view := b(t, reg)
-	c.opts = peertest.Options{NATSURL: nats.ClientURL(), Env: append(env, "CATGA_LOG_LEVEL=debug")}
-	c.peers = peertest.StartPeers(t, 2, bin, c.opts)
-	c.store = view
-	client, err := natstransport.Connect(natstransport.Config{URLs: []string{nats.ClientURL()}, Name: "inventory-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	c.client = client
-	return c
-}
-
-// ids makes ids unique to the test and cluster, since the clusters' stores
-// outlive a test.
-func ids(t *testing.T, base string) string {
-	return strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + base
+	peertest.EachBackend(t, "inventory", reg, func(t *testing.T, b peertest.Backend) {
+		pc := peertest.StartCluster(t, bin, 2, b, peertest.Options{Env: []string{"CATGA_LOG_LEVEL=debug"}})
+		c := &cluster{Cluster: pc, client: pc.Transport(t, "inventory-test")}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) { tt.fn(t, c) })
+		}
+	})
 }
 
 func (c *cluster) do(t *testing.T, peer int, method, path, body string) (int, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, c.peers[peer].URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, b
+	return c.Peers[peer].Client().Do(t, method, path, body)
 }
 
 func rejection(err error) string {
@@ -189,7 +106,7 @@ func (c *cluster) stock(t *testing.T, peer int, sku string) stock {
 // reservedOf sums, from the SKU's events as stored, what each order holds.
 func (c *cluster) reservedOf(t *testing.T, sku string) map[string]int64 {
 	t.Helper()
-	recs, err := c.store.Load(t.Context(), domain.StockID(sku), 0)
+	recs, err := c.Backend.Store.Load(t.Context(), domain.StockID(sku), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +155,7 @@ func (c *cluster) release(ctx context.Context, order string) (contracts.Released
 func line(sku string, q int64) contracts.Line { return contracts.Line{SKU: sku, Quantity: q} }
 
 func testHappyPath(t *testing.T, c *cluster) {
-	a, b, order := ids(t, "a"), ids(t, "b"), ids(t, "o1")
+	a, b, order := peertest.ID(t, "a"), peertest.ID(t, "b"), peertest.ID(t, "o1")
 	c.add(t, a, 5)
 	c.add(t, b, 5)
 	if err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 2), line(b, 3)}); err != nil {
@@ -257,7 +174,7 @@ func testHappyPath(t *testing.T, c *cluster) {
 }
 
 func testOutOfStock(t *testing.T, c *cluster) {
-	a, b := ids(t, "a"), ids(t, "b")
+	a, b := peertest.ID(t, "a"), peertest.ID(t, "b")
 	c.add(t, a, 5)
 	c.add(t, b, 1)
 	tests := []struct {
@@ -266,11 +183,11 @@ func testOutOfStock(t *testing.T, c *cluster) {
 		wantCode string
 	}{
 		{"one line short", []contracts.Line{line(a, 5), line(b, 2)}, contracts.CodeOutOfStock},
-		{"unknown sku", []contracts.Line{line(a, 1), line(ids(t, "zz"), 1)}, contracts.CodeUnknownSKU},
+		{"unknown sku", []contracts.Line{line(a, 1), line(peertest.ID(t, "zz"), 1)}, contracts.CodeUnknownSKU},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			order := ids(t, fmt.Sprint(i))
+			order := peertest.ID(t, fmt.Sprint(i))
 			if err := c.reserve(step(t.Context(), order, 1, false), order, tt.lines); rejection(err) != tt.wantCode {
 				t.Fatalf("err = %v, want rejection %s", err, tt.wantCode)
 			}
@@ -298,7 +215,7 @@ func deliver(n int, send func() error) []error {
 // it after its release reserve nothing (the streams alone would take it:
 // the order holds nothing).
 func testDuplicateDeliveries(t *testing.T, c *cluster) {
-	a, order := ids(t, "a"), ids(t, "o1")
+	a, order := peertest.ID(t, "a"), peertest.ID(t, "o1")
 	c.add(t, a, 10)
 	ctx := step(t.Context(), order, 1, false)
 	send := func() error { return c.reserve(ctx, order, []contracts.Line{line(a, 3)}) }
@@ -326,7 +243,7 @@ func testDuplicateDeliveries(t *testing.T, c *cluster) {
 // TestStaleEpoch: once a newer owner of the saga reached inventory, the
 // old owner's messages are refused and change nothing.
 func testStaleEpoch(t *testing.T, c *cluster) {
-	a, order := ids(t, "a"), ids(t, "o1")
+	a, order := peertest.ID(t, "a"), peertest.ID(t, "o1")
 	c.add(t, a, 10)
 	if err := c.reserve(step(t.Context(), order, 2, false), order, []contracts.Line{line(a, 4)}); err != nil {
 		t.Fatal(err)
@@ -342,7 +259,7 @@ func testStaleEpoch(t *testing.T, c *cluster) {
 // TestReleaseBeforeReserve: a release that overtakes its reservation
 // returns nothing, and the reservation arriving after it is refused.
 func testReleaseBeforeReserve(t *testing.T, c *cluster) {
-	a, order := ids(t, "a"), ids(t, "o1")
+	a, order := peertest.ID(t, "a"), peertest.ID(t, "o1")
 	c.add(t, a, 10)
 	got, err := c.release(step(t.Context(), order, 1, true), order)
 	if err != nil || len(got.Lines) != 0 {
@@ -360,7 +277,7 @@ func testReleaseBeforeReserve(t *testing.T, c *cluster) {
 // callers through both peers; stock never goes negative and every order
 // holds all its lines or none.
 func testConcurrentReservations(t *testing.T, c *cluster) {
-	a, b := ids(t, "a"), ids(t, "b")
+	a, b := peertest.ID(t, "a"), peertest.ID(t, "b")
 	c.add(t, a, 25)
 	c.add(t, b, 30)
 	const n = 40
@@ -369,7 +286,7 @@ func testConcurrentReservations(t *testing.T, c *cluster) {
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Go(func() {
-			order := ids(t, fmt.Sprintf("o%d", i))
+			order := peertest.ID(t, fmt.Sprintf("o%d", i))
 			err := c.reserve(step(t.Context(), order, 1, false), order, []contracts.Line{line(a, 1), line(b, 1)})
 			switch {
 			case err == nil:
@@ -400,7 +317,7 @@ func testConcurrentReservations(t *testing.T, c *cluster) {
 }
 
 func testBadInput(t *testing.T, c *cluster) {
-	a := ids(t, "a")
+	a := peertest.ID(t, "a")
 	c.add(t, a, 5)
 	httpTests := []struct {
 		name, method, path, body string
@@ -412,7 +329,7 @@ func testBadInput(t *testing.T, c *cluster) {
 		{"zero", "POST", "/stock/" + a, `{"quantity":0}`, 422, "quantity"},
 		{"negative", "POST", "/stock/" + a, `{"quantity":-1}`, 422, "quantity"},
 		{"oversized", "POST", "/stock/" + a, `{"quantity":1` + strings.Repeat(" ", 1<<20) + `}`, 413, ""},
-		{"unknown sku", "GET", "/stock/" + ids(t, "zz"), ``, 404, ""},
+		{"unknown sku", "GET", "/stock/" + peertest.ID(t, "zz"), ``, 404, ""},
 	}
 	for _, tt := range httpTests {
 		t.Run("http "+tt.name, func(t *testing.T) {
@@ -430,15 +347,15 @@ func testBadInput(t *testing.T, c *cluster) {
 		order string
 		lines []contracts.Line
 	}{
-		{"no lines", ids(t, "o1"), nil},
-		{"zero quantity", ids(t, "o2"), []contracts.Line{line(a, 0)}},
-		{"negative quantity", ids(t, "o3"), []contracts.Line{line(a, -1)}},
-		{"no sku", ids(t, "o4"), []contracts.Line{line("", 1)}},
+		{"no lines", peertest.ID(t, "o1"), nil},
+		{"zero quantity", peertest.ID(t, "o2"), []contracts.Line{line(a, 0)}},
+		{"negative quantity", peertest.ID(t, "o3"), []contracts.Line{line(a, -1)}},
+		{"no sku", peertest.ID(t, "o4"), []contracts.Line{line("", 1)}},
 		{"no order", "", []contracts.Line{line(a, 1)}},
 	}
 	for _, tt := range natsTests {
 		t.Run("nats "+tt.name, func(t *testing.T) {
-			err := c.reserve(step(t.Context(), ids(t, "saga"), 1, false), tt.order, tt.lines)
+			err := c.reserve(step(t.Context(), peertest.ID(t, "saga"), 1, false), tt.order, tt.lines)
 			var remote *transport.RemoteError
 			if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
 				t.Fatalf("err = %v, want a bad request", err)
@@ -446,7 +363,7 @@ func testBadInput(t *testing.T, c *cluster) {
 		})
 	}
 	t.Run("nats not a saga step", func(t *testing.T) {
-		err := c.reserve(t.Context(), ids(t, "o5"), []contracts.Line{line(a, 1)})
+		err := c.reserve(t.Context(), peertest.ID(t, "o5"), []contracts.Line{line(a, 1)})
 		var remote *transport.RemoteError
 		if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
 			t.Fatalf("err = %v, want a bad request", err)
@@ -461,39 +378,15 @@ func testBadInput(t *testing.T, c *cluster) {
 // in flight; the senders retry on the survivors, and every order holds its
 // lines exactly once.
 func testPeerKilledMidCommand(t *testing.T, c *cluster) {
-	victim := peertest.Start(t, c.bin, c.opts)
-	a, b := ids(t, "a"), ids(t, "b")
+	victim := c.Start(t)
+	a, b := peertest.ID(t, "a"), peertest.ID(t, "b")
 	c.add(t, a, 1000)
 	c.add(t, b, 1000)
 	const n = 60
-	// A send whose first attempt reached the killed peer waits out the
-	// attempt timeout before its retry: those prove the kill hit work in
-	// flight.
-	const attempt = time.Second
-	var answered, retried atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			order := ids(t, fmt.Sprintf("o%d", i))
-			ctx, cancel := context.WithTimeout(step(t.Context(), order, 1, false), 30*time.Second)
-			defer cancel()
-			start := time.Now()
-			errs[i] = c.reserve(ctx, order, []contracts.Line{line(a, 1), line(b, 2)},
-				transport.WithAttemptTimeout(attempt), transport.WithRetry(20, 50*time.Millisecond))
-			if time.Since(start) >= attempt {
-				retried.Add(1)
-			}
-			if answered.Add(1) == 5 {
-				victim.Kill()
-			}
-		})
-	}
-	wg.Wait()
-	if retried.Load() == 0 {
-		t.Fatal("no send was in flight at the killed peer: nothing was tested")
-	}
-	t.Logf("%d of %d sends retried after the peer was killed", retried.Load(), n)
+	errs := peertest.SendsAcrossKill(t, victim, n, func(ctx context.Context, i int, opts ...transport.SendOption) error {
+		order := peertest.ID(t, fmt.Sprintf("o%d", i))
+		return c.reserve(step(ctx, order, 1, false), order, []contracts.Line{line(a, 1), line(b, 2)}, opts...)
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("order %d: %v", i, err)
@@ -501,7 +394,7 @@ func testPeerKilledMidCommand(t *testing.T, c *cluster) {
 	}
 	heldA, heldB := c.reservedOf(t, a), c.reservedOf(t, b)
 	for i := range n {
-		order := ids(t, fmt.Sprintf("o%d", i))
+		order := peertest.ID(t, fmt.Sprintf("o%d", i))
 		if heldA[order] != 1 || heldB[order] != 2 {
 			t.Errorf("order %s holds %d of a and %d of b, want 1 and 2", order, heldA[order], heldB[order])
 		}

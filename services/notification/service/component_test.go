@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -111,7 +110,7 @@ func publish[E any](t *testing.T, e *env, topic transport.Topic[E], eventID, nat
 // everything published on it.
 func drained[E any](t *testing.T, e *env, topic transport.Topic[E]) {
 	t.Helper()
-	eventually(t, 30*time.Second, "consumer of "+topic.Name()+" drained", func() bool {
+	peertest.Eventually(t, 30*time.Second, "consumer of "+topic.Name()+" drained", func() bool {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		defer cancel()
 		c, err := e.js.Consumer(ctx, "CATGA_EVENTS", topic.Consumer("notification"))
@@ -138,7 +137,7 @@ func (e *env) list(t *testing.T, i int, order string) []note {
 	var out struct {
 		Notifications []note `json:"notifications"`
 	}
-	status, raw := get(t, e.peers[i].URL+"/notifications?order="+order)
+	status, raw := e.peers[i].Client().Do(t, "GET", "/notifications?order="+order, "")
 	if status != http.StatusOK || json.Unmarshal(raw, &out) != nil {
 		t.Fatalf("GET notifications of %s: %d %s", order, status, raw)
 	}
@@ -171,7 +170,7 @@ func (e *env) testOnce(t *testing.T) {
 	for i := range 3 {
 		publish(t, e, contracts.OrderCompletedTopic, "ev-once", fmt.Sprintf("nats-once-%d", i), ev)
 	}
-	eventually(t, 20*time.Second, "the notification is sent", func() bool { return len(e.hook.delivered(ev.OrderID)) > 0 })
+	peertest.Eventually(t, 20*time.Second, "the notification is sent", func() bool { return len(e.hook.delivered(ev.OrderID)) > 0 })
 	drained(t, e, contracts.OrderCompletedTopic)
 	n := e.one(t, ev.OrderID)
 	if n.Kind != "order_completed" || n.Total != 2500 || !strings.Contains(n.Message, "$25.00") {
@@ -182,7 +181,7 @@ func (e *env) testOnce(t *testing.T) {
 func (e *env) testCancelled(t *testing.T) {
 	ev := contracts.OrderCancelled{OrderID: "order-cancelled", Customer: "bob", Reason: contracts.CodeOutOfStock, CancelledAt: time.Now().UTC()}
 	publish(t, e, contracts.OrderCancelledTopic, "ev-cancelled", "nats-cancelled", ev)
-	eventually(t, 20*time.Second, "the notification is sent", func() bool { return len(e.hook.delivered(ev.OrderID)) > 0 })
+	peertest.Eventually(t, 20*time.Second, "the notification is sent", func() bool { return len(e.hook.delivered(ev.OrderID)) > 0 })
 	n := e.one(t, ev.OrderID)
 	if n.Kind != "order_cancelled" || n.Reason != contracts.CodeOutOfStock {
 		t.Fatalf("notification %+v", n)
@@ -193,7 +192,7 @@ func (e *env) testWebhookRecovers(t *testing.T) {
 	const order = "order-flaky"
 	e.hook.failFirst(order, 6) // more than one delivery's attempts
 	publish(t, e, contracts.OrderCompletedTopic, "ev-flaky", "nats-flaky", contracts.OrderCompleted{OrderID: order, Customer: "carol", Total: 1})
-	eventually(t, 60*time.Second, "the notification gets through", func() bool { return len(e.hook.delivered(order)) > 0 })
+	peertest.Eventually(t, 60*time.Second, "the notification gets through", func() bool { return len(e.hook.delivered(order)) > 0 })
 	e.one(t, order)
 	if posts := e.hook.posts(order); posts < 7 {
 		t.Fatalf("%d posts, want 6 refused and then one accepted", posts)
@@ -206,13 +205,13 @@ func (e *env) testKilledWhileSending(t *testing.T) {
 	const order = "order-killed"
 	release := e.hook.hang(order)
 	publish(t, e, contracts.OrderCompletedTopic, "ev-killed", "nats-killed", contracts.OrderCompleted{OrderID: order, Customer: "dave", Total: 1})
-	eventually(t, 20*time.Second, "the send reaches the webhook", func() bool { return e.hook.posts(order) > 0 })
+	peertest.Eventually(t, 20*time.Second, "the send reaches the webhook", func() bool { return e.hook.posts(order) > 0 })
 	for _, p := range e.peers {
 		p.Kill()
 	}
 	release()
 	e.peers = e.start(2, 3)
-	eventually(t, 90*time.Second, "a new peer sends the notification", func() bool { return len(e.hook.delivered(order)) > 0 })
+	peertest.Eventually(t, 90*time.Second, "a new peer sends the notification", func() bool { return len(e.hook.delivered(order)) > 0 })
 	e.one(t, order)
 }
 
@@ -230,7 +229,7 @@ func (e *env) testBadInput(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, raw := get(t, e.peers[0].URL+"/notifications"+tt.query)
+			status, raw := e.peers[0].Client().Do(t, "GET", "/notifications"+tt.query, "")
 			var body struct {
 				Error struct{ Code, Message, Field string } `json:"error"`
 			}
@@ -241,37 +240,6 @@ func (e *env) testBadInput(t *testing.T) {
 	}
 	if ns := e.list(t, 0, "never-ordered"); len(ns) != 0 {
 		t.Fatalf("an order without notifications lists %+v", ns)
-	}
-}
-
-func get(t *testing.T, url string) (int, []byte) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	raw, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, raw
-}
-
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, d)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 

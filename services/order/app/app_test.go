@@ -3,14 +3,13 @@ package app_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
+	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	"github.com/catga-go/catga/libs/catga/sagastore/memory"
@@ -22,7 +21,7 @@ import (
 // env is one order service over a real SQLite event store and an
 // in-memory saga store (which passes the saga store conformance suite).
 type env struct {
-	store  *sqlitestore.Store
+	store  peertest.Store
 	sagas  sagastore.Store
 	engine *saga.Engine
 	svc    *app.Service
@@ -35,12 +34,7 @@ func newEnv(t *testing.T, parts *participants, opts ...saga.Option) *env {
 	if err := app.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "order.db"), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	e := &env{store: store, sagas: memory.New(), parts: parts}
+	e := &env{store: peertest.SQLite(t, "order", reg).Store, sagas: memory.New(), parts: parts}
 	e.engine, e.svc = e.peer(t, opts...)
 	return e
 }

@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
+	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/sagastore/memory"
 	"github.com/catga-go/catga/libs/contracts"
@@ -34,17 +33,13 @@ func (unreachable) Release(context.Context, contracts.Release) (contracts.Releas
 	panic("not called")
 }
 
-func server(t *testing.T) (*httptest.Server, *sqlitestore.Store) {
+func server(t *testing.T) (*httptest.Server, peertest.Store) {
 	t.Helper()
 	reg := eventstore.NewRegistry()
 	if err := app.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "order.db"), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := peertest.SQLite(t, "order", reg).Store
 	svc, err := app.New(store, saga.New(memory.New()), unreachable{}, unreachable{})
 	if err != nil {
 		t.Fatal(err)
@@ -58,28 +53,10 @@ func server(t *testing.T) (*httptest.Server, *sqlitestore.Store) {
 
 func do(t *testing.T, method, url, body string, header http.Header) (int, map[string]any) {
 	t.Helper()
-	var r *strings.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, nil)
-	if r != nil {
-		req, err = http.NewRequestWithContext(t.Context(), method, url, r)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
+	status, raw := peertest.Client{Header: header}.Do(t, method, url, body)
 	var out map[string]any
-	_ = json.NewDecoder(res.Body).Decode(&out)
-	return res.StatusCode, out
+	_ = json.Unmarshal(raw, &out)
+	return status, out
 }
 
 func TestBadRequestsNameTheFieldAndWriteNothing(t *testing.T) {

@@ -269,7 +269,7 @@ func (pf *platform) get(t *testing.T, id string) orderResp {
 func (pf *platform) outcome(t *testing.T, id string, within time.Duration) orderResp {
 	t.Helper()
 	var o orderResp
-	eventually(t, within, "order "+id+" ends", func() bool {
+	peertest.Eventually(t, within, "order "+id+" ends", func() bool {
 		o = pf.get(t, id)
 		return o.State != "PENDING"
 	})
@@ -283,7 +283,7 @@ func (pf *platform) notified(t *testing.T, id, kind, reason string) {
 	var got notificationsResp
 	// Up to 60s: after order peers die, the outbox relay lease a dead peer
 	// held (30s on SQLite) must expire before order.completed is published.
-	eventually(t, 60*time.Second, "the notification about "+id+" is sent", func() bool {
+	peertest.Eventually(t, 60*time.Second, "the notification about "+id+" is sent", func() bool {
 		sent, _ := pf.hook.sent(id)
 		return len(sent) > 0
 	})
@@ -302,7 +302,7 @@ func (pf *platform) notified(t *testing.T, id, kind, reason string) {
 func (pf *platform) listed(t *testing.T, id, state string) {
 	t.Helper()
 	for _, p := range pf.order {
-		eventually(t, 10*time.Second, p.Name+" lists "+id+" as "+state, func() bool {
+		peertest.Eventually(t, 10*time.Second, p.Name+" lists "+id+" as "+state, func() bool {
 			after := ""
 			for range 100 {
 				var page listResp

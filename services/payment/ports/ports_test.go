@@ -4,21 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/mediator"
+	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/saga/storefence"
 	"github.com/catga-go/catga/libs/catga/transport"
-	"github.com/catga-go/catga/libs/catga/transport/memory"
 	"github.com/catga-go/catga/libs/contracts"
 	"github.com/catga-go/catga/services/payment/adapters"
 	"github.com/catga-go/catga/services/payment/app"
@@ -26,8 +22,8 @@ import (
 )
 
 type fixture struct {
-	store  *sqlitestore.Store
-	http   *httptest.Server
+	store  peertest.Store
+	http   peertest.Client
 	client transport.Transport
 }
 
@@ -37,51 +33,22 @@ func newFixture(t *testing.T) fixture {
 	if err := adapters.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "payment.db"), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := peertest.SQLite(t, "payment", reg).Store
 	fence, err := storefence.New(store)
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc := app.New(store, fence)
-	mux := http.NewServeMux()
-	ports.MountHTTP(mux, svc)
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	bus := memory.NewBus()
-	server, client := memory.New(bus), memory.New(bus)
-	t.Cleanup(func() { _ = server.Close(); _ = client.Close() })
-	if err := ports.ServeNATS(server, mediator.New(), svc); err != nil {
-		t.Fatal(err)
-	}
-	return fixture{store: store, http: srv, client: client}
+	p := peertest.ServePorts(t,
+		func(mux *http.ServeMux) { ports.MountHTTP(mux, svc) },
+		func(tr transport.Transport, m *mediator.Mediator) error { return ports.ServeNATS(tr, m, svc) })
+	return fixture{store: store, http: p.HTTP, client: p.NATS}
 }
 
 type errorBody struct {
 	Error struct {
 		Code, Message, Field string
 	} `json:"error"`
-}
-
-func (f fixture) do(t *testing.T, method, path, body string) (int, []byte) {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, f.http.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, b
 }
 
 func TestHTTP(t *testing.T) {
@@ -112,7 +79,7 @@ func TestHTTP(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			status, body := f.do(t, tt.method, tt.path, tt.body)
+			status, body := f.http.Do(t, tt.method, tt.path, tt.body)
 			if status != tt.wantStatus {
 				t.Fatalf("status %d, want %d; body %s", status, tt.wantStatus, body)
 			}
@@ -125,7 +92,7 @@ func TestHTTP(t *testing.T) {
 			}
 		})
 	}
-	_, body := f.do(t, "GET", "/accounts/alice", "")
+	_, body := f.http.Do(t, "GET", "/accounts/alice", "")
 	var got struct {
 		ID      string `json:"id"`
 		Balance int64  `json:"balance"`
@@ -149,7 +116,7 @@ func stepCtx(ctx context.Context, id string, undo bool) context.Context {
 
 func TestNATS(t *testing.T) {
 	f := newFixture(t)
-	if status, body := f.do(t, "POST", "/accounts", `{"id":"alice","balance":100}`); status != 201 {
+	if status, body := f.http.Do(t, "POST", "/accounts", `{"id":"alice","balance":100}`); status != 201 {
 		t.Fatalf("open: %d %s", status, body)
 	}
 	ctx := t.Context()

@@ -5,21 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/catga-go/catga/libs/catga"
 	"github.com/catga-go/catga/libs/catga/eventstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/pgstore"
-	"github.com/catga-go/catga/libs/catga/eventstore/sqlitestore"
 	"github.com/catga-go/catga/libs/catga/peer/peertest"
 	"github.com/catga-go/catga/libs/catga/saga"
 	"github.com/catga-go/catga/libs/catga/transport"
@@ -31,14 +24,11 @@ import (
 )
 
 // cluster is the service run as two peers (processes) over one event
-// store and one NATS server, with a client of its own and a view of the
-// peers' event store for the checks.
+// store and one NATS server, with a client of its own; its Backend's Store
+// is the test's view of the peers' event store, for the checks.
 type cluster struct {
-	bin    string
-	opts   peertest.Options
+	*peertest.Cluster
 	client *natstransport.Transport
-	peers  []*peertest.Process
-	store  eventstore.Store
 }
 
 func TestMain(m *testing.M) { peertest.Main(m) }
@@ -50,10 +40,6 @@ func TestComponent(t *testing.T) {
 		t.Skip("component tests build the service and run its peers as processes; skipped under -short")
 	}
 	bin := peertest.Build(t, "..")
-	backends := []struct {
-		name  string
-		store backend
-	}{{"sqlite", sqliteBackend}, {"postgres", postgresBackend}}
 	tests := []struct {
 		name string
 		fn   func(t *testing.T, c *cluster)
@@ -67,91 +53,22 @@ func TestComponent(t *testing.T) {
 		{"BadInput", testBadInput},
 		{"PeerKilledMidCommand", testPeerKilledMidCommand},
 	}
-	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
-			reg := eventstore.NewRegistry()
-			if err := adapters.RegisterEvents(reg); err != nil {
-				t.Fatal(err)
-			}
-			c := startCluster(t, bin, reg, b.store)
-			for _, tt := range tests {
-				t.Run(tt.name, func(t *testing.T) { tt.fn(t, c) })
-			}
-		})
-	}
-}
-
-// backend makes an empty event store for a cluster: the environment that
-// points the peers at it, and the test's own view of it.
-type backend func(t *testing.T, reg *eventstore.Registry) (env []string, view eventstore.Store)
-
-func sqliteBackend(t *testing.T, reg *eventstore.Registry) ([]string, eventstore.Store) {
-	path := filepath.Join(t.TempDir(), "payment.db")
-	s, err := sqlitestore.Open(t.Context(), path, reg)
-	if err != nil {
+	reg := eventstore.NewRegistry()
+	if err := adapters.RegisterEvents(reg); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
-	return []string{"CATGA_SQLITE_PATH=" + path}, s
-}
-
-func postgresBackend(t *testing.T, reg *eventstore.Registry) ([]string, eventstore.Store) {
-	url := peertest.PostgresURL(t)
-	pool, err := pgxpool.New(t.Context(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	// The chassis keeps a service's events in the schema named after it.
-	s, err := pgstore.New(t.Context(), pool, reg, pgstore.WithSchema("payment"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []string{"CATGA_DATABASE_URL=" + url}, s
-}
-
-// startCluster starts NATS and two peers over the store b makes.
-func startCluster(t *testing.T, bin string, reg *eventstore.Registry, b backend) *cluster {
-	t.Helper()
-	nats := peertest.NATS(t)
-	c := &cluster{bin: bin}
-	env, view := b(t, reg)
-	c.opts = peertest.Options{NATSURL: nats.ClientURL(), Env: append(env, "CATGA_LOG_LEVEL=debug")}
-	c.peers = peertest.StartPeers(t, 2, bin, c.opts)
-	c.store = view
-	client, err := natstransport.Connect(natstransport.Config{URLs: []string{nats.ClientURL()}, Name: "payment-test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	c.client = client
-	return c
-}
-
-// ids makes ids unique to the test and cluster, since the clusters' stores
-// outlive a test.
-func ids(t *testing.T, base string) string {
-	return strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()) + "-" + base
+	peertest.EachBackend(t, "payment", reg, func(t *testing.T, b peertest.Backend) {
+		pc := peertest.StartCluster(t, bin, 2, b, peertest.Options{Env: []string{"CATGA_LOG_LEVEL=debug"}})
+		c := &cluster{Cluster: pc, client: pc.Transport(t, "payment-test")}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) { tt.fn(t, c) })
+		}
+	})
 }
 
 func (c *cluster) do(t *testing.T, peer int, method, path, body string) (int, []byte) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, c.peers[peer].URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = res.Body.Close() }()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res.StatusCode, b
+	return c.Peers[peer].Client().Do(t, method, path, body)
 }
 
 func (c *cluster) open(t *testing.T, id string, balance int64) {
@@ -184,7 +101,7 @@ func (c *cluster) account(t *testing.T, peer int, id string) account {
 // events returns the account's events as stored.
 func (c *cluster) events(t *testing.T, id string) []any {
 	t.Helper()
-	recs, err := c.store.Load(t.Context(), app.Accounts.StreamID(id), 0)
+	recs, err := c.Backend.Store.Load(t.Context(), app.Accounts.StreamID(id), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,7 +152,7 @@ func rejection(err error) string {
 }
 
 func testHappyPath(t *testing.T, c *cluster) {
-	alice, order := ids(t, "alice"), ids(t, "o1")
+	alice, order := peertest.ID(t, "alice"), peertest.ID(t, "o1")
 	c.open(t, alice, 1000)
 	got, err := c.charge(step(t.Context(), order, 1, false), contracts.Charge{OrderID: order, Customer: alice, Amount: 300})
 	if err != nil || got != (contracts.Charged{OrderID: order, Amount: 300, Balance: 700}) {
@@ -252,15 +169,15 @@ func testHappyPath(t *testing.T, c *cluster) {
 }
 
 func testDeclined(t *testing.T, c *cluster) {
-	alice := ids(t, "alice")
+	alice := peertest.ID(t, "alice")
 	c.open(t, alice, 100)
 	tests := []struct {
 		name     string
 		req      contracts.Charge
 		wantCode string
 	}{
-		{"insufficient funds", contracts.Charge{OrderID: ids(t, "o1"), Customer: alice, Amount: 101}, contracts.CodeInsufficientFunds},
-		{"unknown account", contracts.Charge{OrderID: ids(t, "o2"), Customer: ids(t, "nobody"), Amount: 1}, contracts.CodeUnknownAccount},
+		{"insufficient funds", contracts.Charge{OrderID: peertest.ID(t, "o1"), Customer: alice, Amount: 101}, contracts.CodeInsufficientFunds},
+		{"unknown account", contracts.Charge{OrderID: peertest.ID(t, "o2"), Customer: peertest.ID(t, "nobody"), Amount: 1}, contracts.CodeUnknownAccount},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -298,7 +215,7 @@ func deliver[R any](n int, send func() (R, error), check func(R) error) []error 
 // the charge; deliveries of it after its refund charge nothing (the
 // account alone would charge again: it holds no charge for the order).
 func testDuplicateDeliveries(t *testing.T, c *cluster) {
-	alice, order := ids(t, "alice"), ids(t, "o1")
+	alice, order := peertest.ID(t, "alice"), peertest.ID(t, "o1")
 	c.open(t, alice, 1000)
 	req := contracts.Charge{OrderID: order, Customer: alice, Amount: 300}
 	ctx := step(t.Context(), order, 1, false)
@@ -332,7 +249,7 @@ func testDuplicateDeliveries(t *testing.T, c *cluster) {
 // TestStaleEpoch: once a newer owner of the saga reached payment, the old
 // owner's messages are refused and change nothing.
 func testStaleEpoch(t *testing.T, c *cluster) {
-	alice, order := ids(t, "alice"), ids(t, "o1")
+	alice, order := peertest.ID(t, "alice"), peertest.ID(t, "o1")
 	c.open(t, alice, 1000)
 	if _, err := c.charge(step(t.Context(), order, 2, false), contracts.Charge{OrderID: order, Customer: alice, Amount: 100}); err != nil {
 		t.Fatal(err)
@@ -349,7 +266,7 @@ func testStaleEpoch(t *testing.T, c *cluster) {
 // TestRefundBeforeCharge: a refund that overtakes its charge gives back
 // nothing, and the charge arriving after it is refused.
 func testRefundBeforeCharge(t *testing.T, c *cluster) {
-	alice, order := ids(t, "alice"), ids(t, "o1")
+	alice, order := peertest.ID(t, "alice"), peertest.ID(t, "o1")
 	c.open(t, alice, 1000)
 	r, err := c.refund(step(t.Context(), order, 1, true), contracts.Refund{OrderID: order, Customer: alice, Amount: 100})
 	if err != nil || r.Amount != 0 || r.Balance != 1000 {
@@ -368,7 +285,7 @@ func testRefundBeforeCharge(t *testing.T, c *cluster) {
 // both peers; the balance never goes below zero and exactly what it
 // covers is charged.
 func testConcurrentCharges(t *testing.T, c *cluster) {
-	alice := ids(t, "alice")
+	alice := peertest.ID(t, "alice")
 	c.open(t, alice, 1000)
 	const n = 40
 	var ok atomic.Int64
@@ -376,7 +293,7 @@ func testConcurrentCharges(t *testing.T, c *cluster) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			order := ids(t, fmt.Sprintf("o%d", i))
+			order := peertest.ID(t, fmt.Sprintf("o%d", i))
 			_, err := c.charge(step(t.Context(), order, 1, false), contracts.Charge{OrderID: order, Customer: alice, Amount: 100})
 			switch {
 			case err == nil:
@@ -402,7 +319,7 @@ func testConcurrentCharges(t *testing.T, c *cluster) {
 }
 
 func testBadInput(t *testing.T, c *cluster) {
-	alice := ids(t, "alice")
+	alice := peertest.ID(t, "alice")
 	c.open(t, alice, 100)
 	httpTests := []struct {
 		name, method, path, body string
@@ -432,14 +349,14 @@ func testBadInput(t *testing.T, c *cluster) {
 		name string
 		req  contracts.Charge
 	}{
-		{"zero amount", contracts.Charge{OrderID: ids(t, "o1"), Customer: alice}},
-		{"negative amount", contracts.Charge{OrderID: ids(t, "o2"), Customer: alice, Amount: -5}},
-		{"no customer", contracts.Charge{OrderID: ids(t, "o3"), Amount: 5}},
+		{"zero amount", contracts.Charge{OrderID: peertest.ID(t, "o1"), Customer: alice}},
+		{"negative amount", contracts.Charge{OrderID: peertest.ID(t, "o2"), Customer: alice, Amount: -5}},
+		{"no customer", contracts.Charge{OrderID: peertest.ID(t, "o3"), Amount: 5}},
 		{"bad order id", contracts.Charge{OrderID: "o 4", Customer: alice, Amount: 5}},
 	}
 	for _, tt := range natsTests {
 		t.Run("nats "+tt.name, func(t *testing.T) {
-			_, err := c.charge(step(t.Context(), ids(t, "saga"), 1, false), tt.req)
+			_, err := c.charge(step(t.Context(), peertest.ID(t, "saga"), 1, false), tt.req)
 			var remote *transport.RemoteError
 			if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
 				t.Fatalf("err = %v, want a bad request", err)
@@ -447,7 +364,7 @@ func testBadInput(t *testing.T, c *cluster) {
 		})
 	}
 	t.Run("nats not a saga step", func(t *testing.T) {
-		_, err := c.charge(t.Context(), contracts.Charge{OrderID: ids(t, "o5"), Customer: alice, Amount: 5})
+		_, err := c.charge(t.Context(), contracts.Charge{OrderID: peertest.ID(t, "o5"), Customer: alice, Amount: 5})
 		var remote *transport.RemoteError
 		if !errors.As(err, &remote) || remote.Status != transport.StatusBadRequest {
 			t.Fatalf("err = %v, want a bad request", err)
@@ -463,38 +380,15 @@ func testBadInput(t *testing.T, c *cluster) {
 // exactly once: a charge the dead peer committed is a duplicate to the
 // survivor, one it had not committed left nothing behind.
 func testPeerKilledMidCommand(t *testing.T, c *cluster) {
-	victim := peertest.Start(t, c.bin, c.opts)
-	alice := ids(t, "alice")
+	victim := c.Start(t)
+	alice := peertest.ID(t, "alice")
 	c.open(t, alice, 1_000_000)
 	const n = 60
-	// A send whose first attempt reached the killed peer waits out the
-	// attempt timeout before its retry: those prove the kill hit work in
-	// flight.
-	const attempt = time.Second
-	var answered, retried atomic.Int64
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	for i := range n {
-		wg.Go(func() {
-			order := ids(t, fmt.Sprintf("o%d", i))
-			ctx, cancel := context.WithTimeout(step(t.Context(), order, 1, false), 30*time.Second)
-			defer cancel()
-			start := time.Now()
-			_, errs[i] = c.charge(ctx, contracts.Charge{OrderID: order, Customer: alice, Amount: 10},
-				transport.WithAttemptTimeout(attempt), transport.WithRetry(20, 50*time.Millisecond))
-			if time.Since(start) >= attempt {
-				retried.Add(1)
-			}
-			if answered.Add(1) == 5 {
-				victim.Kill()
-			}
-		})
-	}
-	wg.Wait()
-	if retried.Load() == 0 {
-		t.Fatal("no send was in flight at the killed peer: nothing was tested")
-	}
-	t.Logf("%d of %d sends retried after the peer was killed", retried.Load(), n)
+	errs := peertest.SendsAcrossKill(t, victim, n, func(ctx context.Context, i int, opts ...transport.SendOption) error {
+		order := peertest.ID(t, fmt.Sprintf("o%d", i))
+		_, err := c.charge(step(ctx, order, 1, false), contracts.Charge{OrderID: order, Customer: alice, Amount: 10}, opts...)
+		return err
+	})
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("order %d: %v", i, err)
@@ -502,7 +396,7 @@ func testPeerKilledMidCommand(t *testing.T, c *cluster) {
 	}
 	charges := chargesOf(c.events(t, alice))
 	for i := range n {
-		if got := charges[ids(t, fmt.Sprintf("o%d", i))]; got != 1 {
+		if got := charges[peertest.ID(t, fmt.Sprintf("o%d", i))]; got != 1 {
 			t.Errorf("order %d charged %d times, want once", i, got)
 		}
 	}

@@ -21,4 +21,27 @@
 // initdb/postgres on the machine, redis-server), for peers configured with
 // CATGA_DATABASE_URL and CATGA_REDIS_ADDRS; call [Main] from TestMain so
 // the PostgreSQL server stops with the tests.
+//
+// The rest is the harness every service's tests share, so that no
+// service carries a copy of it:
+//   - [Backend] is a new event store for one service, a SQLite file
+//     ([SQLite]) or a PostgreSQL database ([Postgres]): the environment that
+//     points its peers at it and the test's own view of it, in the schema
+//     the chassis uses. [EachBackend] runs a test over both.
+//   - [StartCluster] starts NATS and n peers over a Backend; its
+//     [Cluster.Transport] is the test's NATS client of them.
+//   - [Client] sends HTTP requests to a peer ([Process.Client]) or any
+//     server; [Eventually] polls for a condition; [ID] makes ids unique to a
+//     test.
+//   - [ServePorts] serves a service's HTTP and NATS handlers inside the
+//     test process, for its ports package's tests.
+//
+// A component test over both stores:
+//
+//	peertest.EachBackend(t, "payment", reg, func(t *testing.T, b peertest.Backend) {
+//		c := peertest.StartCluster(t, bin, 2, b, peertest.Options{})
+//		status, body := c.Peers[0].Client().Do(t, "GET", "/accounts/alice", "")
+//		recs, err := b.Store.Load(t.Context(), "account-alice", 0) // what the peers stored
+//		...
+//	})
 package peertest

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/catga-go/catga/libs/catga/transport/idempotency"
@@ -22,13 +23,17 @@ import (
 // A key holds "P<unix ms>" while claimed (the lease's end) and "D"+reply
 // once completed. A claim is a create-if-absent; a lapsed claim is taken
 // over with a compare-and-set on its revision, so exactly one peer wins.
-// Claims also carry a JetStream per-message TTL a little past the lease,
-// so that a crashed holder's claim disappears by itself. Completed replies
+// The holder renews its claim, and completes it, with a compare-and-set
+// on the revision it holds, so that it never touches a claim another peer
+// took over. Claims also carry a JetStream per-message TTL a little past
+// the lease, so that a crashed holder's claim disappears by itself. Completed replies
 // live for the bucket's MaxAge (the reply TTL) and the bucket holds at most
 // MaxKeys messages, the oldest discarded first: its size is bounded by
 // count, whatever the replies weigh.
 type KVStore struct {
-	kv jetstream.KeyValue
+	kv     jetstream.KeyValue
+	js     jetstream.JetStream
+	bucket string
 
 	mu   sync.Mutex
 	held map[string]uint64 // keys this store claimed -> claim revision
@@ -99,7 +104,7 @@ func NewKVStore(ctx context.Context, js jetstream.JetStream, cfg KVStoreConfig) 
 	if err != nil {
 		return nil, fmt.Errorf("catga: idempotency bucket %s: %w", cfg.Bucket, err)
 	}
-	return &KVStore{kv: kv, held: map[string]uint64{}}, nil
+	return &KVStore{kv: kv, js: js, bucket: cfg.Bucket, held: map[string]uint64{}}, nil
 }
 
 // kvKey maps any key onto the characters KV keys allow, in bounded length.
@@ -121,7 +126,7 @@ func (s *KVStore) Claim(ctx context.Context, key string, lease time.Duration) (b
 		return false, nil, idempotency.ErrEmptyKey
 	}
 	k := kvKey(key)
-	claim := []byte("P" + strconv.FormatInt(time.Now().Add(lease).UnixMilli(), 10))
+	claim := claimValue(lease)
 	rev, err := s.kv.Create(ctx, k, claim, jetstream.KeyTTL(claimTTL(lease)))
 	if err == nil {
 		s.hold(key, rev)
@@ -146,15 +151,54 @@ func (s *KVStore) Claim(ctx context.Context, key string, lease time.Duration) (b
 	}
 	// The holder's lease lapsed: take the claim over, unless another peer
 	// did first.
-	rev, err = s.kv.Update(ctx, k, claim, e.Revision())
+	rev, err = s.swap(ctx, k, claim, e.Revision(), claimTTL(lease))
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if isWrongLastSeq(err) {
 			return false, nil, nil
 		}
 		return false, nil, fmt.Errorf("catga: idempotency claim: %w", err)
 	}
 	s.hold(key, rev)
 	return true, nil, nil
+}
+
+// claimValue is a claim lasting lease from now.
+func claimValue(lease time.Duration) []byte {
+	return []byte("P" + strconv.FormatInt(time.Now().Add(lease).UnixMilli(), 10))
+}
+
+// swap replaces key k's value at revision rev, with a per-message TTL
+// (kv.Update sets none, and a claim needs one).
+func (s *KVStore) swap(ctx context.Context, k string, v []byte, rev uint64, ttl time.Duration) (uint64, error) {
+	ack, err := s.js.PublishMsg(ctx, &nats.Msg{Subject: "$KV." + s.bucket + "." + k, Data: v},
+		jetstream.WithExpectLastSequencePerSubject(rev), jetstream.WithMsgTTL(ttl))
+	if err != nil {
+		return 0, err
+	}
+	return ack.Sequence, nil
+}
+
+// Renew implements idempotency.Store.
+func (s *KVStore) Renew(ctx context.Context, key string, lease time.Duration) error {
+	if key == "" {
+		return idempotency.ErrEmptyKey
+	}
+	s.mu.Lock()
+	rev, ok := s.held[key]
+	s.mu.Unlock()
+	if !ok {
+		return idempotency.ErrClaimLost
+	}
+	next, err := s.swap(ctx, kvKey(key), claimValue(lease), rev, claimTTL(lease))
+	switch {
+	case isWrongLastSeq(err):
+		s.drop(key)
+		return fmt.Errorf("%w: %q", idempotency.ErrClaimLost, key)
+	case err != nil:
+		return fmt.Errorf("catga: idempotency renew: %w", err)
+	}
+	s.hold(key, next)
+	return nil
 }
 
 func (s *KVStore) hold(key string, rev uint64) {
@@ -171,15 +215,29 @@ func (s *KVStore) drop(key string) (uint64, bool) {
 	return rev, ok
 }
 
-// Complete implements idempotency.Store.
+// Complete implements idempotency.Store: a compare-and-set on the claim's
+// revision, so a reply never replaces a claim (or the reply) of a peer
+// that took the key over. A claim that lapsed and expired, taken over by
+// nobody, leaves no key: the reply is created in its place.
 func (s *KVStore) Complete(ctx context.Context, key string, reply []byte, ttl time.Duration) error {
 	if key == "" {
 		return idempotency.ErrEmptyKey
 	}
-	s.drop(key)
+	rev, ok := s.drop(key)
+	if !ok {
+		return fmt.Errorf("%w: %q", idempotency.ErrClaimLost, key)
+	}
+	k := kvKey(key)
 	v := make([]byte, 0, 1+len(reply))
 	v = append(append(v, 'D'), reply...)
-	if _, err := s.kv.Put(ctx, kvKey(key), v); err != nil {
+	_, err := s.kv.Update(ctx, k, v, rev)
+	if isWrongLastSeq(err) {
+		_, err = s.kv.Create(ctx, k, v)
+	}
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return fmt.Errorf("%w: %q", idempotency.ErrClaimLost, key)
+	case err != nil:
 		return fmt.Errorf("catga: idempotency complete: %w", err)
 	}
 	_ = ttl // the bucket's MaxAge is the reply TTL

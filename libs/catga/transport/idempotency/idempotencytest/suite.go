@@ -4,6 +4,7 @@ package idempotencytest
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -142,6 +143,112 @@ func Run(t *testing.T, caps Capabilities, f Factory) {
 		}
 		if claimed, cached, err := a.Claim(ctx, "k5", time.Minute); err != nil || claimed || cached != nil {
 			t.Fatalf("after a's late Release, Claim = %v %q %v; want b's claim still pending", claimed, cached, err)
+		}
+	})
+	t.Run("RenewedClaimHolds", func(t *testing.T) {
+		// A holder working 3 leases, renewing every lease/3: no other
+		// peer's Claim succeeds meanwhile, and its Complete is stored.
+		t.Parallel()
+		peers := f(t)
+		a, b := peers(), peers()
+		const lease = 300 * time.Millisecond
+		if claimed, _, err := a.Claim(ctx, "k6", lease); err != nil || !claimed {
+			t.Fatalf("a: Claim = %v, %v", claimed, err)
+		}
+		renewed := time.Now()
+		for end := time.Now().Add(3 * lease); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+			if time.Since(renewed) >= lease/3 {
+				if err := a.Renew(ctx, "k6", lease); err != nil {
+					t.Fatalf("a: Renew of a live claim = %v", err)
+				}
+				renewed = time.Now()
+			}
+			if claimed, cached, err := b.Claim(ctx, "k6", lease); err != nil || claimed || cached != nil {
+				t.Fatalf("b: Claim while a renews = %v %q %v; want pending (false, nil)", claimed, cached, err)
+			}
+		}
+		if err := a.Complete(ctx, "k6", []byte("a"), time.Minute); err != nil {
+			t.Fatalf("a: Complete after renewing = %v", err)
+		}
+		if _, cached, _ := b.Claim(ctx, "k6", lease); string(cached) != "a" {
+			t.Fatalf("b: Claim after a completed = %q, want a's reply", cached)
+		}
+	})
+	t.Run("DeadHolderLapses", func(t *testing.T) {
+		// A holder that renewed, then died: another peer claims the key
+		// about one lease after the last renewal.
+		t.Parallel()
+		peers := f(t)
+		a, b := peers(), peers()
+		const lease = 300 * time.Millisecond
+		if claimed, _, err := a.Claim(ctx, "k7", lease); err != nil || !claimed {
+			t.Fatalf("a: Claim = %v, %v", claimed, err)
+		}
+		if err := a.Renew(ctx, "k7", lease); err != nil {
+			t.Fatal(err)
+		}
+		died := time.Now()
+		for {
+			claimed, _, err := b.Claim(ctx, "k7", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if claimed {
+				break
+			}
+			if time.Since(died) > 10*lease {
+				t.Fatal("a dead holder's renewed claim never lapsed")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if since := time.Since(died); since < lease*9/10 {
+			t.Fatalf("b claimed %v after a's last renewal, before its lease %v ended", since, lease)
+		}
+		if err := a.Renew(ctx, "k7", lease); caps.Shared && !errors.Is(err, idempotency.ErrClaimLost) {
+			t.Fatalf("a: Renew of a claim taken over = %v, want ErrClaimLost", err)
+		}
+	})
+	t.Run("CompleteKeepsNewHoldersClaim", func(t *testing.T) {
+		if !caps.Shared {
+			t.Skip("the store is not shared between peers: nobody else can take its claims over")
+		}
+		// a's lease lapses while it still works (it could not renew); b
+		// takes the key over. a's late Complete must not overwrite b's
+		// claim, nor b's reply.
+		t.Parallel()
+		peers := f(t)
+		a, b, c := peers(), peers(), peers()
+		if claimed, _, err := a.Claim(ctx, "k8", 200*time.Millisecond); err != nil || !claimed {
+			t.Fatalf("a: Claim = %v, %v", claimed, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			claimed, _, err := b.Claim(ctx, "k8", time.Minute)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if claimed {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("b never got the key after a's lease lapsed")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		if err := a.Complete(ctx, "k8", []byte("a"), time.Minute); !errors.Is(err, idempotency.ErrClaimLost) {
+			t.Errorf("a: late Complete = %v, want ErrClaimLost", err)
+		}
+		if claimed, cached, err := c.Claim(ctx, "k8", time.Minute); err != nil || claimed || cached != nil {
+			t.Fatalf("after a's late Complete, Claim = %v %q %v; want b's claim still pending", claimed, cached, err)
+		}
+		if err := b.Renew(ctx, "k8", time.Minute); err != nil {
+			t.Fatalf("b: Renew after a's late Complete = %v", err)
+		}
+		if err := b.Complete(ctx, "k8", []byte("b"), time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		if _, cached, _ := c.Claim(ctx, "k8", time.Minute); string(cached) != "b" {
+			t.Fatalf("reply = %q, want b's", cached)
 		}
 	})
 	t.Run("EmptyKey", func(t *testing.T) {

@@ -23,8 +23,9 @@ var _ idempotency.Store = (*Store)(nil)
 // "P"+token while claimed (with the lease as its TTL) and "D"+reply once
 // completed (with the reply TTL), so a claim is one atomic SET NX and a
 // crashed holder's claim expires with its lease. The token, random per
-// claim, lets Release remove this store's own claim only, never the one
-// another peer took after this one's lease lapsed.
+// claim, lets Renew, Complete and Release act on this store's own claim
+// only (a check-and-set in Lua), never on the one another peer took after
+// this one's lease lapsed.
 type Store struct {
 	client redis.UniversalClient
 	prefix string
@@ -69,6 +70,27 @@ end
 return 0
 `)
 
+// renewScript extends the claim ARGV[1] to ARGV[2] ms, while it is this
+// store's.
+var renewScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+`)
+
+// completeScript stores the reply ARGV[2] for ARGV[3] ms in place of the
+// claim ARGV[1], unless another holder took the key over. A key that is
+// gone (a claim that lapsed and expired, taken by nobody) takes the reply.
+var completeScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v == ARGV[1] or not v then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+  return 1
+end
+return 0
+`)
+
 // Claim implements idempotency.Store.
 func (r *Store) Claim(ctx context.Context, key string, lease time.Duration) (bool, []byte, error) {
 	if key == "" {
@@ -96,18 +118,47 @@ func (r *Store) Claim(ctx context.Context, key string, lease time.Duration) (boo
 	return false, nil, nil
 }
 
+// Renew implements idempotency.Store.
+func (r *Store) Renew(ctx context.Context, key string, lease time.Duration) error {
+	if key == "" {
+		return idempotency.ErrEmptyKey
+	}
+	r.mu.Lock()
+	token, ok := r.held[key]
+	r.mu.Unlock()
+	if !ok {
+		return idempotency.ErrClaimLost
+	}
+	n, err := renewScript.Run(ctx, r.client, []string{r.prefix + key}, token, max(lease.Milliseconds(), 1)).Int()
+	if err != nil {
+		return fmt.Errorf("catga: idempotency renew %q: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %q", idempotency.ErrClaimLost, key)
+	}
+	return nil
+}
+
 // Complete implements idempotency.Store.
 func (r *Store) Complete(ctx context.Context, key string, reply []byte, ttl time.Duration) error {
 	if key == "" {
 		return idempotency.ErrEmptyKey
 	}
 	r.mu.Lock()
+	token, ok := r.held[key]
 	delete(r.held, key)
 	r.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", idempotency.ErrClaimLost, key)
+	}
 	v := make([]byte, 0, 1+len(reply))
 	v = append(append(v, 'D'), reply...)
-	if err := r.client.Set(ctx, r.prefix+key, v, ttl).Err(); err != nil {
+	n, err := completeScript.Run(ctx, r.client, []string{r.prefix + key}, token, v, max(ttl.Milliseconds(), 1)).Int()
+	if err != nil {
 		return fmt.Errorf("catga: idempotency complete %q: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w: %q", idempotency.ErrClaimLost, key)
 	}
 	return nil
 }
