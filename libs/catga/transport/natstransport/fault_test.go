@@ -78,6 +78,58 @@ type cluster struct {
 	*natsembed.Cluster
 	store idempotency.Store // shared by the responders, as Redis would be
 	led   *ledger
+
+	mu     sync.Mutex
+	stores map[*natstransport.Transport]*crashable // each responder's handle on store
+}
+
+// crashable is one responder's handle on the shared store. A crashed
+// process makes no more calls (its claim renewals stop, so its claim
+// lapses); a responder killed in-process keeps its goroutines, so crash
+// cuts them off from the store the way the process's death would.
+type crashable struct {
+	idempotency.Store
+	dead atomic.Bool
+}
+
+var errCrashed = errors.New("test: this peer's process is dead")
+
+func (s *crashable) Claim(ctx context.Context, key string, lease time.Duration) (bool, []byte, error) {
+	if s.dead.Load() {
+		return false, nil, errCrashed
+	}
+	return s.Store.Claim(ctx, key, lease)
+}
+
+func (s *crashable) Renew(ctx context.Context, key string, lease time.Duration) error {
+	if s.dead.Load() {
+		return errCrashed
+	}
+	return s.Store.Renew(ctx, key, lease)
+}
+
+func (s *crashable) Complete(ctx context.Context, key string, reply []byte, ttl time.Duration) error {
+	if s.dead.Load() {
+		return errCrashed
+	}
+	return s.Store.Complete(ctx, key, reply, ttl)
+}
+
+func (s *crashable) Release(ctx context.Context, key string) error {
+	if s.dead.Load() {
+		return errCrashed
+	}
+	return s.Store.Release(ctx, key)
+}
+
+// crash kills responder r as a process crash would: its connection drops
+// and it makes no more calls to the shared store.
+func (c *cluster) crash(r *natstransport.Transport) {
+	c.mu.Lock()
+	s := c.stores[r]
+	c.mu.Unlock()
+	s.dead.Store(true)
+	r.Kill()
 }
 
 func startCluster(t *testing.T) *cluster {
@@ -90,7 +142,7 @@ func startCluster(t *testing.T) *cluster {
 		t.Fatalf("StartCluster: %v", err)
 	}
 	t.Cleanup(c.Shutdown)
-	return &cluster{Cluster: c, store: idempotency.NewMemory(), led: newLedger()}
+	return &cluster{Cluster: c, store: idempotency.NewMemory(), led: newLedger(), stores: map[*natstransport.Transport]*crashable{}}
 }
 
 // peerOn connects to node first (falling back to the others).
@@ -123,8 +175,12 @@ func (c *cluster) responder(t *testing.T, node int, name string, block func(ctx 
 		c.led.apply(md.MessageID, name)
 		return Charged{N: req.N, Peer: name}, nil
 	})
+	store := &crashable{Store: c.store}
+	c.mu.Lock()
+	c.stores[tr] = store
+	c.mu.Unlock()
 	if _, err := transport.Serve(tr, m, chargeRoute,
-		transport.WithIdempotency(c.store), transport.WithLease(time.Second), transport.WithConcurrency(4)); err != nil {
+		transport.WithIdempotency(store), transport.WithLease(time.Second), transport.WithConcurrency(4)); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
 	if err := tr.Conn().Flush(); err != nil {
@@ -305,7 +361,7 @@ func TestKillResponderMidRequest(t *testing.T) {
 		t.Fatal("r1 never received the request")
 	}
 	c.responder(t, 1, "r2", nil)
-	r1.Kill()
+	c.crash(r1)
 	res := <-done
 	if res.err != nil {
 		t.Fatalf("Send: %v", res.err)
