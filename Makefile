@@ -22,7 +22,11 @@ deps: ## install what the tests need and a fresh machine lacks (redis-server, Po
 	@scripts/install-deps.sh
 
 .PHONY: test
-test: deps ## everything this machine can run: unit, integration, e2e
+test: deps ## everything this machine can run: unit, integration, e2e (with a Docker Engine, the container topology too)
+	@# The container topology (e2e/topology) runs from the images `make images` builds; without a
+	@# Docker Engine its tests skip, and this says so where nobody can miss it.
+	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; \
+	else echo "!!! no Docker Engine reachable: the container end-to-end tests (e2e/topology) will be SKIPPED (make e2e requires one)"; fi
 	@$(call gotest,)
 
 .PHONY: test-unit
