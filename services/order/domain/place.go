@@ -15,8 +15,8 @@ import (
 const (
 	MaxItems          = 100
 	MaxQuantity       = 1_000_000
-	MaxUnitPrice      = 1_000_000_000 // cents
-	MaxNameLen        = 128           // customer and SKU, in bytes
+	MaxUnitPrice      = 1_000_000_000      // cents
+	MaxNameLen        = contracts.MaxIDLen // customer and SKU, in bytes
 	MaxIdempotencyKey = 128
 )
 
@@ -97,26 +97,18 @@ func Lines(items []contracts.Item) []contracts.Line {
 	return lines
 }
 
-// checkName: 1 to MaxNameLen letters, digits, '-', '_', '.' or ':', the
-// ids payment and inventory accept for accounts and SKUs (so an order they
-// would refuse is refused here, before anything is written).
+// checkName checks a customer or SKU by the rule payment and inventory
+// apply to accounts and SKUs (contracts.CheckID), so an order they would
+// refuse is refused here, before anything is written.
 func checkName(field, s string) error {
+	err := contracts.CheckID(s)
 	switch {
-	case s == "":
-		return Invalid(field, "required", "%s is required", field)
-	case len(s) > MaxNameLen:
-		return Invalid(field, "too_long", "%s is longer than %d bytes", field, MaxNameLen)
+	case err == nil:
+		return nil
+	case err.Code == "invalid":
+		return Invalid(field, err.Code, "%s %s", field, err.Reason)
 	}
-	for _, c := range s {
-		if !idChar(c) {
-			return Invalid(field, "invalid", "%s %q: want letters, digits, '-', '_', '.' or ':'", field, s)
-		}
-	}
-	return nil
-}
-
-func idChar(c rune) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
+	return Invalid(field, err.Code, "%s is %s", field, err.Reason)
 }
 
 // ValidateIdempotencyKey checks the key a client sent (the field is the

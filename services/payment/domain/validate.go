@@ -1,21 +1,15 @@
 package domain
 
-// MaxIDLen bounds account and order ids: they become parts of stream ids.
-const MaxIDLen = 128
+import "github.com/catga-go/catga/libs/contracts"
 
-// ValidateID checks an id (of an account or an order) named field: 1 to
-// MaxIDLen letters, digits, '-', '_', '.' or ':'.
+// MaxIDLen bounds ids: the contract's rule (contracts.CheckID).
+const MaxIDLen = contracts.MaxIDLen
+
+// ValidateID checks an id (of an account or an order) named field by the
+// rule every service applies to ids on the wire (contracts.CheckID).
 func ValidateID(field, id string) error {
-	if id == "" {
-		return invalid(field, "required")
-	}
-	if len(id) > MaxIDLen {
-		return invalid(field, "longer than %d bytes", MaxIDLen)
-	}
-	for _, c := range id {
-		if !idChar(c) {
-			return invalid(field, "%q: want letters, digits, '-', '_', '.' or ':'", id)
-		}
+	if err := contracts.CheckID(id); err != nil {
+		return invalid(field, "%s", err.Reason)
 	}
 	return nil
 }
@@ -26,8 +20,4 @@ func ValidatePositive(field string, n int64) error {
 		return invalid(field, "must be greater than 0, got %d", n)
 	}
 	return nil
-}
-
-func idChar(c rune) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':'
 }
