@@ -20,13 +20,7 @@ import (
 func TestSubscriptionErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reg := eventstore.NewRegistry()
-	eventstore.MustRegister[Deposited](reg, "account.deposited")
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "sub.db"), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := depositStore(t)
 	for i := range 4 {
 		if _, err := store.Append(ctx, "a", int64(i), []eventstore.Event{{Data: Deposited{Amount: i + 1}}}); err != nil {
 			t.Fatal(err)
@@ -106,13 +100,7 @@ func TestSubscriptionErrors(t *testing.T) {
 func TestSubscriptionWokenByCommit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reg := eventstore.NewRegistry()
-	eventstore.MustRegister[Deposited](reg, "account.deposited")
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "wake.db"), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := depositStore(t)
 	got := make(chan int, 10)
 	sub, err := eventstore.NewSubscription(store, store, "p", func(_ context.Context, r eventstore.Record) error {
 		got <- r.Event.(Deposited).Amount
@@ -163,13 +151,7 @@ func (f *flakyCheckpoints) LoadCheckpoint(ctx context.Context, name string) (eve
 func TestSubscriptionOutlastsCheckpointOutage(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	reg := eventstore.NewRegistry()
-	eventstore.MustRegister[Deposited](reg, "account.deposited")
-	store, err := sqlitestore.Open(ctx, filepath.Join(t.TempDir(), "sub.db"), reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := depositStore(t)
 	if _, err := store.Append(ctx, "a", eventstore.NoStream, []eventstore.Event{{Data: Deposited{Amount: 1}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -195,4 +177,17 @@ func TestSubscriptionOutlastsCheckpointOutage(t *testing.T) {
 	if err := sub.Run(wctx); err != nil {
 		t.Fatalf("Run ended by its context during the outage = %v, want nil", err)
 	}
+}
+
+// depositStore is an empty SQLite store of Deposited events.
+func depositStore(t *testing.T) *sqlitestore.Store {
+	t.Helper()
+	reg := eventstore.NewRegistry()
+	eventstore.MustRegister[Deposited](reg, "account.deposited")
+	store, err := sqlitestore.Open(t.Context(), filepath.Join(t.TempDir(), "deposits.db"), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	return store
 }
