@@ -41,7 +41,9 @@ type Config struct {
 	// HTTPAddr is where the peer serves HTTP: the service's handlers and
 	// /healthz, /readyz and /metrics.
 	HTTPAddr string
-	// ShutdownTimeout bounds the whole graceful shutdown.
+	// ShutdownTimeout bounds the whole graceful shutdown: requests in
+	// flight get up to 2/5 of it, the NATS drain 2/5, and the saga
+	// hand-off and telemetry flush the rest.
 	ShutdownTimeout time.Duration
 }
 

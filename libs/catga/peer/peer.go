@@ -217,7 +217,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	}
 	r.tr, err = natstransport.Connect(natstransport.Config{
 		URLs: cfg.NATSURLs, Name: cfg.Service, Service: cfg.Service, Version: cfg.Version,
-		DrainTimeout: cfg.ShutdownTimeout / 2, Logger: log,
+		DrainTimeout: drainBudget(cfg.ShutdownTimeout), Logger: log,
 	})
 	if err != nil {
 		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, cfg.NATSURLs, err)
@@ -340,6 +340,11 @@ func (r *runner) shutdown() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.ShutdownTimeout)
 	defer cancel()
+	// HTTP (with the relay) and the NATS drain each get at most their
+	// budget, so the saga hand-off and the telemetry flush always have the
+	// rest of the timeout, however long a request or the broker hangs.
+	httpCtx, cancelHTTP := context.WithTimeout(ctx, drainBudget(r.cfg.ShutdownTimeout))
+	defer cancelHTTP()
 	var errs []error
 	step := func(name string, fn func() error) {
 		r.observe(name)
@@ -355,14 +360,14 @@ func (r *runner) shutdown() error {
 		r.p.stopping.Store(true)
 	}
 	if r.srv != nil {
-		step("http", func() error { return r.srv.Shutdown(ctx) })
+		step("http", func() error { return r.srv.Shutdown(httpCtx) })
 	} else if r.ln != nil {
 		_ = r.ln.Close()
 	}
 	if r.relayStop != nil {
 		step("relay", func() error {
 			r.relayStop()
-			return waitCtx(ctx, r.relayDone)
+			return waitCtx(httpCtx, r.relayDone)
 		})
 	}
 	if r.tr != nil {
@@ -402,6 +407,12 @@ func (r *runner) shutdown() error {
 	}
 	return errors.Join(append([]error{groupErr}, errs...)...)
 }
+
+// drainBudget is the part of the shutdown timeout that stopping HTTP (with
+// the relay) may take, and again the part the NATS drain may take; the
+// remaining fifth is for the saga hand-off, the goroutines, the stores and
+// the telemetry flush.
+func drainBudget(timeout time.Duration) time.Duration { return timeout * 2 / 5 }
 
 // waitCtx waits for done, or returns ctx's error.
 func waitCtx(ctx context.Context, done <-chan struct{}) error {
