@@ -17,7 +17,7 @@ import (
 // to the transaction ([Store.WithTx]) and the record (nil if there is none)
 // and returns the record to keep (nil: leave it as it is). If fn returns an
 // error the transaction rolls back, its appends and the record with it, and
-// the error is returned; otherwise it commits and the relays are woken. The
+// the error is returned; otherwise it commits and, if it appended, the relays are woken. The
 // transaction is READ COMMITTED: an aggregate command refused for a
 // version conflict reloads, in the transaction, what others committed
 // meanwhile, and its retry can succeed. It is the backend of package
@@ -26,6 +26,7 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 	if id == "" {
 		return fmt.Errorf("%w: empty fence id", eventstore.ErrInvalidArgument)
 	}
+	var view *TxView
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A concurrent first FenceTx for id waits here on the other's
 		// uncommitted row; later ones on the row lock below.
@@ -36,7 +37,8 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 		if err := tx.QueryRow(ctx, s.q.fenceLock, id).Scan(&rec); err != nil {
 			return wrap("fence", err)
 		}
-		next, err := fn(ctx, s.WithTx(tx), rec)
+		view = s.WithTx(tx)
+		next, err := fn(ctx, view, rec)
 		if err != nil {
 			return err
 		}
@@ -51,7 +53,9 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 	if err != nil {
 		return err
 	}
-	s.committed()
+	if view.appended { // a fence write alone gives the relays nothing to do
+		s.committed()
+	}
 	return nil
 }
 

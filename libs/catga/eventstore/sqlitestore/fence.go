@@ -18,19 +18,21 @@ import (
 // ([Store.WithTx]) and the record (nil if there is none) and returns the
 // record to keep (nil: leave it as it is). If fn returns an error the
 // transaction rolls back, its appends and the record with it, and the error
-// is returned; otherwise it commits and the relays are woken. It is the
-// backend of package saga/storefence.
+// is returned; otherwise it commits and, if it appended, the relays are
+// woken. It is the backend of package saga/storefence.
 func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Context, es eventstore.Store, record []byte) ([]byte, error)) error {
 	if id == "" {
 		return fmt.Errorf("%w: empty fence id", eventstore.ErrInvalidArgument)
 	}
+	var view *TxView
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var rec []byte
 		err := tx.QueryRowContext(ctx, s.q.fenceLoad, id).Scan(&rec)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return wrap("fence", err)
 		}
-		next, err := fn(ctx, s.WithTx(tx), rec)
+		view = s.WithTx(tx)
+		next, err := fn(ctx, view, rec)
 		if err != nil {
 			return err
 		}
@@ -45,7 +47,9 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 	if err != nil {
 		return err
 	}
-	s.wake()
+	if view.appended { // a fence write alone gives the relays nothing to do
+		s.wake()
+	}
 	return nil
 }
 

@@ -16,6 +16,9 @@ import (
 type TxView struct {
 	s  *Store
 	tx *sql.Tx
+	// appended: an append through the view succeeded, so the
+	// transaction's commit has outbox entries to wake the relays for.
+	appended bool
 }
 
 var _ eventstore.Store = (*TxView)(nil)
@@ -25,12 +28,16 @@ func (s *Store) WithTx(tx *sql.Tx) *TxView { return &TxView{s: s, tx: tx} }
 
 // Append implements [eventstore.Store] in the transaction.
 func (v *TxView) Append(ctx context.Context, streamID string, expectedVersion int64, events []eventstore.Event, opts ...eventstore.AppendOption) (eventstore.AppendResult, error) {
-	return v.s.AppendTx(ctx, v.tx, streamID, expectedVersion, events, opts...)
+	res, err := v.s.AppendTx(ctx, v.tx, streamID, expectedVersion, events, opts...)
+	v.appended = v.appended || err == nil
+	return res, err
 }
 
 // AppendMulti implements [eventstore.Store] in the transaction.
 func (v *TxView) AppendMulti(ctx context.Context, appends []eventstore.StreamAppend, opts ...eventstore.AppendOption) ([]eventstore.AppendResult, error) {
-	return v.s.AppendMultiTx(ctx, v.tx, appends, opts...)
+	res, err := v.s.AppendMultiTx(ctx, v.tx, appends, opts...)
+	v.appended = v.appended || err == nil
+	return res, err
 }
 
 // Load implements [eventstore.Store] in the transaction.
