@@ -30,7 +30,8 @@ GO=${GO:-go}
 NATS_IMAGE=${CATGA_IMAGE_NATS:-nats:2.15}
 REDIS_IMAGE=${CATGA_IMAGE_REDIS:-redis:7}
 POSTGRES_IMAGE=${CATGA_IMAGE_POSTGRES:-postgres:15}
-PG_VERSION=15
+# The PostgreSQL the host installed (scripts/install-deps.sh): the newest there.
+PG_VERSION=${PG_VERSION:-$(ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n1)}
 PG_BIN=/usr/lib/postgresql/$PG_VERSION/bin
 LOCAL_LABEL=org.catga.local-build
 

@@ -224,7 +224,8 @@ func UndoLateAction[Req any](undo func(ctx context.Context, req Req) error) Guar
 // Admit, the handler and Commit are three separate steps: a participant that
 // dies, or whose fence store fails over, after its effect and before Commit
 // applies the effect again when the saga retries (after the reservation
-// expired). Use the guards for effects that are idempotent by themselves;
+// expired), and so does a handler that outlives the reservation (see
+// [WithReservation]): the reservation is not renewed while it runs. Use the guards for effects that are idempotent by themselves;
 // for exactly-once, commit the effect with its fence record, in one
 // transaction: saga/storefence's Fence.Apply for event-sourced participants
 // (the effect's appends and the record in the event store's transaction),

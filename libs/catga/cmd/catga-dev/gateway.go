@@ -15,6 +15,9 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/catga-go/catga/libs/catga/httpapi"
+	"github.com/catga-go/catga/libs/catga/peer"
 )
 
 // How the gateway watches its peers.
@@ -80,9 +83,7 @@ func newGateway(service string, peerAddrs []string, log *slog.Logger) *gateway {
 		Transport: roundTripFunc(g.roundTrip),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			g.log.Warn("gateway: request failed", "service", service, "method", r.Method, "path", r.URL.Path, "err", err)
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusBadGateway)
-			_, _ = fmt.Fprintf(w, `{"error":{"code":"bad_gateway","message":%q}}`+"\n", fmt.Sprintf("%s: %v", service, err))
+			httpapi.WriteError(w, &httpapi.Error{Status: http.StatusBadGateway, Code: "bad_gateway", Message: fmt.Sprintf("%s: %v", service, err)})
 		},
 	}
 	return g
@@ -179,7 +180,7 @@ func (g *gateway) watch(ctx context.Context) {
 }
 
 func (g *gateway) check(ctx context.Context, client *http.Client, addr string) bool {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+peer.PathHealth, nil)
 	if err != nil {
 		return false
 	}
