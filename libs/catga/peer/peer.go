@@ -66,8 +66,12 @@ type Peer struct {
 	TracerProvider trace.TracerProvider
 
 	ctx      context.Context // ended when shutdown starts
-	groupCtx context.Context // ended at shutdown's "goroutines" step, or when one fails
+	groupCtx context.Context // ended at shutdown's "goroutines" step
 	addr     net.Addr
+	// failed is closed when a goroutine fails: Run then shuts the peer down
+	// in the usual order (so the others keep their context until then).
+	failed   chan struct{}
+	failOnce sync.Once
 
 	goMu     sync.Mutex // orders Go's calls before the shutdown's Wait
 	group    *errgroup.Group
@@ -92,10 +96,12 @@ func (p *Peer) Go(name string, fn func(ctx context.Context) error) {
 		defer func() {
 			if r := recover(); r != nil {
 				err = fmt.Errorf("catga: %s: goroutine %s panicked: %v", p.Config.Service, name, r)
+				p.failOnce.Do(func() { close(p.failed) })
 			}
 		}()
 		if err := fn(p.groupCtx); err != nil && p.groupCtx.Err() == nil {
 			p.Logger.Error("goroutine failed; stopping the peer", "goroutine", name, "err", err)
+			p.failOnce.Do(func() { close(p.failed) })
 			return fmt.Errorf("catga: %s: %s: %w", p.Config.Service, name, err)
 		}
 		return nil
@@ -173,7 +179,7 @@ func Run(ctx context.Context, cfg Config, svc Service, opts ...Option) (err erro
 	var cause error
 	select {
 	case <-ctx.Done():
-	case <-r.groupCtx.Done(): // a goroutine failed
+	case <-r.p.failed: // a goroutine failed
 	case cause = <-r.serveErr:
 		cause = fmt.Errorf("catga: %s: HTTP server: %w", cfg.Service, cause)
 	}
@@ -257,11 +263,13 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	r.cancel = cancel
 	gctx, gstop := context.WithCancel(context.WithoutCancel(ctx))
 	r.groupStop = gstop
-	r.group, r.groupCtx = errgroup.WithContext(gctx)
+	// A plain group: a failing goroutine must not end the others' context
+	// before shutdown's "goroutines" step; it stops the peer through failed.
+	r.group, r.groupCtx = &errgroup.Group{}, gctx
 	r.p = &Peer{
 		Config: cfg, Transport: r.tr, Mediator: mediator.New(mediator.WithMiddleware(mediator.Recover(), mediator.Validate())),
 		Events: r.events, Sagas: r.engine, HTTP: http.NewServeMux(), Logger: log, Meter: meter, TracerProvider: r.tel.tp,
-		ctx: pctx, group: r.group, groupCtx: r.groupCtx, addr: r.ln.Addr(),
+		ctx: pctx, group: r.group, groupCtx: r.groupCtx, addr: r.ln.Addr(), failed: make(chan struct{}),
 	}
 	// The relay stops on its own, before the transport closes (see shutdown).
 	rctx, rstop := context.WithCancel(r.groupCtx)

@@ -256,12 +256,29 @@ func TestFailedGoroutineStopsThePeer(t *testing.T) {
 		t.Skip("starts an embedded nats-server; skipped in -short mode")
 	}
 	srv := startNATS(t)
+	var (
+		mu          sync.Mutex
+		steps       []string
+		waiterSawAt = -1 // how many shutdown steps had begun when the other goroutine's context ended
+	)
 	svc := peer.Service{Name: "widgets", Setup: func(_ context.Context, p *peer.Peer) error {
+		p.Go("waiter", func(ctx context.Context) error {
+			<-ctx.Done()
+			mu.Lock()
+			waiterSawAt = len(steps)
+			mu.Unlock()
+			return nil
+		})
 		p.Go("projector", func(context.Context) error { return errors.New("projection broke") })
 		return nil
 	}}
+	observe := peer.WithShutdownObserver(func(step string) {
+		mu.Lock()
+		steps = append(steps, step)
+		mu.Unlock()
+	})
 	done := make(chan error, 1)
-	go func() { done <- peer.Run(context.Background(), sqliteConfig(t, srv), svc) }()
+	go func() { done <- peer.Run(context.Background(), sqliteConfig(t, srv), svc, observe) }()
 	select {
 	case err := <-done:
 		if err == nil || !strings.Contains(err.Error(), "projector: projection broke") {
@@ -269,5 +286,12 @@ func TestFailedGoroutineStopsThePeer(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not stop within 30s of its goroutine failing")
+	}
+	// The failure stops the peer in the usual order: the other goroutines
+	// keep their context (and the event store) until the "goroutines" step.
+	mu.Lock()
+	defer mu.Unlock()
+	if waiterSawAt < 1 || steps[waiterSawAt-1] != "goroutines" {
+		t.Fatalf("the other goroutine's context ended after steps %v, want right after the goroutines step began", steps[:max(waiterSawAt, 0)])
 	}
 }
