@@ -29,10 +29,7 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 	var view *TxView
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		// A concurrent first FenceTx for id waits here on the other's
-		// uncommitted row; later ones on the row lock below.
-		if _, err := tx.Exec(ctx, s.q.fenceInsert, id); err != nil {
-			return wrap("fence", err)
-		}
+		// uncommitted row, later ones on the row's lock.
 		var rec []byte
 		if err := tx.QueryRow(ctx, s.q.fenceLock, id).Scan(&rec); err != nil {
 			return wrap("fence", err)

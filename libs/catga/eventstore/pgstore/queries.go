@@ -12,9 +12,9 @@ type queries struct {
 	readFeed, loadCheckpoint, saveCheckpoint                       string
 	deleteStream, tombstoneNew, raiseStreamTx                      string
 	// One-statement appends by expected-version mode: see appendFast.
-	fastNew, fastExpected, fastAny                  string
-	pruneInbox                                      string
-	fenceInsert, fenceLock, fenceUpdate, fencePrune string
+	fastNew, fastExpected, fastAny     string
+	pruneInbox                         string
+	fenceLock, fenceUpdate, fencePrune string
 }
 
 func newQueries(p string, outbox bool) queries {
@@ -125,9 +125,11 @@ ORDER BY e.tx, e.position LIMIT $3`),
 ON CONFLICT (name) DO UPDATE SET tx = EXCLUDED.tx, position = EXCLUDED.position, saved_at = now()`),
 		markPublished: r.Replace(`DELETE FROM {p}outbox WHERE position = ANY($1)`),
 		pruneInbox:    r.Replace(`DELETE FROM {p}inbox WHERE processed_at < $1`),
-		fenceInsert:   r.Replace(`INSERT INTO {p}saga_fences (saga_id) VALUES ($1) ON CONFLICT DO NOTHING`),
-		fenceLock:     r.Replace(`SELECT record FROM {p}saga_fences WHERE saga_id = $1 FOR UPDATE`),
-		fenceUpdate:   r.Replace(`UPDATE {p}saga_fences SET record = $2, updated_at = now() WHERE saga_id = $1`),
-		fencePrune:    r.Replace(`DELETE FROM {p}saga_fences WHERE updated_at < $1`),
+		// One round trip: inserts the row if missing, and in both cases
+		// locks it (a conflicting DO UPDATE locks the row) and returns it.
+		fenceLock: r.Replace(`INSERT INTO {p}saga_fences (saga_id) VALUES ($1)
+ON CONFLICT (saga_id) DO UPDATE SET saga_id = EXCLUDED.saga_id RETURNING record`),
+		fenceUpdate: r.Replace(`UPDATE {p}saga_fences SET record = $2, updated_at = now() WHERE saga_id = $1`),
+		fencePrune:  r.Replace(`DELETE FROM {p}saga_fences WHERE updated_at < $1`),
 	}
 }
