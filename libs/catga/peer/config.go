@@ -7,11 +7,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/catga-go/catga/libs/catga/transport"
+	"github.com/catga-go/catga/libs/catga/transport/natstransport"
 )
 
 // Config is what one peer needs to join the platform. [ConfigFromEnv] reads
@@ -116,9 +116,6 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// semver is what discovery (nats.go/micro) accepts as a version.
-var semver = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
-
 // Validate reports every problem with the configuration at once, each
 // naming the environment variable that sets it. Run it on a config with
 // defaults applied ([Config.WithDefaults]).
@@ -137,7 +134,7 @@ func (c Config) problems() []error {
 	} else if err := transport.ValidateServiceName(c.Service); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Version != "" && !semver.MatchString(c.Version) {
+	if c.Version != "" && !natstransport.ValidVersion(c.Version) {
 		errs = append(errs, fmt.Errorf("%s: %q is not a semantic version (want e.g. 1.4.2)", EnvVersion, c.Version))
 	}
 	if len(c.NATSURLs) == 0 {

@@ -137,6 +137,10 @@ func (c *Config) defaults() {
 // semver is what nats.go/micro accepts as a service version.
 var semver = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
+// ValidVersion reports whether v is a version discovery (nats.go/micro)
+// accepts: a semantic version such as 1.4.2 or 0.0.0-dev.
+func ValidVersion(v string) bool { return semver.MatchString(v) }
+
 // Transport is a peer on a NATS cluster.
 type Transport struct {
 	cfg    Config
