@@ -62,19 +62,22 @@ $(BIN)/golangci-lint: tools/go.mod
 
 GO_IMAGE ?= golang:1.26
 IMAGE_PREFIX ?= catga
+# svcimage names service $$s's image: CATGA_IMAGE_<SERVICE> when set (what the
+# e2e topology runs, see e2e/topology/images.go), else $(IMAGE_PREFIX)/<service>.
+svcimage = v=CATGA_IMAGE_$$(echo $$s | tr a-z- A-Z_); img=$${!v:-$(IMAGE_PREFIX)/$$s}
 
 .PHONY: images
 images: deps ## container images: the services FROM scratch (binaries built on the host when $(GO_IMAGE) cannot be pulled), then nats, redis and postgres without a registry
 	@set -e; if docker image inspect $(GO_IMAGE) >/dev/null 2>&1 || docker pull -q $(GO_IMAGE) >/dev/null 2>&1; then \
-	  for s in $(SERVICES); do echo "== image $(IMAGE_PREFIX)/$$s"; \
-	    docker build -q --build-arg GO_IMAGE=$(GO_IMAGE) -f services/$$s/Dockerfile -t $(IMAGE_PREFIX)/$$s .; done; \
+	  for s in $(SERVICES); do $(svcimage); echo "== image $$img"; \
+	    docker build -q --build-arg GO_IMAGE=$(GO_IMAGE) -f services/$$s/Dockerfile -t "$$img" .; done; \
 	else echo "$(GO_IMAGE) cannot be pulled: building the binaries on the host, then the images' final stage"; \
 	  ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
-	  for s in $(SERVICES); do echo "== image $(IMAGE_PREFIX)/$$s"; rm -rf "$$ctx"/*; \
+	  for s in $(SERVICES); do $(svcimage); echo "== image $$img"; rm -rf "$$ctx"/*; \
 	    mkdir -p "$$ctx/out/data" "$$ctx/out/etc/ssl/certs"; cp /etc/ssl/certs/ca-certificates.crt "$$ctx/out/etc/ssl/certs/"; \
 	    (cd services/$$s && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o "$$ctx/out/service" .); \
 	    sed -n '/^FROM scratch/,$$p' services/$$s/Dockerfile | sed 's|--from=build ||; s| /out/ | out/ |' > "$$ctx/Dockerfile"; \
-	    docker build -q -t $(IMAGE_PREFIX)/$$s "$$ctx"; done; fi
+	    docker build -q -t "$$img" "$$ctx"; done; fi
 	@# nats-server FROM scratch (pinned in deploy/nats/go.mod); Redis and
 	@# PostgreSQL from the host's Debian packages. Names: CATGA_IMAGE_{NATS,REDIS,POSTGRES}.
 	@GO=$(GO) scripts/images-thirdparty.sh
