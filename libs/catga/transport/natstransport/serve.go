@@ -21,7 +21,7 @@ type servingSub struct {
 	inflight sync.WaitGroup
 
 	mu      sync.Mutex
-	closing bool // set once Close begins; the endpoint worker then refers requests elsewhere
+	closing bool // set once Close waits for the handlers; the endpoint worker then refers requests elsewhere
 	once    sync.Once
 	err     error
 }
@@ -33,9 +33,6 @@ func (s *servingSub) Close() error {
 		s.t.mu.Lock()
 		delete(s.t.subs, s)
 		s.t.mu.Unlock()
-		s.mu.Lock()
-		s.closing = true
-		s.mu.Unlock()
 		// Leave discovery and the queue groups first: the server stops
 		// routing here and sends new requests to the other members.
 		if s.served {
@@ -54,6 +51,13 @@ func (s *servingSub) Close() error {
 				time.Sleep(5 * time.Millisecond)
 			}
 		}
+		// Only now are requests refused: the endpoint worker may still
+		// deliver ones routed here before discovery let go of this peer,
+		// and they are answered like the subscriptions' pending ones. (The
+		// flag also orders every inflight.Add before the Wait.)
+		s.mu.Lock()
+		s.closing = true
+		s.mu.Unlock()
 		done := make(chan struct{})
 		go func() { s.inflight.Wait(); close(done) }()
 		select {
