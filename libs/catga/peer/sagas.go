@@ -63,7 +63,7 @@ func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStor
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		s, err = natskv.New(actx, js, natskv.Config{Bucket: "catga_sagas_" + cfg.Service})
+		s, err = natskv.New(actx, js, natskv.Config{Bucket: "catga_sagas_" + cfg.Service, Replicas: cfg.NATSReplicas})
 		cancel()
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
 			break

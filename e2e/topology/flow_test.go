@@ -1,0 +1,142 @@
+package topology_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/catga-go/catga/e2e/topology"
+)
+
+// flow places orders at a steady pace while a fault is injected: clients
+// concurrent clients each place one order, pause pace, and so on, until
+// stop is called (or limit orders were placed). Four orders in five are
+// rich's (paid, in stock: they must complete), the fifth poor's (declined).
+// A failed request is retried with the same Idempotency-Key on a random
+// peer every 200 ms for up to 30 s, so a fault delays an order but never
+// loses it.
+type flow struct {
+	mu     sync.Mutex
+	placed map[string]expect
+	failed []error
+	stopCh chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startFlow(ctx context.Context, c *client, peers []*topology.Peer, run string, clients int, pace time.Duration, limit int) *flow {
+	f := &flow{placed: map[string]expect{}, stopCh: make(chan struct{})}
+	next := make(chan int)
+	f.wg.Go(func() {
+		defer close(next)
+		for i := range limit {
+			select {
+			case next <- i:
+			case <-f.stopCh:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	})
+	for range clients {
+		f.wg.Go(func() {
+			for i := range next {
+				p := placement{"rich", []item{{"widget", 1, 250}}, expect{state: "COMPLETED"}}
+				if i%5 == 4 {
+					p = placement{"poor", []item{{"widget", 1, 250}}, expect{"CANCELLED", "insufficient_funds"}}
+				}
+				key := http.Header{"Idempotency-Key": {run + "-" + strconv.Itoa(i)}}
+				var (
+					o   order
+					err error
+				)
+				for end := time.Now().Add(30 * time.Second); ; {
+					peer := peers[rand.IntN(len(peers))]
+					if _, err = c.do(ctx, http.MethodPost, peer.URL()+"/orders", key,
+						map[string]any{"customer": p.customer, "items": p.items}, &o); err == nil || time.Now().After(end) || ctx.Err() != nil {
+						break
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
+				f.mu.Lock()
+				if err != nil {
+					f.failed = append(f.failed, err)
+				} else {
+					f.placed[o.ID] = p.want
+				}
+				f.mu.Unlock()
+				time.Sleep(pace)
+			}
+		})
+	}
+	return f
+}
+
+// stop ends the flow and returns the orders placed and the requests that
+// failed past their retries.
+func (f *flow) stop() (map[string]expect, []error) {
+	close(f.stopCh)
+	f.wg.Wait()
+	return f.placed, f.failed
+}
+
+// sagaEvent is one event of an order's saga history.
+type sagaEvent struct {
+	Order string
+	At    time.Time `json:"at"`
+	Step  string    `json:"step"`
+	What  string    `json:"what"`
+	Epoch uint64    `json:"epoch"`
+	Error string    `json:"error"`
+}
+
+// sagaHistories reads the saga history of every order in ids (GET
+// /orders/<id> on random order peers), sorted by time.
+func sagaHistories(ctx context.Context, c *client, topo *topology.Topology, ids map[string]expect) ([]sagaEvent, error) {
+	peers := topo.Peers["order"]
+	var all []sagaEvent
+	for id := range ids {
+		var d struct {
+			Saga *struct {
+				History []sagaEvent `json:"history"`
+			} `json:"saga"`
+		}
+		if _, err := c.do(ctx, http.MethodGet, peers[rand.IntN(len(peers))].URL()+"/orders/"+id, nil, nil, &d); err != nil {
+			return nil, err
+		}
+		if d.Saga == nil {
+			return nil, fmt.Errorf("order %s: no saga", id)
+		}
+		for _, ev := range d.Saga.History {
+			ev.Order = id
+			all = append(all, ev)
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].At.Before(all[j].At) })
+	return all, nil
+}
+
+// largestGap is the longest time between consecutive instants of at
+// (sorted) within [from, to], the window's ends counting as instants: a
+// window with nothing in it is one gap.
+func largestGap(at []time.Time, from, to time.Time) (gap time.Duration, start time.Time) {
+	prev := from
+	for _, t := range at {
+		if t.Before(from) || t.After(to) {
+			continue
+		}
+		if d := t.Sub(prev); d > gap {
+			gap, start = d, prev
+		}
+		prev = t
+	}
+	if d := to.Sub(prev); d > gap {
+		gap, start = d, prev
+	}
+	return gap, start
+}
