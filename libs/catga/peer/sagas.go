@@ -47,7 +47,7 @@ func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStor
 	}
 	nc, err := nats.Connect(strings.Join(cfg.NATSURLs, ","),
 		nats.Name(cfg.Service+"-sagas"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(150*time.Millisecond), nats.PingInterval(time.Second), nats.MaxPingsOutstanding(2),
+		nats.ReconnectWait(150*time.Millisecond), nats.PingInterval(250*time.Millisecond), nats.MaxPingsOutstanding(2), // as the transport's,
 		nats.Timeout(2*time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("catga: %s: saga store connection: %w", cfg.Service, err)

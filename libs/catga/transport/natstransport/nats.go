@@ -33,9 +33,11 @@ type Config struct {
 	NoRandomize bool
 	// ReconnectWait between reconnect attempts to one server. Default 150ms.
 	ReconnectWait time.Duration
-	// PingInterval and MaxPingsOut detect a dead server: after MaxPingsOut
-	// unanswered pings, PingInterval apart, the client moves on. Defaults
-	// 1s and 2.
+	// PingInterval and MaxPingsOut detect a dead server: when MaxPingsOut
+	// pings are unanswered at the next tick, the client moves on, so it
+	// leaves a server that died silently (a killed container sends no FIN)
+	// between MaxPingsOut and MaxPingsOut+1 intervals later. Defaults
+	// 250ms and 2: within 750 ms, and with the reconnect within a second.
 	PingInterval time.Duration
 	MaxPingsOut  int
 	// ConnectTimeout per dial. Default 2s.
@@ -100,7 +102,7 @@ func (c *Config) defaults() {
 		}
 	}
 	set(&c.ReconnectWait, 150*time.Millisecond)
-	set(&c.PingInterval, time.Second)
+	set(&c.PingInterval, 250*time.Millisecond)
 	set(&c.ConnectTimeout, 2*time.Second)
 	set(&c.DrainTimeout, 10*time.Second)
 	set(&c.DuplicateWindow, 2*time.Minute)
