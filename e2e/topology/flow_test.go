@@ -7,7 +7,9 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/catga-go/catga/e2e/topology"
@@ -139,4 +141,24 @@ func largestGap(at []time.Time, from, to time.Time) (gap time.Duration, start ti
 		gap, start = d, prev
 	}
 	return gap, start
+}
+
+// dumpLogs logs the last lines of every peer of services, to explain a
+// failure.
+func dumpLogs(ctx context.Context, t *testing.T, topo *topology.Topology, lines int, services ...string) {
+	t.Helper()
+	for _, s := range services {
+		for _, p := range topo.Peers[s] {
+			logs, err := topo.Logs(ctx, p)
+			if err != nil {
+				t.Logf("%s: logs: %v", p.Name, err)
+				continue
+			}
+			ls := strings.Split(strings.TrimSpace(logs), "\n")
+			if len(ls) > lines {
+				ls = ls[len(ls)-lines:]
+			}
+			t.Logf("%s, last %d log lines:\n%s", p.Name, len(ls), strings.Join(ls, "\n"))
+		}
+	}
 }

@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -106,6 +107,25 @@ func TestScenarioKillNATSNode(t *testing.T) {
 		"restarted node rejoined (%s) in %s; %d completed, %d cancelled %v\n",
 		streams, victim, clients, total, len(placed), reconnect.Round(time.Millisecond), first.Round(time.Millisecond),
 		gap.Round(time.Millisecond), gapAt.Sub(killAt).Seconds(), rejoin, rejoined.Round(time.Millisecond), b.completed, b.cancelled, b.reasons)
+	// What each peer lived, from its log: when it noticed the loss and when
+	// it was connected again.
+	var noticed, back time.Duration
+	moved := 0
+	for _, s := range topology.Services {
+		for _, p := range topo.Peers[s] {
+			logs, err := topo.Logs(ctx, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, r := natsReconnect(logs, killAt)
+			if r > 0 {
+				moved++
+				noticed, back = max(noticed, d), max(back, r)
+			}
+		}
+	}
+	fmt.Printf("  peers' logs: %d peers reconnected; the last noticed the loss %s after the kill and was back %s after it\n",
+		moved, noticed.Round(time.Millisecond), back.Round(time.Millisecond))
 	if reconnect < 0 || reconnect > natsResumeBound {
 		t.Errorf("peers back on the other nodes after %s (-1: not within 10 s), want within %s", reconnect, natsResumeBound)
 	}
@@ -249,4 +269,25 @@ func leaderViews(ctx context.Context, topo *topology.Topology, skip int) ([]topo
 		return out, fmt.Errorf("streams %v, but only %d have a leader that answers", all, len(out))
 	}
 	return out, nil
+}
+
+// natsReconnect reads a peer's JSON log: how long after since it logged
+// the NATS connection lost, and then regained (0 when it did not).
+func natsReconnect(logs string, since time.Time) (lost, back time.Duration) {
+	for line := range strings.SplitSeq(logs, "\n") {
+		var l struct {
+			Time time.Time `json:"time"`
+			Msg  string    `json:"msg"`
+		}
+		if json.Unmarshal([]byte(strings.TrimSpace(line)), &l) != nil || l.Time.Before(since) {
+			continue
+		}
+		switch {
+		case l.Msg == "catga: nats disconnected" && lost == 0:
+			lost = l.Time.Sub(since)
+		case l.Msg == "catga: nats reconnected" && lost > 0 && back == 0:
+			back = l.Time.Sub(since)
+		}
+	}
+	return lost, back
 }

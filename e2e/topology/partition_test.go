@@ -80,7 +80,10 @@ func TestScenarioPartitionOrderPeer(t *testing.T) {
 		t.Errorf("place: %v", err)
 	}
 
-	b := checkBooks(ctx, t, c, topo, placed, balances, stocked, 2*time.Minute)
+	b := checkBooks(ctx, t, c, topo, placed, balances, stocked, time.Minute)
+	if t.Failed() {
+		dumpLogs(ctx, t, topo, 25, "order", "payment", "inventory")
+	}
 	events, err := sagaHistories(ctx, c, topo, placed)
 	if err != nil {
 		t.Fatalf("saga histories: %v", err)

@@ -45,10 +45,17 @@ func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStor
 			close: func() { _ = s.Close(); _ = c.Close() },
 		}, nil
 	}
-	nc, err := nats.Connect(strings.Join(cfg.NATSURLs, ","),
-		nats.Name(cfg.Service+"-sagas"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(150*time.Millisecond), nats.PingInterval(250*time.Millisecond), nats.MaxPingsOutstanding(2), // as the transport's,
-		nats.Timeout(2*time.Second))
+	// As the transport's connection: a dead server is left within 750 ms,
+	// and given several URLs only those are used (natstransport.Config).
+	opts := []nats.Option{
+		nats.Name(cfg.Service + "-sagas"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(150 * time.Millisecond), nats.PingInterval(250 * time.Millisecond), nats.MaxPingsOutstanding(2),
+		nats.Timeout(2 * time.Second),
+	}
+	if len(cfg.NATSURLs) > 1 {
+		opts = append(opts, nats.IgnoreDiscoveredServers())
+	}
+	nc, err := nats.Connect(strings.Join(cfg.NATSURLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("catga: %s: saga store connection: %w", cfg.Service, err)
 	}

@@ -24,7 +24,12 @@ import (
 // Config describes the connection. Zero durations take the defaults, which
 // are tuned to leave a dead server within about a second.
 type Config struct {
-	// URLs of every server of the cluster (the client also learns others).
+	// URLs of every server of the cluster. Given one, the client also
+	// uses the servers the cluster advertises. Given several, it uses
+	// those only: an advertised address of a node that died stays in the
+	// client's pool, and a reconnect that picks it spends the whole
+	// ConnectTimeout on it (a killed node answers no dial), while a node
+	// it was connected to goes to the end of the pool.
 	URLs []string
 	// Name of the connection, shown by the server.
 	Name string
@@ -194,6 +199,9 @@ func Connect(cfg Config) (*Transport, error) {
 	}
 	if cfg.NoRandomize {
 		opts = append(opts, nats.DontRandomize())
+	}
+	if len(cfg.URLs) > 1 {
+		opts = append(opts, nats.IgnoreDiscoveredServers()) // see Config.URLs
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {
