@@ -162,3 +162,32 @@ func dumpLogs(ctx context.Context, t *testing.T, topo *topology.Topology, lines 
 		}
 	}
 }
+
+// explainUnexpected logs the saga of up to three orders that ended other
+// than expected: its error and history say which step failed and why.
+func explainUnexpected(ctx context.Context, t *testing.T, c *client, topo *topology.Topology, placed map[string]expect) {
+	t.Helper()
+	shown := 0
+	for id, want := range placed {
+		if shown == 3 {
+			return
+		}
+		var d struct {
+			order
+			Saga *struct {
+				Error   string      `json:"error"`
+				History []sagaEvent `json:"history"`
+			} `json:"saga"`
+		}
+		if _, err := c.do(ctx, http.MethodGet, topo.Peers["order"][0].URL()+"/orders/"+id, nil, nil, &d); err != nil ||
+			d.Saga == nil || want.state == "" || (d.State == want.state && (want.reason == "" || d.Reason == want.reason)) {
+			continue
+		}
+		shown++
+		var h []string
+		for _, ev := range d.Saga.History {
+			h = append(h, fmt.Sprintf("%s %s %s e%d %s", ev.At.Format("15:04:05.000"), ev.Step, ev.What, ev.Epoch, ev.Error))
+		}
+		t.Logf("order %s: %s (%s), want %s: saga error %q, history:\n  %s", id, d.State, d.Reason, want.state, d.Saga.Error, strings.Join(h, "\n  "))
+	}
+}

@@ -85,6 +85,9 @@ func TestScenarioKillNATSNode(t *testing.T) {
 	rejoined := time.Since(restartAt)
 
 	b := checkBooks(ctx, t, c, topo, placed, balances, stocked, 2*time.Minute)
+	if t.Failed() {
+		explainUnexpected(ctx, t, c, topo, placed)
+	}
 	events, err := sagaHistories(ctx, c, topo, placed)
 	if err != nil {
 		t.Fatalf("saga histories: %v", err)

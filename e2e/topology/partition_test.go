@@ -82,6 +82,9 @@ func TestScenarioPartitionOrderPeer(t *testing.T) {
 
 	b := checkBooks(ctx, t, c, topo, placed, balances, stocked, time.Minute)
 	if t.Failed() {
+		explainUnexpected(ctx, t, c, topo, placed)
+	}
+	if t.Failed() {
 		dumpLogs(ctx, t, topo, 25, "order", "payment", "inventory")
 	}
 	events, err := sagaHistories(ctx, c, topo, placed)

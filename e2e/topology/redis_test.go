@@ -107,6 +107,9 @@ func TestScenarioKillRedisMaster(t *testing.T) {
 	outage, outageAt := largestGap(oks, killAt.Add(-time.Second), killAt.Add(9*time.Second))
 	settleAt := time.Now()
 	b := checkBooks(ctx, t, c, topo, placed, balances, stocked, 2*time.Minute)
+	if t.Failed() {
+		explainUnexpected(ctx, t, c, topo, placed)
+	}
 	fmt.Printf("scenario kill Redis master: killed redis-%d (slots %d-%d) under %d orders: replica redis-%d promoted after %s, "+
 		"probe writes into those slots: %d before the kill, %d after it, %d failed, write outage %s (from %+.3fs); "+
 		"%d completed, %d cancelled %v, all settled and checked in %s\n",

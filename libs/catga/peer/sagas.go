@@ -38,7 +38,13 @@ type sagaStore struct {
 // outlive the transport's.
 func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStore, error) {
 	if len(cfg.RedisAddrs) > 0 {
-		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas"})
+		// Short socket timeouts: a saga store command takes a millisecond,
+		// and go-redis' defaults (dial 5 s, read 3 s) made every write after
+		// a master died wait seconds on the dead node, the slot-map reload
+		// included (it may ask the dead node first), so the write outage
+		// outlasted the failover by seconds (e2e TestScenarioKillRedisMaster).
+		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas",
+			DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout})
 		s := sagaredis.New(c, sagaredis.WithPrefix("catga:"+cfg.Service), sagaredis.WithLogger(log))
 		return &sagaStore{Store: s, kind: "redis",
 			ping:  func(ctx context.Context) error { return c.Ping(ctx).Err() },
@@ -94,6 +100,12 @@ func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStor
 		close: nc.Close,
 	}, nil
 }
+
+// Socket timeouts of the saga store's Redis client.
+const (
+	redisDialTimeout = 500 * time.Millisecond
+	redisIOTimeout   = time.Second
+)
 
 // sagaMetrics records each saga's outcome and duration when the
 // transition that ends it (completed, compensated or stuck) is persisted.

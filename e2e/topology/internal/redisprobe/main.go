@@ -29,13 +29,16 @@ func main() {
 	every := flag.Duration("every", 20*time.Millisecond, "pause between writes")
 	total := flag.Duration("for", time.Minute, "how long to write")
 	timeout := flag.Duration("timeout", 2500*time.Millisecond, "bound of one write (the saga engine's: half a lease)")
+	dial := flag.Duration("dial", 500*time.Millisecond, "dial timeout (the chassis')")
+	io := flag.Duration("io", time.Second, "read and write timeout (the chassis')")
 	flag.Parse()
 	if *addrs == "" || *lo < 0 || *hi > 16383 || *lo > *hi {
 		fmt.Fprintln(os.Stderr, "redisprobe: -addrs and 0 <= -lo <= -hi <= 16383 required")
 		os.Exit(2)
 	}
 	// As the chassis makes it (peer/sagas.go).
-	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: strings.Split(*addrs, ","), ClientName: "probe-sagas"})
+	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: strings.Split(*addrs, ","), ClientName: "probe-sagas",
+		DialTimeout: *dial, ReadTimeout: *io, WriteTimeout: *io})
 	s := sagaredis.New(c, sagaredis.WithPrefix("catga:probe"))
 	defer func() { _ = s.Close(); _ = c.Close() }()
 
