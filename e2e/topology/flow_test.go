@@ -18,7 +18,8 @@ import (
 // flow places orders at a steady pace while a fault is injected: clients
 // concurrent clients each place one order, pause pace, and so on, until
 // stop is called (or limit orders were placed). Four orders in five are
-// rich's (paid, in stock: they must complete), the fifth poor's (declined).
+// the rich customers' (paid, in stock: they must complete), the fifth
+// poor's (declined).
 // A failed request is retried with the same Idempotency-Key on a random
 // peer every 200 ms for up to 30 s, so a fault delays an order but never
 // loses it.
@@ -28,6 +29,20 @@ type flow struct {
 	failed []error
 	stopCh chan struct{}
 	wg     sync.WaitGroup
+}
+
+// richAccounts is how many paying customers a flow spreads its orders
+// over: each account is one event stream that every charge appends to, so
+// one account would make the charges of all peers contend for it.
+const richAccounts = 4
+
+// flowBalances are the opening balances of the flow's customers.
+func flowBalances() map[string]int64 {
+	b := map[string]int64{"poor": 0}
+	for i := range richAccounts {
+		b["rich"+strconv.Itoa(i)] = 10_000_000
+	}
+	return b
 }
 
 func startFlow(ctx context.Context, c *client, peers []*topology.Peer, run string, clients int, pace time.Duration, limit int) *flow {
@@ -48,7 +63,7 @@ func startFlow(ctx context.Context, c *client, peers []*topology.Peer, run strin
 	for range clients {
 		f.wg.Go(func() {
 			for i := range next {
-				p := placement{"rich", []item{{"widget", 1, 250}}, expect{state: "COMPLETED"}}
+				p := placement{"rich" + strconv.Itoa(i%richAccounts), []item{{"widget", 1, 250}}, expect{state: "COMPLETED"}}
 				if i%5 == 4 {
 					p = placement{"poor", []item{{"widget", 1, 250}}, expect{"CANCELLED", "insufficient_funds"}}
 				}

@@ -40,12 +40,12 @@ func TestScenarioKillNATSNode(t *testing.T) {
 
 	streams := checkReplicas(ctx, t, topo)
 
-	balances := map[string]int64{"rich": 10_000_000, "poor": 0}
+	balances := flowBalances()
 	stocked := map[string]int64{"widget": 100_000}
 	if err := openBooks(ctx, c, topo, balances, stocked); err != nil {
 		t.Fatalf("setup: %v", err)
 	}
-	f := startFlow(ctx, c, topo.Peers["order"], "natskill", 6, 50*time.Millisecond, 2000)
+	f := startFlow(ctx, c, topo.Peers["order"], "natskill", 4, 100*time.Millisecond, 2000)
 	time.Sleep(3 * time.Second)
 
 	victim, clients, total := pickNATSVictim(ctx, t, topo)

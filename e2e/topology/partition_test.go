@@ -41,14 +41,14 @@ func TestScenarioPartitionOrderPeer(t *testing.T) {
 	victim, others := topo.Peers["order"][0], topo.Peers["order"][1:]
 	victimID := peerID(ctx, t, topo, victim)
 
-	balances := map[string]int64{"rich": 10_000_000, "poor": 0}
+	balances := flowBalances()
 	stocked := map[string]int64{"widget": 100_000}
 	if err := openBooks(ctx, c, topo, balances, stocked); err != nil {
 		t.Fatalf("setup: %v", err)
 	}
 	// Clients reach the order peers that stay: the victim's HTTP port goes
 	// with its network.
-	f := startFlow(ctx, c, others, "partition", 6, 50*time.Millisecond, 2000)
+	f := startFlow(ctx, c, others, "partition", 4, 100*time.Millisecond, 2000)
 	time.Sleep(2 * time.Second)
 
 	for _, p := range topo.Peers["payment"] {

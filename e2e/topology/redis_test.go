@@ -49,7 +49,7 @@ func TestScenarioKillRedisMaster(t *testing.T) {
 	}
 	lo, hi := master.Slots[0][0], master.Slots[0][1]
 
-	balances := map[string]int64{"rich": 10_000_000, "poor": 0}
+	balances := flowBalances()
 	stocked := map[string]int64{"widget": 100_000}
 	if err := openBooks(ctx, c, topo, balances, stocked); err != nil {
 		t.Fatalf("setup: %v", err)
@@ -58,7 +58,7 @@ func TestScenarioKillRedisMaster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := startFlow(ctx, c, topo.Peers["order"], "rediskill", 6, 50*time.Millisecond, 2000)
+	f := startFlow(ctx, c, topo.Peers["order"], "rediskill", 4, 100*time.Millisecond, 2000)
 	time.Sleep(3 * time.Second)
 
 	killAt := time.Now()
