@@ -106,7 +106,7 @@ func TestScenarioKillNATSNode(t *testing.T) {
 		first = calls[i].Sub(killAt)
 	}
 	fmt.Printf("scenario kill NATS node: streams %s; killed nats-%d (%d of %d peer connections) under %d orders: "+
-		"all peers reconnected %s after the kill, first step call answered %s after, largest gap between step calls %s (from %+.3fs); "+
+		"the other nodes held all connections again %s after the kill (polled), first step call answered %s after, largest gap between step calls %s (from %+.3fs); "+
 		"restarted node rejoined (%s) in %s; %d completed, %d cancelled %v\n",
 		streams, victim, clients, total, len(placed), reconnect.Round(time.Millisecond), first.Round(time.Millisecond),
 		gap.Round(time.Millisecond), gapAt.Sub(killAt).Seconds(), rejoin, rejoined.Round(time.Millisecond), b.completed, b.cancelled, b.reasons)
@@ -129,8 +129,14 @@ func TestScenarioKillNATSNode(t *testing.T) {
 	}
 	fmt.Printf("  peers' logs: %d peers reconnected; the last noticed the loss %s after the kill and was back %s after it\n",
 		moved, noticed.Round(time.Millisecond), back.Round(time.Millisecond))
-	if reconnect < 0 || reconnect > natsResumeBound {
-		t.Errorf("peers back on the other nodes after %s (-1: not within 10 s), want within %s", reconnect, natsResumeBound)
+	// The bound is on what the peers lived (their logs); the monitoring
+	// endpoints, polled, lag behind it and only confirm that every
+	// connection came back.
+	if reconnect < 0 {
+		t.Errorf("the other nodes do not hold all %d peer connections 10 s after the kill", total)
+	}
+	if moved < clients || back > natsResumeBound {
+		t.Errorf("%d of the %d peers on the killed node reconnected, the last %s after the kill, want all within %s", moved, clients, back, natsResumeBound)
 	}
 	if gap > natsResumeBound {
 		t.Errorf("step calls stopped for %s around the kill, want at most %s", gap, natsResumeBound)

@@ -109,6 +109,28 @@ func TestScenarioPartitionOrderPeer(t *testing.T) {
 	if partition <= sagaLease {
 		t.Errorf("partition of %s, not longer than the lease %s", partition, sagaLease)
 	}
+	if len(takenOver) == 0 || len(refused) == 0 {
+		claims := 0
+		for _, ev := range events {
+			if ev.What == "claimed" {
+				claims++
+				if claims <= 3 {
+					t.Logf("claim: order %s at %s epoch %d %s", ev.Order, ev.At.Format("15:04:05.000"), ev.Epoch, ev.Error)
+				}
+			}
+		}
+		t.Logf("%d claims in all; cut at %s, back at %s", claims, cutAt.Format("15:04:05.000"), back.Format("15:04:05.000"))
+		var warn []string
+		for line := range strings.SplitSeq(logs, "\n") {
+			if strings.Contains(line, `"level":"WARN"`) || strings.Contains(line, `"level":"ERROR"`) {
+				warn = append(warn, line)
+			}
+		}
+		if len(warn) > 40 {
+			warn = append(warn[:20], warn[len(warn)-20:]...)
+		}
+		t.Logf("%s's warnings:\n%s", victim.Name, strings.Join(warn, "\n"))
+	}
 	if len(takenOver) == 0 {
 		t.Errorf("no saga of %s (%s) was claimed by another peer: the partition caught none, or nobody took them over", victim.Name, victimID)
 	}
