@@ -42,7 +42,6 @@ type tlBar struct {
 type tlMark struct {
 	X, Y         float64
 	Class, Title string
-	Glyph        string
 }
 
 type tlTick struct {
@@ -56,7 +55,7 @@ const (
 	tlLabel  = 180.0 // step names
 	tlRight  = 24.0
 	tlTop    = 8.0
-	tlLaneH   = 40.0
+	tlLaneH  = 40.0
 	tlBarH   = 13.0
 	tlOwners = 22.0
 	tlAxis   = 26.0
@@ -74,8 +73,10 @@ type segment struct {
 // drawTimeline lays rec out; now ends what is still going on.
 func drawTimeline(rec saga.Record, shape saga.Shape, now time.Time) *timeline {
 	n := max(len(rec.Steps), 1)
+	// Only an active saga goes on: a stuck or finished one ends at its
+	// last write.
 	t0, t1 := rec.CreatedAt, rec.UpdatedAt
-	if !rec.State.Final() {
+	if rec.State.Active() {
 		t1 = now
 	}
 	for _, ev := range rec.History {
@@ -127,13 +128,13 @@ func drawTimeline(rec saga.Record, shape saga.Shape, now time.Time) *timeline {
 		m := tlMark{X: x(ev.At), Y: laneY(min(max(ev.Step, 0), n-1)) + tlLaneH/2}
 		switch ev.What {
 		case sagastore.EventClaimed:
-			m.Class, m.Glyph, m.Title = "claimed", "◆", fmt.Sprintf("claimed by %s (epoch %d)", ev.Owner, ev.Epoch)
+			m.Class, m.Title = "claimed", fmt.Sprintf("claimed by %s (epoch %d)", ev.Owner, ev.Epoch)
 		case sagastore.EventReleased:
-			m.Class, m.Glyph, m.Title = "released", "◇", fmt.Sprintf("released by %s (epoch %d)", ev.Owner, ev.Epoch)
+			m.Class, m.Title = "released", fmt.Sprintf("released by %s (epoch %d)", ev.Owner, ev.Epoch)
 		case sagastore.EventRetried:
-			m.Class, m.Glyph, m.Title = "operator", "↻", fmt.Sprintf("retried by an operator on %s (epoch %d)", ev.Owner, ev.Epoch)
+			m.Class, m.Title = "operator", fmt.Sprintf("retried by an operator on %s (epoch %d)", ev.Owner, ev.Epoch)
 		case sagastore.EventForcedCompensation:
-			m.Class, m.Glyph, m.Title = "operator", "⏹", fmt.Sprintf("compensation forced by an operator on %s (epoch %d)", ev.Owner, ev.Epoch)
+			m.Class, m.Title = "operator", fmt.Sprintf("compensation forced by an operator on %s (epoch %d)", ev.Owner, ev.Epoch)
 		default:
 			continue
 		}
@@ -216,7 +217,7 @@ func segments(rec saga.Record) []segment {
 		}
 	}
 	end := rec.UpdatedAt
-	if !rec.State.Final() {
+	if rec.State.Active() {
 		end = time.Now()
 	}
 	for i, o := range act {

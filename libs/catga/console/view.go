@@ -305,7 +305,7 @@ func summarize(rec saga.Record, shapes map[string]saga.Shape) sagaRow {
 		row.Step = fmt.Sprintf("%d/%d %s", rec.Step+1, len(rec.Steps), stepName(shapes[rec.Name], rec.Step))
 	}
 	end := rec.UpdatedAt
-	if !rec.State.Final() {
+	if rec.State.Active() {
 		end = time.Now()
 	}
 	row.Took = end.Sub(rec.CreatedAt)

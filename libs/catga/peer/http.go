@@ -23,9 +23,9 @@ type check struct {
 
 // Paths the peer serves itself.
 const (
-	PathHealth  = "/healthz" // 200 while the process runs
-	PathReady   = "/readyz"  // 200 when NATS, the saga store and the database answer; 503 otherwise and while stopping
-	PathMetrics = "/metrics" // Prometheus exposition of the peer's OpenTelemetry metrics
+	PathHealth  = "/healthz"  // 200 while the process runs
+	PathReady   = "/readyz"   // 200 when NATS, the saga store and the database answer; 503 otherwise and while stopping
+	PathMetrics = "/metrics"  // Prometheus exposition of the peer's OpenTelemetry metrics
 	PathConsole = "/console/" // the saga console (Config.Console), on peers whose service registered sagas
 )
 
