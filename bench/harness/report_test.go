@@ -2,6 +2,7 @@ package harness
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,5 +92,31 @@ func TestDescribe(t *testing.T) {
 	m := Describe()
 	if m.Cores < 1 || !strings.HasPrefix(m.Go, "go") || m.LoadAvg == "" || m.Commit == "" {
 		t.Fatalf("Describe() = %+v", m)
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	doc := "# X\n\nbefore\n" + ReadmeStart + "\nold table\n" + ReadmeEnd + "\nafter\n"
+	got, err := ReplaceSection(doc, "new table\n\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "# X\n\nbefore\n" + ReadmeStart + "\nnew table\n" + ReadmeEnd + "\nafter\n"
+	if got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+	// Idempotent: the markers stay, so the next report replaces it again.
+	if again, _ := ReplaceSection(got, "new table"); again != want {
+		t.Fatalf("second replace: %q", again)
+	}
+	if _, err := ReplaceSection("no markers", "x"); !errors.Is(err, ErrNoMarkers) {
+		t.Fatalf("err = %v, want ErrNoMarkers", err)
+	}
+	rep := &Report{Machine: Machine{CPU: "C", Cores: 2, Go: "go1.26", Commit: "abc", LoadAvg: "1 2 3"}, Goals: []Goal{Check("g", "t", "f", true)}}
+	s := ReadmeSummary(rep, "bench/results/report.md")
+	for _, w := range []string{"[bench/results/report.md](bench/results/report.md)", "commit `abc`", "| g | t | f | met |"} {
+		if !strings.Contains(s, w) {
+			t.Errorf("summary lacks %q:\n%s", w, s)
+		}
 	}
 }
