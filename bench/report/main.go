@@ -123,7 +123,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 		add(sec, goals)
 	}
 	var bins map[string]string
-	if want("orders") || want("recovery") {
+	if want("orders") {
 		step("build services")
 		root, err := scenario.RepoRoot()
 		if err != nil {
@@ -140,7 +140,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	if want("orders") {
 		step("orders")
-		cfg := scenario.OrdersConfig{Rates: []int{100, 250, 500, 1000, 2000}, Duration: 8 * time.Second, Drain: 20 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
+		cfg := scenario.OrdersConfig{Rates: []int{100, 250, 500, 1000}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
 		if quick {
 			cfg = scenario.OrdersConfig{Rates: []int{50, 500}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
 		}
@@ -160,6 +160,41 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 				fig.orders500P99 = harness.Ms(p.Lat.P99)
 			}
 		}
+	}
+	if want("scaling") {
+		step("scaling")
+		cfg := scenario.ScalingConfig{Peers: []int{1, 2, 3}, Concurrency: 8, Wait: 10 * time.Millisecond, Duration: 5 * time.Second,
+			Loads: []int{200, 400, 600, 800, 1200, 1600, 2000}, CurvePeers: []int{1, 3}}
+		if quick {
+			cfg = scenario.ScalingConfig{Peers: []int{1, 3}, Concurrency: 4, Wait: 10 * time.Millisecond, Duration: 500 * time.Millisecond, Loads: []int{100, 500}, CurvePeers: []int{1, 3}}
+		}
+		capacity, curves, err := scenario.Scaling(ctx, cfg, logw)
+		if err != nil {
+			return fmt.Errorf("scaling: %w", err)
+		}
+		sec, goals, eff3, err := scenario.ScalingSection(capacity, curves, cfg, out)
+		if err != nil {
+			return err
+		}
+		add(sec, goals)
+		fig.eff3 = eff3
+	}
+	if want("recovery") {
+		step("recovery")
+		cfg := scenario.RecoveryConfig{Runs: 3, Rate: 200, SlowStep: 2 * time.Second, LeaseTTL: 5 * time.Second}
+		if quick {
+			cfg.Runs = 1
+		}
+		rs, err := scenario.Recovery(ctx, cfg, logw)
+		if err != nil {
+			return fmt.Errorf("recovery: %w", err)
+		}
+		sec, goals, err := scenario.RecoverySection(rs, cfg, out)
+		if err != nil {
+			return err
+		}
+		add(sec, goals)
+		fig.failoverMs = harness.Ms(rs[0].Median())
 	}
 	rep.Took, rep.LoadEnd = time.Since(rep.Started), harness.LoadAvg()
 	if err := write(rep, out, readme); err != nil {

@@ -36,7 +36,7 @@ func StartPlatform(bins map[string]string, peers map[string]int, dir string, env
 	for svc, n := range peers {
 		for range n {
 			if _, err := p.StartPeer(svc); err != nil {
-				p.Close()
+				_ = p.Close()
 				return nil, err
 			}
 		}
