@@ -29,15 +29,14 @@ const PageSize = 50
 // Operator is what the console needs of a saga engine; *saga.Engine
 // implements it.
 //
-// Contract: List and ListFinished read the store's indexes (see
-// [saga.Engine.List]); Retry and ForceCompensate return an error matching
-// saga.ErrInvalidState when the saga's state does not allow the action,
-// and sagastore.ErrNotFound for an unknown id; Shapes names the registered
-// definitions.
+// Contract: ListPage pages through the sagas of a state reading the
+// store's indexes (see sagastore.Store, ListPage); Retry and
+// ForceCompensate return an error matching saga.ErrInvalidState when the
+// saga's state does not allow the action, and sagastore.ErrNotFound for an
+// unknown id; Shapes names the registered definitions.
 type Operator interface {
 	Get(ctx context.Context, id string) (saga.Record, error)
-	List(ctx context.Context, state saga.State, limit int) ([]saga.Record, error)
-	ListFinished(ctx context.Context, state saga.State, cursor string, limit int) (sagastore.Page, error)
+	ListPage(ctx context.Context, state saga.State, cursor string, limit int) (sagastore.Page, error)
 	Retry(ctx context.Context, id string) error
 	ForceCompensate(ctx context.Context, id string) error
 	Shapes() []saga.Shape

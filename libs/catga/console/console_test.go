@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -333,3 +335,57 @@ func TestDoneEndsStreams(t *testing.T) {
 		t.Fatal("stream still open after done closed")
 	}
 }
+
+// TestCountsAndPages: a count stops at CountCap ("500+"); the listing
+// pages through every saga of the state once.
+func TestCountsAndPages(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs 501 sagas")
+	}
+	// Counts once for the whole test: each count reads up to CountCap
+	// records, slow under the race detector.
+	p := newPlatform(t, console.WithRefresh(time.Hour))
+	for i := range console.CountCap + 1 {
+		if _, err := p.sagas.Start(t.Context(), fmt.Sprintf("s%04d", i), order{Amount: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		active, _ := p.engine.ListPage(t.Context(), sagastore.StateRunning, "", 1)
+		if len(active.Records) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.engine.RecoverNow(t.Context()) // drops the finished sagas' due entries
+	_, body := p.get(t, "/console/?state=completed")
+	mustContain(t, body, `data-state="completed">500+<`)
+	seen := map[string]bool{}
+	path := "/console/?state=completed"
+	for range 20 {
+		code, body := p.get(t, path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", path, code)
+		}
+		for _, m := range sagaLink.FindAllStringSubmatch(body, -1) {
+			if seen[m[1]] {
+				t.Fatalf("%s listed twice", m[1])
+			}
+			seen[m[1]] = true
+		}
+		next := nextLink.FindStringSubmatch(body)
+		if next == nil {
+			break
+		}
+		path = strings.ReplaceAll(next[1], "&amp;", "&")
+	}
+	if len(seen) != console.CountCap+1 {
+		t.Fatalf("paging listed %d sagas, want %d", len(seen), console.CountCap+1)
+	}
+}
+
+var (
+	sagaLink = regexp.MustCompile(`<td class="id"><a href="/console/sagas/([^"]+)">`)
+	nextLink = regexp.MustCompile(`<a href="(/console/\?state=completed&amp;after=[^"]+)">next page`)
+)

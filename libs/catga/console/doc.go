@@ -14,13 +14,13 @@
 //
 // # What it reads
 //
-// Listings and counts read the store's indexes through the engine, never
-// every record: Running, Compensating and Stuck sagas through the due and
-// stuck indexes ([saga.Engine.List]), Completed and Compensated ones
-// through the finished index, page by page ([saga.Engine.ListFinished]).
-// Counts of a state stop at [CountCap] ("500+"), so a look costs a bounded
-// number of reads however many sagas finished; the page's figures are
-// computed once per refresh interval and shared by every open page.
+// Listings and counts read the store's indexes through the engine, page
+// by page ([saga.Engine.ListPage]), never every record: Running,
+// Compensating and Stuck sagas through the due and stuck indexes,
+// Completed and Compensated ones through the finished index. Counts of a
+// state stop at [CountCap] ("500+"), so a look reads a bounded number of
+// records however many sagas there are; the figures are computed at most
+// once every three refresh intervals and shared by every open page.
 //
 // # An operator surface
 //

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html/template"
 	"net/http"
@@ -106,12 +107,17 @@ type counts struct {
 	Err    error
 }
 
+// countsEvery is how many refresh intervals the counts are kept: each
+// count may read up to CountCap records.
+const countsEvery = 3
+
 // figures returns the counts of every state, recomputed at most once per
-// refresh interval whatever the number of open pages.
+// countsEvery refresh intervals whatever the number of open pages (and
+// after an operator's action).
 func (c *Console) figures(ctx context.Context) ([]stateCount, error) {
 	c.countsMu.Lock()
 	defer c.countsMu.Unlock()
-	if time.Since(c.counts.At) < c.refresh && c.counts.States != nil {
+	if time.Since(c.counts.At) < countsEvery*c.refresh && c.counts.States != nil {
 		return c.counts.States, c.counts.Err
 	}
 	out := make([]stateCount, 0, len(states))
@@ -139,18 +145,12 @@ func (c *Console) invalidate() {
 	c.counts = counts{}
 }
 
-// count counts the sagas in s up to CountCap, through the indexes.
+// count counts the sagas in s up to CountCap, page by page through the
+// state's index: at most CountCap records are read, however many there are.
 func (c *Console) count(ctx context.Context, s saga.State) (int, bool, error) {
-	if !s.Final() {
-		recs, err := c.ops.List(ctx, s, CountCap+1)
-		if err != nil {
-			return 0, false, err
-		}
-		return min(len(recs), CountCap), len(recs) > CountCap, nil
-	}
 	n, cursor := 0, ""
 	for n < CountCap {
-		p, err := c.ops.ListFinished(ctx, s, cursor, min(sagastore.DefaultPageSize, CountCap-n))
+		p, err := c.ops.ListPage(ctx, s, cursor, min(sagastore.DefaultPageSize, CountCap-n))
 		if err != nil {
 			return 0, false, err
 		}
@@ -198,22 +198,19 @@ func (c *Console) overviewPage(ctx context.Context, q url.Values) (page, int, er
 		f.Selected = f.State == state
 		ov.Counts = append(ov.Counts, f)
 	}
-	var recs []saga.Record
-	if state.Final() {
-		ov.After = q.Get("after")
-		p, err := c.ops.ListFinished(ctx, state, ov.After, PageSize)
-		if err != nil {
-			return page{}, http.StatusServiceUnavailable, err
-		}
-		recs = p.Records
-		if p.More {
-			ov.Next = p.Next
-		}
-	} else if recs, err = c.ops.List(ctx, state, PageSize); err != nil {
+	ov.After = q.Get("after")
+	pg, err := c.ops.ListPage(ctx, state, ov.After, PageSize)
+	if errors.Is(err, sagastore.ErrBadCursor) {
+		return page{}, http.StatusBadRequest, err
+	}
+	if err != nil {
 		return page{}, http.StatusServiceUnavailable, err
 	}
+	if pg.More {
+		ov.Next = pg.Next
+	}
 	shapes := c.shapes()
-	for _, r := range recs {
+	for _, r := range pg.Records {
 		ov.Sagas = append(ov.Sagas, summarize(r, shapes))
 	}
 	lq := url.Values{"state": {string(state)}}
@@ -315,8 +312,9 @@ func summarize(rec saga.Record, shapes map[string]saga.Shape) sagaRow {
 func urlPath(id string) string { return url.PathEscape(id) }
 
 var funcs = template.FuncMap{
-	"dur":   human,
-	"clock": func(t time.Time) string { return t.Local().Format("15:04:05.000") },
+	"countcap": func() int { return CountCap },
+	"dur":      human,
+	"clock":    func(t time.Time) string { return t.Local().Format("15:04:05.000") },
 	"stamp": func(t time.Time) string {
 		if t.IsZero() {
 			return "—"
