@@ -31,7 +31,7 @@ import (
 	"github.com/catga-go/catga/bench/transportbench"
 )
 
-var allScenarios = []string{"mediator", "transport", "saga", "orders", "scaling", "recovery"}
+var allScenarios = []string{"mediator", "transport", "saga", "orders", "orders-prod", "scaling", "recovery"}
 
 func main() {
 	if role := os.Getenv(scenario.EnvRole); role != "" {
@@ -123,7 +123,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 		add(sec, goals)
 	}
 	var bins map[string]string
-	if want("orders") {
+	if want("orders") || want("orders-prod") {
 		step("build services")
 		root, err := scenario.RepoRoot()
 		if err != nil {
@@ -150,7 +150,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 		if err != nil {
 			return fmt.Errorf("orders: %w", err)
 		}
-		sec, goals, err := scenario.OrdersSection(pts, cfg, 1, out)
+		sec, goals, err := scenario.OrdersSection(scenario.StackEmbedded, pts, cfg, 1, out)
 		if err != nil {
 			return err
 		}
@@ -160,6 +160,29 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 				fig.orders500P99 = harness.Ms(p.Lat.P99)
 			}
 		}
+	}
+	if want("orders-prod") {
+		step("orders on Redis Cluster + PostgreSQL")
+		cfg := scenario.OrdersConfig{Rates: []int{100, 250, 500}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 2 * time.Second, CompEvery: 10}
+		if quick {
+			cfg = scenario.OrdersConfig{Rates: []int{50}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
+		}
+		env, stop, err := scenario.ProductionStores(ctx)
+		if err != nil {
+			return fmt.Errorf("orders-prod: %w", err)
+		}
+		pts, err := withPlatform(bins, 1, func(p *scenario.Platform) ([]scenario.OrdersPoint, error) {
+			return scenario.Orders(ctx, p, cfg, logw)
+		}, env...)
+		stop()
+		if err != nil {
+			return fmt.Errorf("orders-prod: %w", err)
+		}
+		sec, goals, err := scenario.OrdersSection(scenario.StackProduction, pts, cfg, 1, out)
+		if err != nil {
+			return err
+		}
+		add(sec, goals)
 	}
 	if want("scaling") {
 		step("scaling")
@@ -214,7 +237,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	return nil
 }
 
-func withPlatform[T any](bins map[string]string, peers int, f func(p *scenario.Platform) (T, error)) (T, error) {
+func withPlatform[T any](bins map[string]string, peers int, f func(p *scenario.Platform) (T, error), env ...string) (T, error) {
 	var zero T
 	dir, err := os.MkdirTemp("", "catga-bench-data-*")
 	if err != nil {
@@ -225,7 +248,7 @@ func withPlatform[T any](bins map[string]string, peers int, f func(p *scenario.P
 	for s := range bins {
 		n[s] = peers
 	}
-	p, err := scenario.StartPlatform(bins, n, dir)
+	p, err := scenario.StartPlatform(bins, n, dir, env...)
 	if err != nil {
 		return zero, err
 	}
