@@ -124,6 +124,10 @@ e2e: deps images ## end-to-end tests: the platform as processes, and the product
 	  (cd e2e && CATGA_E2E=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./...) || rc=$$?; \
 	  scripts/e2e-clean.sh; exit $$rc
 
+.PHONY: new-service
+new-service: ## generate services/$(NAME) from templates (AGGREGATE=shipment names its aggregate; default item), registered in go.work and deploy/compose.yaml
+	@cd libs/catga && $(GO) run ./cmd/catga-new -root $(CURDIR) -name '$(NAME)' $(if $(AGGREGATE),-aggregate '$(AGGREGATE)')
+
 .PHONY: tidy
 # -e: modernc.org/sqlite's own tests pin a github.com/google/pprof version the
 # module proxy no longer serves; it is never built, so tidy may skip it.

@@ -156,3 +156,51 @@ func sleep(ctx context.Context, d time.Duration) {
 	case <-t.C:
 	}
 }
+
+// ClosedLoop runs op from workers goroutines back to back for d (each
+// call bounded by timeout): the throughput a system sustains with that
+// many requests outstanding. Not for latency under load: a closed loop
+// waits for slow answers instead of charging them (use OpenLoop).
+func ClosedLoop(ctx context.Context, workers int, d, timeout time.Duration, op Op) (LoadResult, error) {
+	if workers <= 0 || d <= 0 {
+		return LoadResult{}, fmt.Errorf("catga: bench: closed loop needs workers and a duration, got %d for %s", workers, d)
+	}
+	res := LoadResult{Latency: NewHist()}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		seq atomic.Uint64
+	)
+	began := time.Now()
+	stop := began.Add(d)
+	for range workers {
+		wg.Go(func() {
+			h := NewHist()
+			var ok, failed int64
+			var first error
+			for ctx.Err() == nil && time.Now().Before(stop) {
+				octx, cancel := context.WithTimeout(ctx, timeout)
+				t0 := time.Now()
+				err := op(octx, seq.Add(1)-1)
+				cancel()
+				if err != nil {
+					failed++
+					first = cmpErr(first, err)
+					continue
+				}
+				ok++
+				h.Record(time.Since(t0))
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			res.Latency.Merge(h)
+			res.OK += ok
+			res.Failed += failed
+			res.FirstErr = cmpErr(res.FirstErr, first)
+		})
+	}
+	wg.Wait()
+	res.Sent = res.OK + res.Failed
+	res.Achieved = float64(res.OK) / time.Since(began).Seconds()
+	return res, ctx.Err()
+}

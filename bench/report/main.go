@@ -13,7 +13,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +30,7 @@ import (
 	"github.com/catga-go/catga/bench/transportbench"
 )
 
-var allScenarios = []string{"mediator", "transport", "saga", "orders", "scaling", "recovery"}
+var allScenarios = []string{"mediator", "transport", "saga", "orders", "orders-prod", "scaling", "recovery"}
 
 func main() {
 	if role := os.Getenv(scenario.EnvRole); role != "" {
@@ -123,7 +122,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 		add(sec, goals)
 	}
 	var bins map[string]string
-	if want("orders") {
+	if want("orders") || want("orders-prod") {
 		step("build services")
 		root, err := scenario.RepoRoot()
 		if err != nil {
@@ -140,17 +139,15 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	if want("orders") {
 		step("orders")
-		cfg := scenario.OrdersConfig{Rates: []int{100, 250, 500, 1000}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
+		cfg := scenario.OrdersConfig{Rates: []int{50, 100, 250, 500, 1000}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
 		if quick {
 			cfg = scenario.OrdersConfig{Rates: []int{50, 500}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
 		}
-		pts, err := withPlatform(bins, 1, func(p *scenario.Platform) ([]scenario.OrdersPoint, error) {
-			return scenario.Orders(ctx, p, cfg, logw)
-		})
+		pts, err := scenario.Orders(ctx, platforms(bins, 1), cfg, logw)
 		if err != nil {
 			return fmt.Errorf("orders: %w", err)
 		}
-		sec, goals, err := scenario.OrdersSection(pts, cfg, 1, out)
+		sec, goals, err := scenario.OrdersSection(scenario.StackEmbedded, pts, cfg, 1, out)
 		if err != nil {
 			return err
 		}
@@ -161,10 +158,31 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 			}
 		}
 	}
+	if want("orders-prod") {
+		step("orders on Redis Cluster + PostgreSQL")
+		cfg := scenario.OrdersConfig{Rates: []int{100, 250, 500}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 2 * time.Second, CompEvery: 10}
+		if quick {
+			cfg = scenario.OrdersConfig{Rates: []int{50}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
+		}
+		env, stop, err := scenario.ProductionStores(ctx)
+		if err != nil {
+			return fmt.Errorf("orders-prod: %w", err)
+		}
+		pts, err := scenario.Orders(ctx, platforms(bins, 1, env...), cfg, logw)
+		stop()
+		if err != nil {
+			return fmt.Errorf("orders-prod: %w", err)
+		}
+		sec, goals, err := scenario.OrdersSection(scenario.StackProduction, pts, cfg, 1, out)
+		if err != nil {
+			return err
+		}
+		add(sec, goals)
+	}
 	if want("scaling") {
 		step("scaling")
-		cfg := scenario.ScalingConfig{Peers: []int{1, 2, 3}, Concurrency: 8, Wait: 10 * time.Millisecond, Duration: 5 * time.Second,
-			Loads: []int{200, 400, 600, 800, 1200, 1600, 2000}, CurvePeers: []int{1, 3}}
+		cfg := scenario.ScalingConfig{Peers: []int{1, 2, 3}, Concurrency: 8, Wait: 10 * time.Millisecond, Duration: 4 * time.Second,
+			Loads: []int{200, 500, 800, 1200, 1800}, CurvePeers: []int{1, 3}}
 		if quick {
 			cfg = scenario.ScalingConfig{Peers: []int{1, 3}, Concurrency: 4, Wait: 10 * time.Millisecond, Duration: 500 * time.Millisecond, Loads: []int{100, 500}, CurvePeers: []int{1, 3}}
 		}
@@ -214,23 +232,16 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	return nil
 }
 
-func withPlatform[T any](bins map[string]string, peers int, f func(p *scenario.Platform) (T, error)) (T, error) {
-	var zero T
-	dir, err := os.MkdirTemp("", "catga-bench-data-*")
-	if err != nil {
-		return zero, err
+// platforms starts a platform of peers peers a service, with env, in a
+// fresh data directory (removed when the platform closes).
+func platforms(bins map[string]string, peers int, env ...string) func() (*scenario.Platform, error) {
+	return func() (*scenario.Platform, error) {
+		n := map[string]int{}
+		for s := range bins {
+			n[s] = peers
+		}
+		return scenario.StartPlatform(bins, n, "", env...)
 	}
-	defer func() { _ = os.RemoveAll(dir) }()
-	n := map[string]int{}
-	for s := range bins {
-		n[s] = peers
-	}
-	p, err := scenario.StartPlatform(bins, n, dir)
-	if err != nil {
-		return zero, err
-	}
-	v, err := f(p)
-	return v, errors.Join(err, p.Close())
 }
 
 // write writes the report and puts its summary into the README.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -20,19 +21,30 @@ type Platform struct {
 
 	bins map[string]string
 	dir  string
+	tmp  string // removed by Close
 	env  []string
 	mu   sync.Mutex
 	n    int
 }
 
 // StartPlatform starts NATS and peers[svc] peers of each service in bins,
-// their data in dir, env added to each peer's.
+// their data in dir (empty: a new temporary directory, removed by Close),
+// env added to each peer's.
 func StartPlatform(bins map[string]string, peers map[string]int, dir string, env ...string) (*Platform, error) {
+	tmp := ""
+	if dir == "" {
+		d, err := os.MkdirTemp("", "catga-bench-data-*")
+		if err != nil {
+			return nil, err
+		}
+		dir, tmp = d, d
+	}
 	srv, err := natsembed.Start(natsembed.Config{StoreDir: filepath.Join(dir, "nats")})
 	if err != nil {
+		_ = os.RemoveAll(tmp)
 		return nil, err
 	}
-	p := &Platform{NATS: srv, Peers: map[string][]*Proc{}, bins: bins, dir: dir, env: env}
+	p := &Platform{NATS: srv, Peers: map[string][]*Proc{}, bins: bins, dir: dir, tmp: tmp, env: env}
 	for svc, n := range peers {
 		for range n {
 			if _, err := p.StartPeer(svc); err != nil {
@@ -99,6 +111,9 @@ func (p *Platform) Close() error {
 	}
 	wg.Wait()
 	p.NATS.Shutdown()
+	if p.tmp != "" {
+		errs = append(errs, os.RemoveAll(p.tmp))
+	}
 	return errors.Join(errs...)
 }
 

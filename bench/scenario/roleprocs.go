@@ -44,3 +44,9 @@ func stopAll(ps []*Proc) {
 		_ = p.Stop(10 * time.Second)
 	}
 }
+
+func killAll(ps []*Proc) {
+	for _, p := range ps {
+		p.Kill()
+	}
+}

@@ -34,9 +34,12 @@ type ScalingPoint struct {
 	ErrorShare  float64
 }
 
-// Scaling measures capacity with 1..n peers (open loop at twice the
-// theoretical capacity of the largest peer count: what comes back is what
-// the peers sustain) and p99 at fixed offered loads.
+// Scaling measures, for each peer count, capacity (a closed loop of
+// 2 × peers × concurrency callers: enough to keep every handler slot busy,
+// and no queue beyond that, so the answer is what the peers sustain) and,
+// for CurvePeers, latency at fixed offered loads, open loop. Every point
+// runs on fresh responder processes, so one run's backlog cannot weigh on
+// the next.
 func Scaling(ctx context.Context, cfg ScalingConfig, log io.Writer) (capacity, curves []ScalingPoint, err error) {
 	srv, err := natsembed.Start(natsembed.Config{NoJetStream: true})
 	if err != nil {
@@ -56,42 +59,48 @@ func Scaling(ctx context.Context, cfg ScalingConfig, log io.Writer) (capacity, c
 		_, err := mediator.Send[Work](ctx, m, Work{Seq: seq})
 		return err
 	}
-	perPeer := float64(cfg.Concurrency) / cfg.Wait.Seconds()
-	measure := func(n int, loads []int) ([]ScalingPoint, error) {
-		ps, err := startResponders(n, srv.ClientURL(), cfg.Concurrency, cfg.Wait, fmt.Sprintf("responder-x%d", n))
+	point := func(n, load int) (ScalingPoint, error) {
+		ps, err := startResponders(n, srv.ClientURL(), cfg.Concurrency, cfg.Wait, fmt.Sprintf("responder-x%d-%d", n, load))
 		if err != nil {
-			return nil, err
+			return ScalingPoint{}, err
 		}
-		defer stopAll(ps)
-		var out []ScalingPoint
-		for _, load := range loads {
-			offered := load
-			if load == 0 { // capacity: offer more than n peers can take
-				offered = int(1.5 * perPeer * float64(n))
-			}
-			r, err := harness.OpenLoop(ctx, harness.LoadConfig{Rate: offered, Duration: cfg.Duration, Timeout: 5 * time.Second, MaxInFlight: 20000}, op)
+		defer killAll(ps)
+		pt := ScalingPoint{Peers: n, Load: load}
+		if load == 0 {
+			r, err := harness.ClosedLoop(ctx, 2*n*cfg.Concurrency, cfg.Duration, 5*time.Second, op)
 			if err != nil {
-				return out, err
+				return pt, err
 			}
-			pt := ScalingPoint{Peers: n, Load: load, Achieved: r.Achieved, Lat: r.Latency.Summary(), ErrorShare: r.ErrorShare()}
-			fmt.Fprintf(log, "scaling %d peer(s) offered %d/s: achieved %.0f/s p50 %v p99 %v errors %.1f%%\n", n, offered, r.Achieved, pt.Lat.P50, pt.Lat.P99, pt.ErrorShare*100)
-			out = append(out, pt)
+			pt.Achieved, pt.Lat, pt.ErrorShare = r.Achieved, r.Latency.Summary(), r.ErrorShare()
+		} else {
+			r, err := harness.OpenLoop(ctx, harness.LoadConfig{Rate: load, Duration: cfg.Duration, Timeout: 5 * time.Second, MaxInFlight: 20000}, op)
+			if err != nil {
+				return pt, err
+			}
+			pt.Achieved, pt.Lat, pt.ErrorShare = r.Achieved, r.Latency.Summary(), r.ErrorShare()
 		}
-		return out, nil
+		what := fmt.Sprintf("offered %d/s", load)
+		if load == 0 {
+			what = fmt.Sprintf("capacity (%d callers)", 2*n*cfg.Concurrency)
+		}
+		fmt.Fprintf(log, "scaling %d peer(s) %s: achieved %.0f/s p50 %v p99 %v errors %.1f%%\n", n, what, pt.Achieved, pt.Lat.P50, pt.Lat.P99, pt.ErrorShare*100)
+		return pt, nil
 	}
 	for _, n := range cfg.Peers {
-		loads := []int{0}
-		for _, c := range cfg.CurvePeers {
-			if c == n {
-				loads = append(loads, cfg.Loads...)
-			}
-		}
-		pts, err := measure(n, loads)
+		pt, err := point(n, 0)
 		if err != nil {
 			return capacity, curves, err
 		}
-		capacity = append(capacity, pts[0])
-		curves = append(curves, pts[1:]...)
+		capacity = append(capacity, pt)
+	}
+	for _, n := range cfg.CurvePeers {
+		for _, load := range cfg.Loads {
+			pt, err := point(n, load)
+			if err != nil {
+				return capacity, curves, err
+			}
+			curves = append(curves, pt)
+		}
 	}
 	return capacity, curves, nil
 }
@@ -145,9 +154,10 @@ func ScalingSection(capacity, curves []ScalingPoint, cfg ScalingConfig, dir stri
 		Title: "4. Scaling",
 		Text: fmt.Sprintf("Bench-only responder processes (this program run as `BENCH_ROLE=responder`) serve one route over NATS with a fixed per-handler "+
 			"concurrency limit of %d (`transport.WithConcurrency`) and a simulated I/O wait of %s, so one peer can answer at most %.0f requests/s and peers, "+
-			"not the 2 CPUs, are the limit. One client sends `mediator.Send` open loop (latency from the intended start). Capacity: offered at 1.5× the "+
-			"theoretical capacity of n peers for %s; achieved is what came back. Efficiency = throughput(n) / (n × throughput(1)); the baseline is the "+
-			"one-peer run of the same process, and the theoretical capacity is beside it. Then p99 at fixed offered loads, to show whether more peers keep it flat.",
+			"not the 2 CPUs, are the limit; every point runs on fresh responder processes for %s. Capacity: a closed loop of 2 × peers × limit callers "+
+			"(every handler slot kept busy, no queue beyond; a closed loop is right for throughput, not for latency). Efficiency = throughput(n) / "+
+			"(n × throughput(1)); the baseline is the one-peer run of the same processes, with the theoretical capacity beside it. Then p99 at fixed "+
+			"offered loads, open loop (latency from each request's intended start), to show whether more peers keep it flat as load grows.",
 			cfg.Concurrency, cfg.Wait, perPeer, cfg.Duration),
 		Tables: []harness.Table{ct, lt},
 		Charts: []harness.Chart{{Path: effChart, Caption: "scaling efficiency"}, {Path: p99Chart, Caption: "p99 vs offered load"}},
