@@ -3,6 +3,7 @@ package natstransport
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/nats-io/nats.go"
@@ -52,11 +53,16 @@ func (d *discovery) start() error {
 
 func (d *discovery) newService(eps []*endpoint) (micro.Service, error) {
 	cfg := d.t.cfg
+	md := maps.Clone(cfg.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	md["peer"] = d.t.id
 	svc, err := micro.AddService(d.t.nc, micro.Config{
 		Name:        cfg.Service,
 		Version:     cfg.Version,
 		Description: "Catga peer of " + cfg.Service,
-		Metadata:    map[string]string{"peer": d.t.id},
+		Metadata:    md,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("catga: register %s for discovery: %w", cfg.Service, err)
