@@ -93,6 +93,19 @@ func TestDiscoveryOnePerPeer(t *testing.T) {
 			t.Fatalf("charge %d after closing refunds = %v, %v", i, r, err)
 		}
 	}
+	// STATS counts the requests the peer handled through both of its
+	// subscriptions, not only micro's.
+	stats := gather[micro.Stats](t, nc, "$SRV.STATS.payment")
+	var handled int64 = -1
+	for _, ep := range stats[0].Endpoints {
+		var d natstransport.EndpointData
+		if ep.Subject == chargeRoute.Subject() && json.Unmarshal(ep.Data, &d) == nil {
+			handled = d.Handled
+		}
+	}
+	if len(stats) != 1 || handled != 10 {
+		t.Fatalf("$SRV.STATS.payment: %d answers, %d charges handled, want 1 and 10", len(stats), handled)
+	}
 }
 
 func subjects(info micro.Info) []string {
