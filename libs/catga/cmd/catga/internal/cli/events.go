@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
+	"github.com/catga-go/catga/libs/catga/inbox"
 	"github.com/catga-go/catga/libs/catga/transport"
 )
 
@@ -103,9 +104,9 @@ them, oldest first, with their headers.`,
 			rows := make([][]string, 0, len(msgs))
 			for _, m := range msgs {
 				rows = append(rows, []string{strconv.FormatUint(m.Seq, 10), m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), m.Subject,
-					clip(header(m.Headers, transport.HeaderType), 32), clip(header(m.Headers, transport.HeaderMsgID), 36), clip(m.body(), 80)})
+					clip(header(m.Headers, inbox.HeaderStream), 40), clip(header(m.Headers, transport.HeaderMsgID), 36), clip(m.body(), 80)})
 			}
-			if err := table(a.io.Out, []string{"SEQ", "TIME", "SUBJECT", "TYPE", "MSG-ID", "DATA"}, rows); err != nil {
+			if err := table(a.io.Out, []string{"SEQ", "TIME", "SUBJECT", "STREAM", "MSG-ID", "DATA"}, rows); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.io.Out, "%d event(s) since %s\n", len(msgs), start.UTC().Format(time.RFC3339))

@@ -112,7 +112,10 @@ func startPeer(t *testing.T, cfg peer.Config, svc peer.Service) *peer.Peer {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("peer %s stopped with %v", svc.Name, err)
+			}
 		case <-time.After(20 * time.Second):
 			t.Errorf("peer %s did not stop within 20s", svc.Name)
 		}

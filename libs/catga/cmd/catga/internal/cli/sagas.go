@@ -151,8 +151,12 @@ more, the last line gives the command for the next page (--cursor).`,
 			now := time.Now()
 			rows := make([][]string, 0, len(page.Sagas))
 			for _, s := range page.Sagas {
-				rows = append(rows, []string{s.ID, s.Name, s.State, fmt.Sprintf("%d/%d", s.Step+1, s.Steps), clip(s.Owner, 24),
-					strconv.FormatUint(s.Epoch, 10), until(s.LeaseUntil, now), ago(s.Updated, now), clip(s.Error, 48)})
+				step, lease := fmt.Sprintf("%d/%d", s.Step+1, s.Steps), until(s.LeaseUntil, now)
+				if sagastore.State(s.State).Final() {
+					step, lease = "-", "-" // over: no step runs, nobody holds it
+				}
+				rows = append(rows, []string{s.ID, s.Name, s.State, step, clip(s.Owner, 36),
+					strconv.FormatUint(s.Epoch, 10), lease, ago(s.Updated, now), clip(s.Error, 60)})
 			}
 			if err := table(a.io.Out, []string{"ID", "NAME", "STATE", "STEP", "OWNER", "EPOCH", "LEASE", "UPDATED", "ERROR"}, rows); err != nil {
 				return err
@@ -230,7 +234,12 @@ func (a *app) sagasShowCmd() *cobra.Command {
 func (a *app) printSaga(v SagaView) error {
 	now := time.Now()
 	w := a.io.Out
-	fmt.Fprintf(w, "Saga      %s\nName      %s\nState     %s at step %d of %d\n", v.ID, v.Name, v.State, v.Step+1, v.Steps)
+	fmt.Fprintf(w, "Saga      %s\nName      %s\n", v.ID, v.Name)
+	if sagastore.State(v.State).Final() {
+		fmt.Fprintf(w, "State     %s (%d steps)\n", v.State, v.Steps)
+	} else {
+		fmt.Fprintf(w, "State     %s at step %d of %d\n", v.State, v.Step+1, v.Steps)
+	}
 	if v.Error != "" {
 		fmt.Fprintf(w, "Error     %s\n", v.Error)
 	}
@@ -254,7 +263,7 @@ func (a *app) printSaga(v SagaView) error {
 	fmt.Fprintln(w, "\nHistory")
 	rows = rows[:0]
 	for _, e := range v.History {
-		rows = append(rows, []string{e.At.Format("15:04:05.000"), strconv.Itoa(e.Step + 1), e.What, strconv.FormatUint(e.Epoch, 10), clip(e.Owner, 24), clip(e.Error, 60)})
+		rows = append(rows, []string{e.At.Format("15:04:05.000"), strconv.Itoa(e.Step + 1), e.What, strconv.FormatUint(e.Epoch, 10), clip(e.Owner, 36), clip(e.Error, 60)})
 	}
 	return table(w, []string{"  AT", "STEP", "WHAT", "EPOCH", "OWNER", "ERROR"}, indent(rows))
 }
