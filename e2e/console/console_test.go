@@ -39,10 +39,11 @@ func chromium(t *testing.T) string {
 			return p
 		}
 	}
-	msg := "!!! SKIPPED: no chromium on PATH, so the saga console's browser test cannot run; install Debian's package: scripts/install-deps.sh (or apt-get install chromium)"
+	msg := "no chromium on PATH, so the saga console's browser test cannot run; install Debian's package: scripts/install-deps.sh (or apt-get install chromium)"
 	if os.Getenv("CATGA_E2E") == "1" {
 		t.Fatal(msg)
 	}
+	msg = "!!! SKIPPED: " + msg
 	fmt.Fprintln(os.Stderr, msg)
 	t.Skip(msg)
 	return ""
@@ -145,6 +146,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	defer acancel()
 	bctx, bcancel := chromedp.NewContext(actx)
 	defer bcancel()
+	// Start the browser on bctx itself: the first action's context owns
+	// the browser, and the steps below run on shorter-lived ones.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting %s: %v", bin, err)
+	}
 
 	text := func(sel string) string {
 		t.Helper()
@@ -154,9 +160,13 @@ func TestConsoleInBrowser(t *testing.T) {
 		}
 		return strings.TrimSpace(s)
 	}
+	// Each step is bounded on its own, so that a page that never shows
+	// what it should fails in seconds, naming the step.
 	run := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()
-		if err := chromedp.Do(bctx, steps...); err != nil {
+		sctx, scancel := context.WithTimeout(bctx, 10*time.Second)
+		defer scancel()
+		if err := chromedp.Do(sctx, steps...); err != nil {
 			t.Fatalf("%s: %v", what, err)
 		}
 	}
