@@ -29,6 +29,8 @@ func TestConfigValidate(t *testing.T) {
 		{"too many replicas", func(c *peer.Config) { c.NATSReplicas = 6 }, []string{"CATGA_NATS_REPLICAS: 6 is not a number of replicas from 1 to 5"}},
 		{"negative replicas", func(c *peer.Config) { c.NATSReplicas = -1 }, []string{"CATGA_NATS_REPLICAS: -1 is not"}},
 		{"negative timeout", func(c *peer.Config) { c.ShutdownTimeout = -time.Second }, []string{"CATGA_SHUTDOWN_TIMEOUT: negative"}},
+		{"console read-only", func(c *peer.Config) { c.Console = peer.ConsoleReadOnly }, nil},
+		{"console unknown", func(c *peer.Config) { c.Console = "yes" }, []string{`CATGA_CONSOLE: "yes" is not on, read-only or off`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,7 +60,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvNATSReplicas}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole, peer.EnvNATSReplicas}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -68,7 +70,10 @@ func TestConfigFromEnv(t *testing.T) {
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
 				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
-				c.NATSReplicas == 1
+				c.Console == peer.ConsoleOn && c.NATSReplicas == 1
+		}, nil},
+		{"console off", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvConsole: " OFF "}, func(c peer.Config) bool {
+			return c.Console == peer.ConsoleOff
 		}, nil},
 		{"lists", map[string]string{peer.EnvNATSURL: " nats://a:1, nats://b:2 ,", peer.EnvRedisAddrs: "r1:6379,r2:6379"}, func(c peer.Config) bool {
 			return strings.Join(c.NATSURLs, "|") == "nats://a:1|nats://b:2" && strings.Join(c.RedisAddrs, "|") == "r1:6379|r2:6379"
