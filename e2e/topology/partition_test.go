@@ -56,7 +56,7 @@ func TestScenarioPartitionOrderPeer(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	time.Sleep(time.Second)
+	time.Sleep(1500 * time.Millisecond)
 	cutAt := time.Now()
 	if err := topo.Disconnect(ctx, victim); err != nil {
 		t.Fatal(err)
