@@ -64,7 +64,7 @@ func TestTraceProblems(t *testing.T) {
 			[]traceOrder{done}, []string{"lacks the notification"}},
 		{"POST span missing", order(x, tx, true, completed)[1:], []traceOrder{done}, []string{"lacks the order: server span of POST /orders"}},
 		{"POST span lost with its SIGKILLed peer", order(x, tx, true, completed)[1:],
-			[]traceOrder{{id: x, trace: tx, final: ended("COMPLETED", ""), httpLost: true}}, nil},
+			[]traceOrder{{id: x, trace: tx, final: ended("COMPLETED", ""), httpMayBeLost: true}}, nil},
 		{"nothing carries it", order(x, tx, true, completed)[:1], []traceOrder{done},
 			[]string{"no span carries it", "lacks the payment", "lacks the inventory", "lacks the notification"}},
 		{"another order's span in its trace", append(order(x, tx, true, completed), span(tx, "payment", "server", "process "+charge, charge, y+"/1/0@1")),
@@ -74,7 +74,8 @@ func TestTraceProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := traceProblems(tt.spans, tt.orders)[x]
+			problems, _ := traceProblems(tt.spans, tt.orders)
+			got := problems[x]
 			if len(got) != len(tt.want) {
 				t.Fatalf("problems of x:\n  %s\nwant %d: %q", strings.Join(got, "\n  "), len(tt.want), tt.want)
 			}
@@ -84,6 +85,14 @@ func TestTraceProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+	// An excused POST span is counted only when it is missing.
+	mayBeLost := []traceOrder{{id: x, trace: tx, final: ended("COMPLETED", ""), httpMayBeLost: true}}
+	if _, excused := traceProblems(order(x, tx, true, completed)[1:], mayBeLost); len(excused) != 1 || excused[0] != x {
+		t.Errorf("POST span missing, peer killed: excused %v, want [x]", excused)
+	}
+	if _, excused := traceProblems(order(x, tx, true, completed), mayBeLost); len(excused) != 0 {
+		t.Errorf("POST span present: excused %v, want none", excused)
 	}
 }
 
