@@ -97,12 +97,20 @@ func traceProblems(spans []topology.Span, orders []traceOrder) (problems map[str
 		default:
 			delete(traces, trace)
 			if len(traces) > 0 {
-				p = append(p, fmt.Sprintf("split: spans that carry it are outside its trace %s: %s", trace, describeTraces(traces)))
+				p = append(p, fmt.Sprintf("split: spans that carry it are outside its trace %s, in %s", trace, describeTraces(traces)))
 			}
 		}
 		if trace != "" {
 			missing, httpExcused := missingSpans(o, byTrace[trace])
-			p = append(p, missing...)
+			if len(missing) > 0 {
+				var held []string
+				for _, s := range byTrace[trace] {
+					held = append(held, describe(s))
+				}
+				sort.Strings(held)
+				p = append(p, fmt.Sprintf("its trace %s lacks the %s (it holds %d spans: %s)",
+					trace, strings.Join(missing, "; the "), len(held), strings.Join(held, "; ")))
+			}
 			if httpExcused {
 				excused = append(excused, o.id)
 			}
@@ -119,7 +127,7 @@ func traceProblems(spans []topology.Span, orders []traceOrder) (problems map[str
 	return problems, excused
 }
 
-// missingSpans lists the spans o's trace must hold and does not;
+// missingSpans names the spans o's trace must hold and does not;
 // httpExcused: the POST span is missing, excused by o.httpMayBeLost.
 func missingSpans(o traceOrder, inTrace []*topology.Span) (out []string, httpExcused bool) {
 	type want struct {
@@ -154,12 +162,7 @@ func missingSpans(o traceOrder, inTrace []*topology.Span) (out []string, httpExc
 			continue
 		}
 		if !found {
-			var held []string
-			for _, s := range inTrace {
-				held = append(held, describe(s))
-			}
-			sort.Strings(held)
-			out = append(out, fmt.Sprintf("its trace lacks the %s (%s, %d spans: %s)", w.what, o.final.State, len(held), strings.Join(held, "; ")))
+			out = append(out, w.what)
 		}
 	}
 	return out, httpExcused
