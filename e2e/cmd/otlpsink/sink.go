@@ -141,7 +141,7 @@ func (s *sink) read(w http.ResponseWriter, r *http.Request) {
 
 // readBody reads r's body, gunzipped when so encoded, up to maxBody bytes.
 func readBody(r *http.Request) ([]byte, error) {
-	var in io.Reader = io.LimitReader(r.Body, maxBody+1)
+	in := io.LimitReader(r.Body, maxBody+1)
 	switch enc := r.Header.Get("Content-Encoding"); enc {
 	case "", "identity":
 	case "gzip":
