@@ -106,6 +106,10 @@ bench-saga: deps ## 3-step sagas on the memory store and a real Redis Cluster; l
 bench-eventstore: deps ## appends with and without the outbox and outbox latency on a durable PostgreSQL; last line: appends_per_s appends_no_outbox_per_s outbox_p50_ms outbox_p99_ms durable
 	@cd bench && $(GO) run ./eventstore
 
+.PHONY: bench-report
+bench-report: deps ## every scenario (mediator, transport, saga engine, orders end to end, scaling, recovery) into bench/results/report.md + SVG charts, summary into README.md (≤ 15 min); last line: goals_met goals_missed mediator_send_ns transport_p99_ratio orders_500_p99_ms scaling_efficiency_3 responder_failover_ms
+	@cd bench && $(GO) build -o $(BIN)/bench-report ./report && $(BIN)/bench-report -out results -readme ../README.md
+
 .PHONY: build
 build: ## build every service, the dev launcher and the demo into ./bin
 	@mkdir -p $(BIN)
@@ -127,6 +131,10 @@ e2e: deps images ## end-to-end tests: the platform as processes, and the product
 	@scripts/e2e-clean.sh; set -o pipefail; rc=0; \
 	  (cd e2e && CATGA_E2E=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./...) || rc=$$?; \
 	  scripts/e2e-clean.sh; exit $$rc
+
+.PHONY: new-service
+new-service: ## generate services/$(NAME) from templates (AGGREGATE=shipment names its aggregate; default item), registered in go.work and deploy/compose.yaml
+	@cd libs/catga && $(GO) run ./cmd/catga-new -root $(CURDIR) -name '$(NAME)' $(if $(AGGREGATE),-aggregate '$(AGGREGATE)')
 
 .PHONY: tidy
 # -e: modernc.org/sqlite's own tests pin a github.com/google/pprof version the

@@ -27,6 +27,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad http address", func(c *peer.Config) { c.HTTPAddr = "8080" }, []string{`CATGA_HTTP_ADDR: "8080" is not [host]:port`}},
 		{"bad version", func(c *peer.Config) { c.Version = "latest" }, []string{`CATGA_VERSION: "latest" is not a semantic version`}},
 		{"negative timeout", func(c *peer.Config) { c.ShutdownTimeout = -time.Second }, []string{"CATGA_SHUTDOWN_TIMEOUT: negative"}},
+		{"console read-only", func(c *peer.Config) { c.Console = peer.ConsoleReadOnly }, nil},
+		{"console unknown", func(c *peer.Config) { c.Console = "yes" }, []string{`CATGA_CONSOLE: "yes" is not on, read-only or off`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +58,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -65,7 +67,11 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
-				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment"
+				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
+				c.Console == peer.ConsoleOn
+		}, nil},
+		{"console off", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvConsole: " OFF "}, func(c peer.Config) bool {
+			return c.Console == peer.ConsoleOff
 		}, nil},
 		{"lists", map[string]string{peer.EnvNATSURL: " nats://a:1, nats://b:2 ,", peer.EnvRedisAddrs: "r1:6379,r2:6379"}, func(c peer.Config) bool {
 			return strings.Join(c.NATSURLs, "|") == "nats://a:1|nats://b:2" && strings.Join(c.RedisAddrs, "|") == "r1:6379|r2:6379"
