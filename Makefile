@@ -111,10 +111,11 @@ bench-report: deps ## every scenario (mediator, transport, saga engine, orders e
 	@cd bench && $(GO) build -o $(BIN)/bench-report ./report && $(BIN)/bench-report -out results -readme ../README.md
 
 .PHONY: build
-build: ## build every service, the dev launcher and the demo into ./bin
+build: ## build every service, the dev launcher, the catga CLI and the demo into ./bin
 	@mkdir -p $(BIN)
 	@set -e; for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 $(GO) build -o $(BIN)/$$s .); done
 	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga-dev ./cmd/catga-dev
+	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga ./cmd/catga
 	@cd examples/demo && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo .
 
 # The first service's gateway listens on GATEWAY, the next ones on the ports after it.

@@ -194,6 +194,7 @@ func run() error {
 	}
 	if err == nil && gws != nil {
 		gws.print(os.Stdout)
+		gws.printConsoles(ctx, os.Stdout)
 	}
 	var thenErr error
 	if err == nil && cfg.then != "" {

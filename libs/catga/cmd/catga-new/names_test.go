@@ -71,7 +71,7 @@ func fakeRoot(t *testing.T, goWork, compose string) string {
 	return root
 }
 
-const testCompose = "services:\n  payment:\n    image: x\n" + composeBegin + "\n" + composeEnd + "\n\nnetworks: {}\n"
+const testCompose = "x-peer: &peer {}\nx-env: &peer-env {}\nservices:\n  payment:\n    image: x\n" + composeBegin + "\n" + composeEnd + "\n\nnetworks: {}\n"
 
 func TestNewSpec(t *testing.T) {
 	root := fakeRoot(t, "go 1.26.0\n", testCompose)
@@ -106,7 +106,7 @@ func TestComposeWith(t *testing.T) {
 	if i, j := strings.Index(string(got), entry), strings.Index(string(got), composeEnd); i < 0 || i > j || i < strings.Index(string(got), composeBegin) {
 		t.Fatalf("the entry is not inside the generated block:\n%s", got)
 	}
-	if !strings.HasSuffix(string(got), composeEnd+"\n\nnetworks: {}\n") || !strings.HasPrefix(string(got), "services:\n  payment:\n") {
+	if !strings.HasSuffix(string(got), composeEnd+"\n\nnetworks: {}\n") || !strings.HasPrefix(string(got), "x-peer: &peer {}\nx-env: &peer-env {}\nservices:\n  payment:\n") {
 		t.Fatalf("the rest of the file changed:\n%s", got)
 	}
 	if _, err := composeWith(got, s); !errors.Is(err, errCompose) || !strings.Contains(err.Error(), "already") {
@@ -114,6 +114,14 @@ func TestComposeWith(t *testing.T) {
 	}
 	if _, err := composeWith([]byte("services:\n  payment: {}\n"), s); !errors.Is(err, errCompose) || !strings.Contains(err.Error(), "no generated-services block") {
 		t.Fatalf("without the block: %v, want errCompose", err)
+	}
+	noPeer := strings.Replace(testCompose, "&peer ", "&other ", 1) // &peer-env is still there
+	if _, err := composeWith([]byte(noPeer), s); !errors.Is(err, errCompose) || !strings.Contains(err.Error(), "*peer,") {
+		t.Fatalf("without the anchor &peer: %v, want errCompose naming it", err)
+	}
+	noEnv := strings.Replace(testCompose, "&peer-env", "&other", 1)
+	if _, err := composeWith([]byte(noEnv), s); !errors.Is(err, errCompose) || !strings.Contains(err.Error(), "*peer-env") {
+		t.Fatalf("without the anchor &peer-env: %v, want errCompose naming it", err)
 	}
 }
 

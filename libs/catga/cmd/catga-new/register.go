@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 )
 
@@ -36,9 +37,19 @@ func composeWith(compose []byte, s spec) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The entry merges the file's shared settings (<<: *peer): a file
+	// rewritten without one of them would take an entry compose rejects.
+	for _, m := range aliasRE.FindAllStringSubmatch(string(entry), -1) {
+		if !regexp.MustCompile(`&` + regexp.QuoteMeta(m[1]) + `(\s|$)`).MatchString(text) {
+			return nil, fmt.Errorf("%w: the generated entry uses *%s, which the file no longer defines: update libs/catga/cmd/catga-new/fragments/compose.yaml.tmpl to the file's peer entries", errCompose, m[1])
+		}
+	}
 	i := strings.Index(text, composeEnd+"\n")
 	return []byte(text[:i] + string(entry) + text[i:]), nil
 }
+
+// aliasRE finds the YAML aliases (*name) of a compose fragment.
+var aliasRE = regexp.MustCompile(`\*([A-Za-z0-9_-]+)`)
 
 // goCmd runs the go command in dir, its output in the error.
 func goCmd(dir string, args ...string) error {
