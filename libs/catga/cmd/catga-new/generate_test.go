@@ -30,9 +30,10 @@ const (
 
 // TestGenerateShipping generates a service into a copy of the repository
 // the way a developer would (make new-service NAME=shipping), then checks
-// that it builds, vets, is gofmt-ed and passes its own tests, that make
-// build finds it, and that catga-dev, as make run starts it, runs two
-// ready peers of it that serve its HTTP endpoint through the gateway.
+// that it builds, vets, is gofmt-ed and lint-clean and passes its own
+// tests, that make build finds it, and that catga-dev, as make run starts
+// it, runs two ready peers of it that serve its HTTP endpoint through the
+// gateway.
 //
 // The copy is made at the same place every run (a directory named after
 // the repository's path, locked while a test uses it): the go command's
@@ -86,6 +87,13 @@ func TestGenerateShipping(t *testing.T) {
 	sh(svc, "go", "vet", "./...")
 	if out := sh(svc, "gofmt", "-l", "."); out != "" {
 		t.Fatalf("gofmt -l: the generated files need gofmt:\n%s", out)
+	}
+	// make lint's linter, when make tools built it: the templates must stay
+	// as clean as the services written by hand.
+	if lint := filepath.Join(root, "bin", "golangci-lint"); fileExists(lint) {
+		sh(svc, lint, "run", "--config", filepath.Join(repo, ".golangci.yml"), "./...")
+	} else {
+		t.Logf("golangci-lint not run on the generated service: no %s (make tools builds it)", lint)
 	}
 	out := sh(svc, "go", "test", "-count=1", "./...")
 	for _, pkg := range []string{"services/shipping/domain", "services/shipping/service"} {
@@ -222,6 +230,11 @@ func runPlatform(ctx context.Context, t *testing.T, repo string, env []string) {
 	if err := stop(); err != nil {
 		t.Fatalf("catga-dev did not stop cleanly on SIGINT: %v", err)
 	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func get(t *testing.T, c *http.Client, url string) (int, []byte) {
