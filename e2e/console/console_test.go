@@ -199,6 +199,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	if e := text(`tr[data-saga="` + stuck + `"] td.err`); !strings.Contains(e, "payment provider closed the account") {
 		t.Fatalf("listing shows error %q", e)
 	}
+	// Live: a saga that gets stuck while the page is open shows up on it
+	// without a reload.
+	const later = "order-9c1d"
+	if rec, err := sh.sagas.Load().Run(ctx, later, order{Amount: 300}); err != nil || rec.State != sagastore.StateStuck {
+		t.Fatalf("%s: %s %v, want stuck", later, rec.State, err)
+	}
+	run("the page updates itself", chromedp.WaitVisible(chromedp.CSS(`tr[data-saga="`+later+`"]`)))
+	if n := text(`.n[data-state="stuck"]`); n != "2" {
+		t.Fatalf("stuck count %q after a second saga got stuck, want 2", n)
+	}
 	shot("overview")
 
 	// Its page: the timeline shows the failed action and the stuck
@@ -241,12 +251,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	if got := sh.refunds.Load(); got != 1 {
 		t.Fatalf("%d refunds, want 1", got)
 	}
-	if got := sh.charged.Load(); got != 20 {
-		t.Fatalf("charged %d in all, want 20 (the refused order refunded)", got)
+	if got := sh.charged.Load(); got != 20+300 {
+		t.Fatalf("charged %d in all, want 320 (the retried order refunded, the other still stuck)", got)
 	}
 	run("back to the overview", chromedp.Navigate(base), chromedp.WaitVisible(chromedp.CSS(`.n[data-state="stuck"]`)))
-	if n := text(`.n[data-state="stuck"]`); n != "0" {
-		t.Fatalf("stuck count after the retry %q, want 0", n)
+	if n := text(`.n[data-state="stuck"]`); n != "1" {
+		t.Fatalf("stuck count after the retry %q, want 1 (the other one)", n)
 	}
 	t.Logf("browser test took %s", time.Since(start).Round(time.Millisecond))
 }
