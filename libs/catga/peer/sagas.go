@@ -38,13 +38,15 @@ type sagaStore struct {
 // outlive the transport's.
 func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStore, error) {
 	if len(cfg.RedisAddrs) > 0 {
-		// Short socket timeouts: a saga store command takes a millisecond,
-		// and go-redis' defaults (dial 5 s, read 3 s) made every write after
-		// a master died wait seconds on the dead node, the slot-map reload
-		// included (it may ask the dead node first), so the write outage
-		// outlasted the failover by seconds (e2e TestScenarioKillRedisMaster).
+		// Short socket timeouts and a single dial attempt: a saga store
+		// command takes a millisecond, and go-redis' defaults (dial 5 s,
+		// 5 dial attempts, read 3 s) made every write after a master died
+		// wait seconds on the dead node, the slot-map reload included (it
+		// may ask the dead node first), so the write outage outlasted the
+		// failover by seconds (e2e TestScenarioKillRedisMaster). The
+		// cluster client still moves a failing command to another node.
 		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas",
-			DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout})
+			DialTimeout: redisDialTimeout, DialerRetries: 1, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout})
 		s := sagaredis.New(c, sagaredis.WithPrefix("catga:"+cfg.Service), sagaredis.WithLogger(log))
 		return &sagaStore{Store: s, kind: "redis",
 			ping:  func(ctx context.Context) error { return c.Ping(ctx).Err() },

@@ -38,7 +38,7 @@ func main() {
 	}
 	// As the chassis makes it (peer/sagas.go).
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: strings.Split(*addrs, ","), ClientName: "probe-sagas",
-		DialTimeout: *dial, ReadTimeout: *io, WriteTimeout: *io})
+		DialTimeout: *dial, DialerRetries: 1, ReadTimeout: *io, WriteTimeout: *io})
 	s := sagaredis.New(c, sagaredis.WithPrefix("catga:probe"))
 	defer func() { _ = s.Close(); _ = c.Close() }()
 
