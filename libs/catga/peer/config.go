@@ -31,6 +31,11 @@ type Config struct {
 	// RedisAddrs hold the saga store: none means NATS JetStream KV; one
 	// address a single Redis node; several a Redis Cluster (seed nodes).
 	RedisAddrs []string
+	// RedisUsername and RedisPassword authenticate to Redis (AUTH, or an
+	// ACL user when RedisUsername is set). A username needs a password:
+	// an ACL user without one is a misconfiguration, not an open door.
+	RedisUsername string
+	RedisPassword string
 	// DatabaseURL, when set (postgres://...), holds the event store in
 	// PostgreSQL, in the schema named after the service. Empty means a
 	// SQLite file at SQLitePath.
@@ -53,6 +58,8 @@ type Config struct {
 const (
 	EnvNATSURL         = "CATGA_NATS_URL"         // comma-separated nats:// URLs; required
 	EnvRedisAddrs      = "CATGA_REDIS_ADDRS"      // comma-separated host:port; empty: saga store in NATS KV
+	EnvRedisUsername   = "CATGA_REDIS_USERNAME"   // Redis ACL user; empty: the default user
+	EnvRedisPassword   = "CATGA_REDIS_PASSWORD"   // Redis password; required with CATGA_REDIS_USERNAME
 	EnvDatabaseURL     = "CATGA_DATABASE_URL"     // postgres://...; empty: SQLite
 	EnvSQLitePath      = "CATGA_SQLITE_PATH"      // default data/<service>.db
 	EnvHTTPAddr        = "CATGA_HTTP_ADDR"        // default :8080
@@ -81,6 +88,8 @@ func ConfigFromEnv(service string) (Config, error) {
 		SQLitePath:  strings.TrimSpace(os.Getenv(EnvSQLitePath)),
 		HTTPAddr:    strings.TrimSpace(os.Getenv(EnvHTTPAddr)),
 	}
+	// The password is not trimmed: it may hold any byte.
+	cfg.RedisUsername, cfg.RedisPassword = strings.TrimSpace(os.Getenv(EnvRedisUsername)), os.Getenv(EnvRedisPassword)
 	var errs []error
 	if v := strings.TrimSpace(os.Getenv(EnvShutdownTimeout)); v != "" {
 		d, err := time.ParseDuration(v)
@@ -149,6 +158,12 @@ func (c Config) problems() []error {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port", EnvRedisAddrs, a))
 		}
+	}
+	if c.RedisUsername != "" && c.RedisPassword == "" {
+		errs = append(errs, fmt.Errorf("%s: set with no %s", EnvRedisUsername, EnvRedisPassword))
+	}
+	if (c.RedisUsername != "" || c.RedisPassword != "") && len(c.RedisAddrs) == 0 {
+		errs = append(errs, fmt.Errorf("%s/%s: set with no %s", EnvRedisUsername, EnvRedisPassword, EnvRedisAddrs))
 	}
 	if c.DatabaseURL != "" {
 		if p, err := url.Parse(c.DatabaseURL); err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {

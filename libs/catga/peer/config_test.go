@@ -27,6 +27,14 @@ func TestConfigValidate(t *testing.T) {
 		{"bad http address", func(c *peer.Config) { c.HTTPAddr = "8080" }, []string{`CATGA_HTTP_ADDR: "8080" is not [host]:port`}},
 		{"bad version", func(c *peer.Config) { c.Version = "latest" }, []string{`CATGA_VERSION: "latest" is not a semantic version`}},
 		{"negative timeout", func(c *peer.Config) { c.ShutdownTimeout = -time.Second }, []string{"CATGA_SHUTDOWN_TIMEOUT: negative"}},
+		{"redis user and password", func(c *peer.Config) {
+			c.RedisAddrs, c.RedisUsername, c.RedisPassword = []string{"r:6379"}, "order", "secret"
+		}, nil},
+		{"redis password alone", func(c *peer.Config) { c.RedisAddrs, c.RedisPassword = []string{"r:6379"}, "secret" }, nil},
+		{"redis user without password", func(c *peer.Config) { c.RedisAddrs, c.RedisUsername = []string{"r:6379"}, "order" },
+			[]string{"CATGA_REDIS_USERNAME: set with no CATGA_REDIS_PASSWORD"}},
+		{"redis credentials without redis", func(c *peer.Config) { c.RedisUsername, c.RedisPassword = "order", "secret" },
+			[]string{"CATGA_REDIS_USERNAME/CATGA_REDIS_PASSWORD: set with no CATGA_REDIS_ADDRS"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 			if strings.Contains(err.Error(), "secret") {
-				t.Errorf("error %q shows the database password", err)
+				t.Errorf("error %q shows a password", err)
 			}
 		})
 	}
@@ -56,7 +64,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvRedisUsername, peer.EnvRedisPassword}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -79,6 +87,12 @@ func TestConfigFromEnv(t *testing.T) {
 			[]string{"CATGA_SHUTDOWN_TIMEOUT", "CATGA_NATS_URL", "CATGA_HTTP_ADDR"}},
 		{"zero timeout", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvShutdownTimeout: "0s"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT: 0s must be positive"}},
+		{"redis credentials", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvRedisAddrs: "r:6379",
+			peer.EnvRedisUsername: " payment ", peer.EnvRedisPassword: " p w "}, func(c peer.Config) bool {
+			return c.RedisUsername == "payment" && c.RedisPassword == " p w "
+		}, nil},
+		{"redis user without password", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvRedisAddrs: "r:6379",
+			peer.EnvRedisUsername: "payment"}, nil, []string{"CATGA_REDIS_USERNAME: set with no CATGA_REDIS_PASSWORD"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -38,7 +38,8 @@ type sagaStore struct {
 // outlive the transport's.
 func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStore, error) {
 	if len(cfg.RedisAddrs) > 0 {
-		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas"})
+		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas",
+			Username: cfg.RedisUsername, Password: cfg.RedisPassword})
 		s := sagaredis.New(c, sagaredis.WithPrefix("catga:"+cfg.Service), sagaredis.WithLogger(log))
 		return &sagaStore{Store: s, kind: "redis",
 			ping:  func(ctx context.Context) error { return c.Ping(ctx).Err() },
