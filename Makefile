@@ -120,6 +120,10 @@ e2e: deps images ## end-to-end tests: the platform as processes, and the product
 	  (cd e2e && CATGA_E2E=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./...) || rc=$$?; \
 	  scripts/e2e-clean.sh; exit $$rc
 
+.PHONY: compose-smoke
+compose-smoke: deps images ## deploy/compose.yaml up with the local images: one order COMPLETED, NATS/Redis/PostgreSQL permissions checked, torn down
+	@cd e2e && CATGA_E2E=1 $(GO) test -count=1 -timeout 10m -v -run TestComposeSmoke ./compose/
+
 .PHONY: tidy
 # -e: modernc.org/sqlite's own tests pin a github.com/google/pprof version the
 # module proxy no longer serves; it is never built, so tidy may skip it.
