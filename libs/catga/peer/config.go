@@ -151,7 +151,7 @@ func (c Config) problems() []error {
 	}
 	for _, u := range c.NATSURLs {
 		if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" {
-			errs = append(errs, fmt.Errorf("%s: %q is not a URL (want nats://host:port)", EnvNATSURL, u))
+			errs = append(errs, fmt.Errorf("%s: %q is not a URL (want nats://host:port)", EnvNATSURL, redactURL(u)))
 		}
 	}
 	for _, a := range c.RedisAddrs {
@@ -182,6 +182,28 @@ func (c Config) problems() []error {
 		errs = append(errs, fmt.Errorf("%s: negative", EnvShutdownTimeout))
 	}
 	return errs
+}
+
+// redactURL is u fit for a log: a password in it (nats://user:pw@host,
+// as deploy/compose.yaml passes NATS credentials) replaced by "xxxxx";
+// all before the last "@" when u is not a URL with user information.
+func redactURL(u string) string {
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		return p.Redacted()
+	}
+	if i := strings.LastIndex(u, "@"); i >= 0 {
+		return "xxxxx" + u[i:]
+	}
+	return u
+}
+
+// redactURLs is [redactURL] of each.
+func redactURLs(us []string) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = redactURL(u)
+	}
+	return out
 }
 
 // splitList splits a comma-separated list, dropping blanks.

@@ -22,6 +22,8 @@ func TestConfigValidate(t *testing.T) {
 		// The transport's rule: the peer once took names Serve then refused.
 		{"service name Serve refuses", func(c *peer.Config) { c.Service = "or:der" }, []string{`service name "or:der"`}},
 		{"not a url", func(c *peer.Config) { c.NATSURLs = []string{"localhost:4222"} }, []string{`CATGA_NATS_URL: "localhost:4222" is not a URL`}},
+		{"bad url with a password", func(c *peer.Config) { c.NATSURLs = []string{"nats://order:secret@h:4222", "order:secret@h:4222"} },
+			[]string{`CATGA_NATS_URL: "xxxxx@h:4222" is not a URL`}},
 		{"bad redis address", func(c *peer.Config) { c.RedisAddrs = []string{"redis1"} }, []string{`CATGA_REDIS_ADDRS: "redis1" is not host:port`}},
 		{"not postgres", func(c *peer.Config) { c.DatabaseURL = "mysql://u:secret@h/db" }, []string{"CATGA_DATABASE_URL: not a postgres:// URL"}},
 		{"bad http address", func(c *peer.Config) { c.HTTPAddr = "8080" }, []string{`CATGA_HTTP_ADDR: "8080" is not [host]:port`}},

@@ -226,7 +226,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 		DrainTimeout: drainBudget(cfg.ShutdownTimeout), Logger: log,
 	})
 	if err != nil {
-		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, cfg.NATSURLs, err)
+		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, redactURLs(cfg.NATSURLs), err)
 	}
 	if r.tel, err = newTelemetry(ctx, cfg, r.tr.ID(), o.tp); err != nil {
 		return err
