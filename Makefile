@@ -98,6 +98,10 @@ bench-saga: deps ## 3-step sagas on the memory store and a real Redis Cluster; l
 bench-eventstore: deps ## appends with and without the outbox and outbox latency on a durable PostgreSQL; last line: appends_per_s appends_no_outbox_per_s outbox_p50_ms outbox_p99_ms durable
 	@cd bench && $(GO) run ./eventstore
 
+.PHONY: bench-report
+bench-report: deps ## every scenario (mediator, transport, saga engine, orders end to end, scaling, recovery) into bench/results/report.md + SVG charts, summary into README.md (≤ 15 min); last line: goals_met goals_missed mediator_send_ns transport_p99_ratio orders_500_p99_ms scaling_efficiency_3 responder_failover_ms
+	@cd bench && $(GO) build -o $(BIN)/bench-report ./report && $(BIN)/bench-report -out results -readme ../README.md
+
 .PHONY: build
 build: ## build every service, the dev launcher and the demo into ./bin
 	@mkdir -p $(BIN)

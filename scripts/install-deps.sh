@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the integration tests need and a fresh machine may lack:
-# redis-server and redis-cli (Redis Cluster tests) and a PostgreSQL server
-# (event store tests). Idempotent: does nothing when everything is present.
+# redis-server and redis-cli (Redis Cluster tests), a PostgreSQL server
+# (event store tests) and Debian's chromium (the saga console's browser
+# test; a distribution package, never a downloaded browser build).
+# Idempotent: does nothing when everything is present.
 set -euo pipefail
 
 need=()
@@ -10,6 +12,7 @@ command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 sudo=""

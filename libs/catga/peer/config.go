@@ -50,7 +50,19 @@ type Config struct {
 	// flight get up to 2/5 of it, the NATS drain 2/5, and the saga
 	// hand-off and telemetry flush the rest.
 	ShutdownTimeout time.Duration
+	// Console is the saga console on the peer's HTTP server (PathConsole),
+	// served when the service registered sagas: ConsoleOn (the default),
+	// ConsoleReadOnly (no operator actions) or ConsoleOff. It is an
+	// operator surface with no login: see package console.
+	Console string
 }
+
+// Console settings.
+const (
+	ConsoleOn       = "on"
+	ConsoleReadOnly = "read-only"
+	ConsoleOff      = "off"
+)
 
 // Environment variables read by [ConfigFromEnv]. The OpenTelemetry SDK
 // reads the standard OTEL_* variables itself (OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -66,6 +78,7 @@ const (
 	EnvShutdownTimeout = "CATGA_SHUTDOWN_TIMEOUT" // Go duration, default 20s
 	EnvVersion         = "CATGA_VERSION"          // semantic version, default 0.0.0-dev
 	EnvLogLevel        = "CATGA_LOG_LEVEL"        // debug, info, warn or error; default info
+	EnvConsole         = "CATGA_CONSOLE"          // on, read-only or off; default on
 )
 
 // Defaults of the optional settings.
@@ -87,6 +100,7 @@ func ConfigFromEnv(service string) (Config, error) {
 		DatabaseURL: strings.TrimSpace(os.Getenv(EnvDatabaseURL)),
 		SQLitePath:  strings.TrimSpace(os.Getenv(EnvSQLitePath)),
 		HTTPAddr:    strings.TrimSpace(os.Getenv(EnvHTTPAddr)),
+		Console:     strings.ToLower(strings.TrimSpace(os.Getenv(EnvConsole))),
 	}
 	// The password is not trimmed: it may hold any byte.
 	cfg.RedisUsername, cfg.RedisPassword = strings.TrimSpace(os.Getenv(EnvRedisUsername)), os.Getenv(EnvRedisPassword)
@@ -118,6 +132,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.Console == "" {
+		c.Console = ConsoleOn
 	}
 	if c.SQLitePath == "" && c.DatabaseURL == "" && c.Service != "" {
 		c.SQLitePath = filepath.Join("data", c.Service+".db")
@@ -180,6 +197,11 @@ func (c Config) problems() []error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: negative", EnvShutdownTimeout))
+	}
+	switch c.Console {
+	case "", ConsoleOn, ConsoleReadOnly, ConsoleOff:
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not %s, %s or %s", EnvConsole, c.Console, ConsoleOn, ConsoleReadOnly, ConsoleOff))
 	}
 	return errs
 }

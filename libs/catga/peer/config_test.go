@@ -37,6 +37,8 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"CATGA_REDIS_USERNAME: set with no CATGA_REDIS_PASSWORD"}},
 		{"redis credentials without redis", func(c *peer.Config) { c.RedisUsername, c.RedisPassword = "order", "secret" },
 			[]string{"CATGA_REDIS_USERNAME/CATGA_REDIS_PASSWORD: set with no CATGA_REDIS_ADDRS"}},
+		{"console read-only", func(c *peer.Config) { c.Console = peer.ConsoleReadOnly }, nil},
+		{"console unknown", func(c *peer.Config) { c.Console = "yes" }, []string{`CATGA_CONSOLE: "yes" is not on, read-only or off`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -66,7 +68,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvRedisUsername, peer.EnvRedisPassword}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole, peer.EnvRedisUsername, peer.EnvRedisPassword}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -75,7 +77,11 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
-				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment"
+				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
+				c.Console == peer.ConsoleOn
+		}, nil},
+		{"console off", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvConsole: " OFF "}, func(c peer.Config) bool {
+			return c.Console == peer.ConsoleOff
 		}, nil},
 		{"lists", map[string]string{peer.EnvNATSURL: " nats://a:1, nats://b:2 ,", peer.EnvRedisAddrs: "r1:6379,r2:6379"}, func(c peer.Config) bool {
 			return strings.Join(c.NATSURLs, "|") == "nats://a:1|nats://b:2" && strings.Join(c.RedisAddrs, "|") == "r1:6379|r2:6379"

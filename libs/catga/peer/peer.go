@@ -290,6 +290,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	if err := r.engine.Start(); err != nil {
 		return fmt.Errorf("catga: %s: saga engine: %w", cfg.Service, err)
 	}
+	r.p.mountConsole()
 	r.p.checks = []check{
 		{"nats", r.natsReady},
 		{"sagas", r.sagas.ping},
