@@ -103,10 +103,11 @@ bench-report: deps ## every scenario (mediator, transport, saga engine, orders e
 	@cd bench && $(GO) build -o $(BIN)/bench-report ./report && $(BIN)/bench-report -out results -readme ../README.md
 
 .PHONY: build
-build: ## build every service, the dev launcher and the demo into ./bin
+build: ## build every service, the dev launcher, the catga CLI and the demo into ./bin
 	@mkdir -p $(BIN)
 	@set -e; for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 $(GO) build -o $(BIN)/$$s .); done
 	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga-dev ./cmd/catga-dev
+	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga ./cmd/catga
 	@cd examples/demo && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo .
 
 # The first service's gateway listens on GATEWAY, the next ones on the ports after it.
@@ -127,6 +128,10 @@ e2e: deps images ## end-to-end tests: the platform as processes, and the product
 .PHONY: compose-smoke
 compose-smoke: deps images ## deploy/compose.yaml up with the local images: one order COMPLETED, NATS/Redis/PostgreSQL permissions checked, torn down
 	@cd e2e && CATGA_E2E=1 $(GO) test -count=1 -timeout 10m -v -run TestComposeSmoke ./compose/
+
+.PHONY: new-service
+new-service: ## generate services/$(NAME) from templates (AGGREGATE=shipment names its aggregate; default item), registered in go.work and deploy/compose.yaml
+	@cd libs/catga && $(GO) run ./cmd/catga-new -root $(CURDIR) -name '$(NAME)' $(if $(AGGREGATE),-aggregate '$(AGGREGATE)')
 
 .PHONY: tidy
 # -e: modernc.org/sqlite's own tests pin a github.com/google/pprof version the

@@ -66,6 +66,10 @@ type Config struct {
 	// Version of the service, announced through discovery. Default
 	// "0.0.0-dev".
 	Version string
+	// Metadata is announced through discovery with the peer's id (key
+	// "peer", which Metadata cannot override), e.g. the peer's HTTP
+	// address, for operators' tools.
+	Metadata map[string]string
 	// Logger receives connection events. Default discards.
 	Logger *slog.Logger
 }
