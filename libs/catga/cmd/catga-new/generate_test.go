@@ -30,9 +30,10 @@ const (
 
 // TestGenerateShipping generates a service into a copy of the repository
 // the way a developer would (make new-service NAME=shipping), then checks
-// that it builds, vets, is gofmt-ed and passes its own tests, that make
-// build finds it, and that catga-dev, as make run starts it, runs two
-// ready peers of it that serve its HTTP endpoint through the gateway.
+// that it builds, vets, is gofmt-ed and lint-clean and passes its own
+// tests, that make build finds it, and that catga-dev, as make run starts
+// it, runs two ready peers of it that serve its HTTP endpoint through the
+// gateway.
 //
 // The copy is made at the same place every run (a directory named after
 // the repository's path, locked while a test uses it): the go command's
@@ -86,6 +87,13 @@ func TestGenerateShipping(t *testing.T) {
 	sh(svc, "go", "vet", "./...")
 	if out := sh(svc, "gofmt", "-l", "."); out != "" {
 		t.Fatalf("gofmt -l: the generated files need gofmt:\n%s", out)
+	}
+	// make lint's linter, when make tools built it: the templates must stay
+	// as clean as the services written by hand.
+	if lint := filepath.Join(root, "bin", "golangci-lint"); fileExists(lint) {
+		sh(svc, lint, "run", "--config", filepath.Join(repo, ".golangci.yml"), "./...")
+	} else {
+		t.Logf("golangci-lint not run on the generated service: no %s (make tools builds it)", lint)
 	}
 	out := sh(svc, "go", "test", "-count=1", "./...")
 	for _, pkg := range []string{"services/shipping/domain", "services/shipping/service"} {
@@ -224,6 +232,11 @@ func runPlatform(ctx context.Context, t *testing.T, repo string, env []string) {
 	}
 }
 
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
 func get(t *testing.T, c *http.Client, url string) (int, []byte) {
 	t.Helper()
 	resp, err := c.Get(url)
@@ -306,8 +319,8 @@ func copyRepo(t *testing.T, root string) string {
 }
 
 // childEnv is the environment of the go and make commands: the shared
-// build cache, no CATGA_* of the developer's shell, and a cache directory
-// of the test's own for what peertest builds.
+// build and lint caches, no CATGA_* of the developer's shell, and a cache
+// directory of the test's own for what peertest builds.
 func childEnv(t *testing.T) []string {
 	t.Helper()
 	gocache, err := exec.Command("go", "env", "GOCACHE").Output()
@@ -323,7 +336,13 @@ func childEnv(t *testing.T) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, "GOCACHE="+strings.TrimSpace(string(gocache)), "XDG_CACHE_HOME="+t.TempDir())
+	env = append(env, "GOCACHE="+strings.TrimSpace(string(gocache)), "XDG_CACHE_HOME="+t.TempDir())
+	if os.Getenv("GOLANGCI_LINT_CACHE") == "" {
+		if dir, err := os.UserCacheDir(); err == nil {
+			env = append(env, "GOLANGCI_LINT_CACHE="+filepath.Join(dir, "golangci-lint")) // its default, kept warm
+		}
+	}
+	return env
 }
 
 // tail keeps the last lines of a process's output.

@@ -146,6 +146,9 @@ func TestRender(t *testing.T) {
 			t.Errorf("%s holds an unfilled template action", p)
 		}
 	}
+	if got := string(files[".gitignore"]); !strings.HasSuffix(got, "\n/shipping\n") {
+		t.Errorf(".gitignore = %q, want it to ignore the binary /shipping", got)
+	}
 	if !bytes.Contains(files["go.mod"], []byte("module example.com/repo/services/shipping\n")) {
 		t.Errorf("go.mod:\n%s", files["go.mod"])
 	}

@@ -11,8 +11,9 @@ import (
 	"text/template"
 )
 
-// templates/ is a service's tree: each file, its name without ".tmpl" and
-// with "AGG" replaced by the aggregate's name, is written under
+// templates/ is a service's tree: each file, its name without ".tmpl",
+// with "AGG" replaced by the aggregate's name and a leading "dot-" by ".",
+// is written under
 // services/<name>/. fragments/ are pieces of shared files (compose.yaml).
 //
 //go:embed templates fragments
@@ -35,7 +36,11 @@ func render(s spec) (map[string][]byte, error) {
 			return err
 		}
 		rel := strings.TrimSuffix(strings.TrimPrefix(p, "templates/"), ".tmpl")
-		rel = path.Join(path.Dir(rel), strings.ReplaceAll(path.Base(rel), "AGG", s.Agg))
+		base := strings.ReplaceAll(path.Base(rel), "AGG", s.Agg)
+		if b, ok := strings.CutPrefix(base, "dot-"); ok {
+			base = "." + b // embed leaves out dot files
+		}
+		rel = path.Join(path.Dir(rel), base)
 		if strings.HasSuffix(rel, ".go") {
 			if out, err = format.Source(out); err != nil {
 				return fmt.Errorf("catga: template %s makes Go that does not parse: %w", p, err)

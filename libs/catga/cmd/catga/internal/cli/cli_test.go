@@ -234,6 +234,28 @@ func TestEventsAndDeadLetters(t *testing.T) {
 	if n := pl.made.Load(); n != 1 {
 		t.Fatalf("the widget consumer handled %d messages, want 1", n)
 	}
+
+	// --follow: the last event, then the ones published while it follows,
+	// one JSON object a line, until --for passes.
+	followed := make(chan result, 1)
+	go func() {
+		followed <- pl.catgaCLI(t, "", "events", "tail", "catga.evt.widget.made", "--count", "1", "--follow", "--for", "3s", "--json")
+	}()
+	time.Sleep(time.Second)
+	if err := pl.order.Transport.PublishDurable(ctx, &transport.Msg{Subject: "catga.evt.widget.made", Data: []byte(`{"id":"late"}`),
+		Header: transport.Header{transport.HeaderMsgID: {"widget-late"}, transport.HeaderNatsMsgID: {"widget-late"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var r result
+	select {
+	case r = <-followed:
+	case <-time.After(15 * time.Second):
+		t.Fatal("tail --follow --for 3s did not return within 15s")
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if r.code != cli.ExitOK || len(lines) != 2 || !strings.Contains(lines[0], fmt.Sprintf(`"seq":%d`, rep.NewSeq)) || !strings.Contains(lines[1], `"data":{"id":"late"}`) {
+		t.Fatalf("tail --follow: exit %d, lines %q", r.code, lines)
+	}
 }
 
 // TestUsage: exit code 2 for malformed command lines, help with examples,

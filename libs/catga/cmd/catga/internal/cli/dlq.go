@@ -96,7 +96,7 @@ func (a *app) dlqListCmd() *cobra.Command {
 			if len(args) == 1 {
 				subject = transport.DeadLetterSubject(args[0])
 			}
-			msgs, more, err := a.readMore(cmd.Context(), readSpec{subject: subject, after: after, firstN: limit})
+			msgs, more, _, err := a.readMore(cmd.Context(), readSpec{subject: subject, after: after, firstN: limit})
 			if err != nil {
 				return err
 			}

@@ -5,7 +5,8 @@
 // Commands: peers (every running peer, through nats.go/micro discovery),
 // sagas list|show|retry|compensate (the saga store's operator API,
 // [saga.Operator]), events tail (a JetStream subject through an ordered
-// ephemeral consumer), dlq list|replay (dead letters with their original
+// ephemeral consumer, bounded by --count and --since, or following it with
+// -f), dlq list|replay (dead letters with their original
 // headers). Output is a table for people, JSON with --json for scripts.
 //
 // Exit codes, which scripts may rely on:

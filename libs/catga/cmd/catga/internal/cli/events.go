@@ -71,6 +71,8 @@ func (a *app) eventsCmd() *cobra.Command {
 	cmd := &cobra.Command{Use: "events", Short: "Look at the events stored in JetStream"}
 	var count int
 	var from string
+	var follow bool
+	var forDur time.Duration
 	tail := &cobra.Command{
 		Use:   "tail SUBJECT",
 		Short: "Print the last events on a subject (wildcards allowed)",
@@ -80,7 +82,8 @@ which leaves nothing behind on the server, and prints the last --count of
 them, oldest first, with their headers.`,
 		Example: `  catga events tail catga.evt.order.placed
   catga events tail 'catga.evt.>' --since 10m --count 100
-  catga events tail catga.evt.payment.charged --since 2026-12-02T03:00:00Z --json`,
+  catga events tail catga.evt.payment.charged --since 2026-12-02T03:00:00Z --json
+  catga events tail 'catga.evt.order.>' -f`,
 		Args: args(1, "one SUBJECT"),
 		RunE: a.run(func(cmd *cobra.Command, args []string) error {
 			subject := args[0]
@@ -94,9 +97,17 @@ them, oldest first, with their headers.`,
 			if err != nil {
 				return err
 			}
-			msgs, err := a.read(cmd.Context(), readSpec{subject: subject, start: start, keepLast: count})
+			msgs, last, err := a.read(cmd.Context(), readSpec{subject: subject, start: start, keepLast: count})
 			if err != nil {
 				return err
+			}
+			if follow {
+				for _, m := range msgs {
+					if err := a.printLine(m); err != nil {
+						return err
+					}
+				}
+				return a.follow(cmd.Context(), subject, last, forDur)
 			}
 			if a.json {
 				return a.printJSON(msgs)
@@ -114,6 +125,8 @@ them, oldest first, with their headers.`,
 		}),
 	}
 	tail.Flags().IntVarP(&count, "count", "n", 20, "print at most the last this many events")
+	tail.Flags().BoolVarP(&follow, "follow", "f", false, "then print new events as they arrive, one line each (--json: one object a line), until interrupted or --for passes")
+	tail.Flags().DurationVar(&forDur, "for", 0, "with --follow, stop after this long (0: when interrupted)")
 	tail.Flags().StringVar(&from, "since", "1h", "read from this long ago (10m) or this RFC 3339 time")
 	cmd.AddCommand(tail)
 	return cmd
@@ -130,17 +143,19 @@ type readSpec struct {
 }
 
 // read reads the stream through an ordered ephemeral consumer up to the
-// messages stored when it started (it does not wait for new ones). more
-// reports whether firstN stopped it before the end.
-func (a *app) read(ctx context.Context, spec readSpec) ([]Message, error) {
-	msgs, _, err := a.readMore(ctx, spec)
-	return msgs, err
+// messages stored when it started (it does not wait for new ones), and
+// returns them with the stream's last sequence then.
+func (a *app) read(ctx context.Context, spec readSpec) ([]Message, uint64, error) {
+	msgs, _, last, err := a.readMore(ctx, spec)
+	return msgs, last, err
 }
 
-func (a *app) readMore(ctx context.Context, spec readSpec) ([]Message, bool, error) {
+// readMore is read, also saying whether firstN stopped it before the end
+// and the stream's last sequence when it started.
+func (a *app) readMore(ctx context.Context, spec readSpec) ([]Message, bool, uint64, error) {
 	c, err := a.natsConn()
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
@@ -153,26 +168,26 @@ func (a *app) readMore(ctx context.Context, spec readSpec) ([]Message, bool, err
 	}
 	stream, err := c.js.Stream(ctx, a.stream)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, false, fmt.Errorf("%w: no stream %s (--stream): has any peer run?", errRefused, a.stream)
+		return nil, false, 0, fmt.Errorf("%w: no stream %s (--stream): has any peer run?", errRefused, a.stream)
 	} else if err != nil {
-		return nil, false, fmt.Errorf("catga: stream %s: %w", a.stream, err)
+		return nil, false, 0, fmt.Errorf("catga: stream %s: %w", a.stream, err)
 	}
 	// What is stored now bounds the read: a busy subject does not keep it
 	// going.
 	last := stream.CachedInfo().State.LastSeq
 	if last == 0 || spec.after >= last {
-		return []Message{}, false, nil
+		return []Message{}, false, last, nil
 	}
 	cons, err := stream.OrderedConsumer(ctx, cfg)
 	if err != nil {
-		return nil, false, fmt.Errorf("catga: read %s: %w", spec.subject, err)
+		return nil, false, 0, fmt.Errorf("catga: read %s: %w", spec.subject, err)
 	}
 	out := []Message{}
 	for {
 		wait := min(time.Second, time.Until(deadline(ctx)))
 		batch, err := cons.Fetch(256, jetstream.FetchMaxWait(max(wait, 10*time.Millisecond)))
 		if err != nil {
-			return nil, false, fmt.Errorf("catga: read %s: %w", spec.subject, err)
+			return nil, false, 0, fmt.Errorf("catga: read %s: %w", spec.subject, err)
 		}
 		n := 0
 		for m := range batch.Messages() {
@@ -182,29 +197,86 @@ func (a *app) readMore(ctx context.Context, spec readSpec) ([]Message, bool, err
 				continue
 			}
 			if md.Sequence.Stream > last {
-				return out, false, nil
+				return out, false, last, nil
 			}
 			out = append(out, message(md.Sequence.Stream, md.Timestamp, m.Subject(), m.Headers(), m.Data()))
 			if spec.keepLast > 0 && len(out) > spec.keepLast {
 				out = out[1:]
 			}
 			if spec.firstN > 0 && len(out) == spec.firstN {
-				return out, md.NumPending > 0, nil
+				return out, md.NumPending > 0, last, nil
 			}
 			if md.NumPending == 0 || md.Sequence.Stream == last {
-				return out, false, nil
+				return out, false, last, nil
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-			return nil, false, fmt.Errorf("catga: read %s: %w", spec.subject, err)
+			return nil, false, 0, fmt.Errorf("catga: read %s: %w", spec.subject, err)
 		}
 		if n == 0 {
-			return out, false, nil // nothing (more) matches within the window
+			return out, false, last, nil // nothing (more) matches within the window
 		}
 		if ctx.Err() != nil {
-			return nil, false, fmt.Errorf("catga: read %s: %w", spec.subject, ctx.Err())
+			return nil, false, 0, fmt.Errorf("catga: read %s: %w", spec.subject, ctx.Err())
 		}
 	}
+}
+
+// follow prints the messages on subject stored after sequence last as
+// they arrive, until ctx ends or d passes (d 0: until ctx ends).
+func (a *app) follow(ctx context.Context, subject string, last uint64, d time.Duration) error {
+	if d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	c, err := a.natsConn()
+	if err != nil {
+		return err
+	}
+	cons, err := c.js.OrderedConsumer(ctx, a.stream, jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject},
+		DeliverPolicy: jetstream.DeliverByStartSequencePolicy, OptStartSeq: last + 1})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("catga: follow %s: %w", subject, err)
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(64, jetstream.FetchMaxWait(min(time.Second, max(time.Until(deadline(ctx)), 10*time.Millisecond))))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			return fmt.Errorf("catga: follow %s: %w", subject, err)
+		}
+		for m := range batch.Messages() {
+			md, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			if err := a.printLine(message(md.Sequence.Stream, md.Timestamp, m.Subject(), m.Headers(), m.Data())); err != nil {
+				return err
+			}
+		}
+	}
+	return nil // the end of following is the end the operator asked for
+}
+
+// printLine prints one message on one line: JSON with --json, else the
+// columns of the tail table.
+func (a *app) printLine(m Message) error {
+	if a.json {
+		b, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(a.io.Out, "%s\n", b)
+		return err
+	}
+	_, err := fmt.Fprintf(a.io.Out, "%d  %s  %s  %s  %s\n", m.Seq, m.Time.UTC().Format("2006-01-02T15:04:05.000Z"), m.Subject,
+		clip(header(m.Headers, transport.HeaderMsgID), 36), clip(m.body(), 120))
+	return err
 }
 
 func deadline(ctx context.Context) time.Time {
