@@ -57,7 +57,7 @@ func natsPermissions(ctx context.Context, t *testing.T, s *stack) {
 	}
 	err = paymentErr()
 	if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), `Publish to "catga.cmd.inventory.reserve"`) {
-		t.Errorf("payment's user publishing to inventory.reserve: async error %v, want a publish permissions violation", err)
+		t.Errorf("payment's user publishing to inventory.reserve: server said %v, want a publish permissions violation", err)
 	} else {
 		t.Logf("payment -> catga.cmd.inventory.reserve refused: %v", err)
 	}
