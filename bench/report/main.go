@@ -139,7 +139,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	if want("orders") {
 		step("orders")
-		cfg := scenario.OrdersConfig{Rates: []int{50, 100, 250, 500, 1000}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
+		cfg := scenario.OrdersConfig{Rates: []int{50, 100, 250, 500, 1000}, Duration: 6 * time.Second, Drain: 12 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
 		if quick {
 			cfg = scenario.OrdersConfig{Rates: []int{50, 500}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
 		}
@@ -160,7 +160,7 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	if want("orders-prod") {
 		step("orders on Redis Cluster + PostgreSQL")
-		cfg := scenario.OrdersConfig{Rates: []int{100, 250, 500}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 2 * time.Second, CompEvery: 10}
+		cfg := scenario.OrdersConfig{Rates: []int{100, 250}, Duration: 6 * time.Second, Drain: 12 * time.Second, BaseFor: 2 * time.Second, CompEvery: 10}
 		if quick {
 			cfg = scenario.OrdersConfig{Rates: []int{50}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
 		}
