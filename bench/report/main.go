@@ -72,6 +72,12 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	logw := io.Writer(os.Stderr)
 	rep := &harness.Report{Title: "Catga-Go benchmark report", Machine: harness.Describe(), Started: time.Now()}
+	if n := rep.Machine.Load1(); n > float64(rep.Machine.Cores) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("**Shared machine:** the 1-minute load average was %.1f on %d cores when this run began: "+
+			"other work competed for the CPUs throughout. Tail latencies (p99, max) and absolute rates are inflated or deflated by it; "+
+			"the ratios to a baseline measured in the same slices (mediator, transport) much less so. The load at the start of each scenario "+
+			"is in `make bench-report`'s output.", n, rep.Machine.Cores))
+	}
 	if quick {
 		rep.Notes = append(rep.Notes, "**Quick run (`-quick`): durations cut short; these figures are a smoke test, not to be published.**")
 	}
