@@ -389,3 +389,34 @@ var (
 	sagaLink = regexp.MustCompile(`<td class="id"><a href="/console/sagas/([^"]+)">`)
 	nextLink = regexp.MustCompile(`<a href="(/console/\?state=completed&amp;after=[^"]+)">next page`)
 )
+
+// TestNothingFetchedFromElsewhere: the pages refer only to the console's
+// own paths, and its stylesheet and script load nothing.
+func TestNothingFetchedFromElsewhere(t *testing.T) {
+	p := newPlatform(t)
+	p.run(t, "s", 500)
+	external := regexp.MustCompile(`(?i)(src|href|action)\s*=\s*"(https?:)?//|@import|url\(|https?://`)
+	for _, path := range []string{"/console/", "/console/sagas/s", "/console/static/console.css", "/console/static/console.js"} {
+		code, body := p.get(t, path)
+		if code != http.StatusOK {
+			t.Fatalf("%s: %d", path, code)
+		}
+		if m := external.FindString(body); m != "" {
+			t.Errorf("%s refers elsewhere: %q", path, m)
+		}
+	}
+}
+
+func TestHuman(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{-time.Second, "0ms"}, {850 * time.Millisecond, "850ms"}, {2400 * time.Millisecond, "2.4s"},
+		{185 * time.Second, "3m05s"}, {130 * time.Minute, "2h10m"}, {72 * time.Hour, "3d"},
+	} {
+		if got := console.Human(tc.d); got != tc.want {
+			t.Errorf("Human(%s) = %q, want %q", tc.d, got, tc.want)
+		}
+	}
+}

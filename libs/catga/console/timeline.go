@@ -37,6 +37,7 @@ type tlBar struct {
 	Label        string
 	LabelX       float64
 	LabelY       float64
+	LabelEnd     bool // the label ends at LabelX (it sits left of the bar)
 }
 
 type tlMark struct {
@@ -119,8 +120,8 @@ func drawTimeline(rec saga.Record, shape saga.Shape, now time.Time) *timeline {
 		b.Title = fmt.Sprintf("%s of %s: %s, %s (%s → %s)", map[bool]string{false: "action", true: "compensation"}[s.undo],
 			stepName(shape, s.step), s.result, b.Label, s.from.Local().Format("15:04:05.000"), s.to.Local().Format("15:04:05.000"))
 		b.LabelX, b.LabelY = b.X+b.W+4, b.Y+tlBarH-2
-		if b.LabelX > tlWidth-40 { // no room on the right: inside the bar
-			b.LabelX = b.X + 4
+		if b.LabelX > tlWidth-40 { // no room on the right: left of the bar
+			b.LabelX, b.LabelEnd = b.X-4, true
 		}
 		tl.Bars = append(tl.Bars, b)
 	}

@@ -208,6 +208,14 @@ func (c *Console) overviewPage(ctx context.Context, q url.Values) (page, int, er
 	}
 	if pg.More {
 		ov.Next = pg.Next
+	} else if ov.After == "" {
+		// The whole state is on this page: its count is exact and fresh,
+		// whatever the kept figures say.
+		for i := range ov.Counts {
+			if ov.Counts[i].State == state {
+				ov.Counts[i].N, ov.Counts[i].More = len(pg.Records), false
+			}
+		}
 	}
 	shapes := c.shapes()
 	for _, r := range pg.Records {
