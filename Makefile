@@ -81,6 +81,14 @@ images: deps ## container images: the services FROM scratch (binaries built on t
 	@# nats-server FROM scratch (pinned in deploy/nats/go.mod); Redis and
 	@# PostgreSQL from the host's Debian packages. Names: CATGA_IMAGE_{NATS,REDIS,POSTGRES}.
 	@GO=$(GO) scripts/images-thirdparty.sh
+	@$(MAKE) --no-print-directory image-otlpsink
+
+.PHONY: image-otlpsink
+image-otlpsink: ## the OTLP trace receiver the e2e topology runs (e2e/cmd/otlpsink), FROM scratch around a host-built binary; name: CATGA_IMAGE_OTLPSINK
+	@set -e; img=$${CATGA_IMAGE_OTLPSINK:-$(IMAGE_PREFIX)/otlpsink}; echo "== image $$img"; \
+	  ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	  (cd e2e && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o "$$ctx/otlpsink" ./cmd/otlpsink); \
+	  cp e2e/cmd/otlpsink/Dockerfile "$$ctx/"; docker build -q -t "$$img" "$$ctx"
 
 .PHONY: bench
 bench: ## library micro-benchmarks

@@ -18,7 +18,8 @@ type expect struct {
 // TestScenarioMixedOrders places orders from concurrent clients through
 // every order peer's mapped port: most are paid and in stock, some are
 // declined (an empty account), some compete for a SKU with less stock than
-// is ordered. Then the books must balance (see checkBooks).
+// is ordered. Then the books must balance (see checkBooks), and every
+// order must be one trace across the four services (see checkTraces).
 func TestScenarioMixedOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: -short runs no containers")
@@ -55,4 +56,5 @@ func TestScenarioMixedOrders(t *testing.T) {
 		"topology start %s, placing %s, all settled and checked %s\n",
 		len(placed), clients, len(topo.Peers["order"]), b.completed, b.cancelled, b.reasons,
 		startup.Round(time.Millisecond), placing.Round(time.Millisecond), settling.Round(time.Millisecond))
+	checkTraces(ctx, t, c, topo, b, nil, time.Minute)
 }
