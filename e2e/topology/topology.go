@@ -229,11 +229,12 @@ func (topo *Topology) StartPeer(ctx context.Context, t testing.TB, service strin
 func (topo *Topology) startPeer(ctx context.Context, t testing.TB, nw *testcontainers.DockerNetwork, service string, i int, extra map[string]string) (*Peer, error) {
 	name := fmt.Sprintf("%s-%d", service, i)
 	env := map[string]string{
-		"CATGA_NATS_URL":     strings.Join(topo.NATSURLs, ","),
-		"CATGA_REDIS_ADDRS":  strings.Join(topo.RedisAddrs, ","),
-		"CATGA_DATABASE_URL": topo.DatabaseURL,
-		"CATGA_HTTP_ADDR":    ":8080",
-		"OTEL_SERVICE_NAME":  service,
+		"CATGA_NATS_URL":      strings.Join(topo.NATSURLs, ","),
+		"CATGA_REDIS_ADDRS":   strings.Join(topo.RedisAddrs, ","),
+		"CATGA_DATABASE_URL":  topo.DatabaseURL,
+		"CATGA_HTTP_ADDR":     ":8080",
+		"CATGA_NATS_REPLICAS": "3", // every stream and bucket on all three NATS nodes
+		"OTEL_SERVICE_NAME":   service,
 	}
 	if topo.sink != nil {
 		for k, v := range traceEnv() {

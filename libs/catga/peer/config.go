@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +47,13 @@ type Config struct {
 	// HTTPAddr is where the peer serves HTTP: the service's handlers and
 	// /healthz, /readyz and /metrics.
 	HTTPAddr string
+	// NATSReplicas is how many copies JetStream keeps of every stream and
+	// key-value bucket the peer creates (the event stream, the
+	// idempotency bucket, the NATS KV saga store): 1 to 5, at most the
+	// number of nodes of the cluster; 3 on a 3-node cluster survives the
+	// loss of one. Zero means 1. Streams and buckets that already exist
+	// are left as they are (see natstransport's ensureStream).
+	NATSReplicas int
 	// ShutdownTimeout bounds the whole graceful shutdown: requests in
 	// flight get up to 2/5 of it, the NATS drain 2/5, and the saga
 	// hand-off and telemetry flush the rest.
@@ -69,6 +77,7 @@ const (
 // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, ...).
 const (
 	EnvNATSURL         = "CATGA_NATS_URL"         // comma-separated nats:// URLs; required
+	EnvNATSReplicas    = "CATGA_NATS_REPLICAS"    // JetStream replicas of the streams and buckets the peer creates, 1-5; default 1
 	EnvRedisAddrs      = "CATGA_REDIS_ADDRS"      // comma-separated host:port; empty: saga store in NATS KV
 	EnvRedisUsername   = "CATGA_REDIS_USERNAME"   // Redis ACL user; empty: the default user
 	EnvRedisPassword   = "CATGA_REDIS_PASSWORD"   // Redis password; required with CATGA_REDIS_USERNAME
@@ -86,6 +95,9 @@ const (
 	DefaultHTTPAddr        = ":8080"
 	DefaultShutdownTimeout = 20 * time.Second
 	DefaultVersion         = "0.0.0-dev"
+	DefaultNATSReplicas    = 1
+	// MaxNATSReplicas is JetStream's limit on a stream's replicas.
+	MaxNATSReplicas = 5
 )
 
 // ConfigFromEnv builds and validates the configuration of a peer of
@@ -115,6 +127,14 @@ func ConfigFromEnv(service string) (Config, error) {
 			cfg.ShutdownTimeout = d
 		}
 	}
+	if v := strings.TrimSpace(os.Getenv(EnvNATSReplicas)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxNATSReplicas {
+			errs = append(errs, fmt.Errorf("%s: %q is not a number of replicas from 1 to %d", EnvNATSReplicas, v, MaxNATSReplicas))
+		} else {
+			cfg.NATSReplicas = n
+		}
+	}
 	cfg = cfg.WithDefaults()
 	if err := errors.Join(append(errs, cfg.problems()...)...); err != nil {
 		return cfg, fmt.Errorf("catga: %s: invalid configuration: %w", service, err)
@@ -132,6 +152,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.NATSReplicas == 0 {
+		c.NATSReplicas = DefaultNATSReplicas
 	}
 	if c.Console == "" {
 		c.Console = ConsoleOn
@@ -170,6 +193,9 @@ func (c Config) problems() []error {
 		if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" {
 			errs = append(errs, fmt.Errorf("%s: %q is not a URL (want nats://host:port)", EnvNATSURL, redactURL(u)))
 		}
+	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > MaxNATSReplicas {
+		errs = append(errs, fmt.Errorf("%s: %d is not a number of replicas from 1 to %d", EnvNATSReplicas, c.NATSReplicas, MaxNATSReplicas))
 	}
 	for _, a := range c.RedisAddrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {

@@ -224,6 +224,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	}
 	r.tr, err = natstransport.Connect(natstransport.Config{
 		URLs: cfg.NATSURLs, Name: cfg.Service, Service: cfg.Service, Version: cfg.Version,
+		Replicas:     cfg.NATSReplicas, // the idempotency bucket takes the stream's
 		Metadata:     discoveryMetadata(r.ln.Addr()),
 		DrainTimeout: drainBudget(cfg.ShutdownTimeout), Logger: log,
 	})
