@@ -45,6 +45,12 @@ type Config struct {
 	// flight get up to 2/5 of it, the NATS drain 2/5, and the saga
 	// hand-off and telemetry flush the rest.
 	ShutdownTimeout time.Duration
+	// TestHandlerDelay is fault injection for end-to-end tests, zero (off)
+	// in production: every request the peer serves over NATS waits this
+	// long before its handler runs and again after it returns, before the
+	// reply leaves, so a test can kill the peer mid-step, before or after
+	// the step's effect committed (see [DelayRequests]).
+	TestHandlerDelay time.Duration
 }
 
 // Environment variables read by [ConfigFromEnv]. The OpenTelemetry SDK
@@ -59,6 +65,9 @@ const (
 	EnvShutdownTimeout = "CATGA_SHUTDOWN_TIMEOUT" // Go duration, default 20s
 	EnvVersion         = "CATGA_VERSION"          // semantic version, default 0.0.0-dev
 	EnvLogLevel        = "CATGA_LOG_LEVEL"        // debug, info, warn or error; default info
+	// EnvTestHandlerDelay (Go duration) is for end-to-end tests only: see
+	// Config.TestHandlerDelay. Unset in production.
+	EnvTestHandlerDelay = "CATGA_TEST_HANDLER_DELAY"
 )
 
 // Defaults of the optional settings.
@@ -90,6 +99,14 @@ func ConfigFromEnv(service string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", EnvShutdownTimeout, v))
 		} else {
 			cfg.ShutdownTimeout = d
+		}
+	}
+	if v := strings.TrimSpace(os.Getenv(EnvTestHandlerDelay)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a non-negative duration (want e.g. 300ms)", EnvTestHandlerDelay, v))
+		} else {
+			cfg.TestHandlerDelay = d
 		}
 	}
 	cfg = cfg.WithDefaults()
@@ -165,6 +182,9 @@ func (c Config) problems() []error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: negative", EnvShutdownTimeout))
+	}
+	if c.TestHandlerDelay < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative", EnvTestHandlerDelay))
 	}
 	return errs
 }

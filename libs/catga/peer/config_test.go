@@ -56,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvTestHandlerDelay}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -65,7 +65,8 @@ func TestConfigFromEnv(t *testing.T) {
 	}{
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
-				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment"
+				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
+				c.TestHandlerDelay == 0
 		}, nil},
 		{"lists", map[string]string{peer.EnvNATSURL: " nats://a:1, nats://b:2 ,", peer.EnvRedisAddrs: "r1:6379,r2:6379"}, func(c peer.Config) bool {
 			return strings.Join(c.NATSURLs, "|") == "nats://a:1|nats://b:2" && strings.Join(c.RedisAddrs, "|") == "r1:6379|r2:6379"
@@ -77,6 +78,11 @@ func TestConfigFromEnv(t *testing.T) {
 		}, nil},
 		{"every problem at once", map[string]string{peer.EnvShutdownTimeout: "soon", peer.EnvHTTPAddr: "nowhere"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT", "CATGA_NATS_URL", "CATGA_HTTP_ADDR"}},
+		{"test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "300ms"}, func(c peer.Config) bool {
+			return c.TestHandlerDelay == 300*time.Millisecond
+		}, nil},
+		{"bad test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "-1s"}, nil,
+			[]string{"CATGA_TEST_HANDLER_DELAY"}},
 		{"zero timeout", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvShutdownTimeout: "0s"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT: 0s must be positive"}},
 	}

@@ -266,8 +266,14 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	// A plain group: a failing goroutine must not end the others' context
 	// before shutdown's "goroutines" step; it stops the peer through failed.
 	r.group, r.groupCtx = &errgroup.Group{}, gctx
+	mw := []mediator.Middleware{mediator.Recover(), mediator.Validate()}
+	if cfg.TestHandlerDelay > 0 {
+		log.Warn("test fault injection on: every request served waits before and after its handler",
+			"env", EnvTestHandlerDelay, "delay", cfg.TestHandlerDelay.String())
+		mw = append(mw, delayRequests(cfg.TestHandlerDelay))
+	}
 	r.p = &Peer{
-		Config: cfg, Transport: r.tr, Mediator: mediator.New(mediator.WithMiddleware(mediator.Recover(), mediator.Validate())),
+		Config: cfg, Transport: r.tr, Mediator: mediator.New(mediator.WithMiddleware(mw...)),
 		Events: r.events, Sagas: r.engine, HTTP: http.NewServeMux(), Logger: log, Meter: meter, TracerProvider: r.tel.tp,
 		ctx: pctx, group: r.group, groupCtx: r.groupCtx, addr: r.ln.Addr(), failed: make(chan struct{}),
 	}
