@@ -31,7 +31,8 @@
 //   - an HTTP router served on CATGA_HTTP_ADDR with /healthz, /readyz (NATS,
 //     saga store and database really answer) and /metrics (Prometheus,
 //     through the OpenTelemetry exporter: HTTP requests and latency, saga
-//     outcomes and durations, outbox backlog and lag), every request traced;
+//     outcomes and durations, outbox backlog and lag, requests and events
+//     handled), every request traced;
 //   - a JSON logger that stamps each line with its trace and span ids, a
 //     meter, the tracer provider (OTLP export when
 //     OTEL_EXPORTER_OTLP_ENDPOINT is set);

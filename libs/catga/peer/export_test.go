@@ -6,3 +6,6 @@ func WithShutdownObserver(fn func(step string)) Option { return func(o *options)
 
 // DelayRequests is the middleware behind CATGA_TEST_HANDLER_DELAY.
 var DelayRequests = delayRequests
+
+// HandledMetrics is the middleware counting handled messages.
+var HandledMetrics = handledMetrics

@@ -266,7 +266,11 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	// A plain group: a failing goroutine must not end the others' context
 	// before shutdown's "goroutines" step; it stops the peer through failed.
 	r.group, r.groupCtx = &errgroup.Group{}, gctx
-	mw := []mediator.Middleware{mediator.Recover(), mediator.Validate()}
+	counted, err := handledMetrics(meter)
+	if err != nil {
+		return err
+	}
+	mw := []mediator.Middleware{counted, mediator.Recover(), mediator.Validate()}
 	if cfg.TestHandlerDelay > 0 {
 		log.Warn("test fault injection on: every request served waits before and after its handler",
 			"env", EnvTestHandlerDelay, "delay", cfg.TestHandlerDelay.String())
