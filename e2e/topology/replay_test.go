@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -22,8 +23,10 @@ import (
 // once each: the commands with their original headers (the same message
 // id), the commands again with a fresh message id (the same body, saga
 // step key and epoch), and the events into JetStream with a fresh
-// Nats-Msg-Id (so the stream's own deduplication does not hide them). The
-// books must be what they were: one charge and one reservation per order,
+// Nats-Msg-Id (so the stream's own deduplication does not hide them).
+// Before the replay, the declined customer gets money and the scarce SKU
+// stock, so a refused step replayed would now succeed. The books must be
+// what they were: one charge and one reservation per order,
 // one notification per finished order.
 func TestScenarioReplay(t *testing.T) {
 	if testing.Short() {
@@ -63,9 +66,26 @@ func TestScenarioReplay(t *testing.T) {
 			evts = append(evts, m)
 		}
 	}
-	if len(cmds) < 2*len(placed) || len(evts) < 2*len(placed) {
+	// At least a charge per order and a reservation per completed one; an
+	// order.placed and an order.completed or order.cancelled per order.
+	if len(cmds) < len(placed)+before.completed || len(evts) < 2*len(placed) {
 		t.Fatalf("captured %d commands and %d events of %d orders: the capture missed them", len(cmds), len(evts), len(placed))
 	}
+
+	// Money for poor and stock for scarce now: a replayed charge or
+	// reservation that was refused (insufficient funds, out of stock) would
+	// now succeed, for an order long cancelled, unless it is refused again.
+	const topUp = 1_000_000
+	if _, err := c.do(ctx, http.MethodPost, topo.Peers["payment"][1].URL()+"/accounts/poor/deposits", nil,
+		map[string]any{"amount": topUp}, nil); err != nil {
+		t.Fatalf("deposit: %v", err)
+	}
+	if _, err := c.do(ctx, http.MethodPost, topo.Peers["inventory"][1].URL()+"/stock/scarce", nil,
+		map[string]any{"quantity": topUp}, nil); err != nil {
+		t.Fatalf("restock: %v", err)
+	}
+	balances["poor"] += topUp
+	stocked["scarce"] += topUp
 
 	replayAt := time.Now()
 	nc := capture.Conn()

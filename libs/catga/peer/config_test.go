@@ -56,7 +56,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvTestHandlerDelay}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvTestHandlerDelay, peer.EnvDrainDelay}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -66,7 +66,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
 				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
-				c.TestHandlerDelay == 0
+				c.TestHandlerDelay == 0 && c.DrainDelay == time.Second
 		}, nil},
 		{"lists", map[string]string{peer.EnvNATSURL: " nats://a:1, nats://b:2 ,", peer.EnvRedisAddrs: "r1:6379,r2:6379"}, func(c peer.Config) bool {
 			return strings.Join(c.NATSURLs, "|") == "nats://a:1|nats://b:2" && strings.Join(c.RedisAddrs, "|") == "r1:6379|r2:6379"
@@ -81,6 +81,11 @@ func TestConfigFromEnv(t *testing.T) {
 		{"test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "300ms"}, func(c peer.Config) bool {
 			return c.TestHandlerDelay == 300*time.Millisecond
 		}, nil},
+		{"drain delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvDrainDelay: "0s"}, func(c peer.Config) bool {
+			return c.DrainDelay == 0
+		}, nil},
+		{"bad drain delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvDrainDelay: "soon"}, nil,
+			[]string{"CATGA_DRAIN_DELAY"}},
 		{"bad test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "-1s"}, nil,
 			[]string{"CATGA_TEST_HANDLER_DELAY"}},
 		{"zero timeout", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvShutdownTimeout: "0s"}, nil,

@@ -40,7 +40,9 @@
 //     that fails stops the peer.
 //
 // On SIGTERM (or when [Run]'s context ends) the peer shuts down in order,
-// within CATGA_SHUTDOWN_TIMEOUT: stop taking HTTP requests, stop the outbox
+// within CATGA_SHUTDOWN_TIMEOUT: turn /readyz to 503 and keep serving for
+// CATGA_DRAIN_DELAY (default 1s, so load balancers polling readiness take
+// the peer out before its port closes), stop taking HTTP requests, stop the outbox
 // relay, drain NATS (finish the messages in flight), hand the saga leases
 // to the other peers, stop the goroutines, close the stores, flush
 // telemetry.
