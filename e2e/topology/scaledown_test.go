@@ -96,13 +96,14 @@ func TestScenarioGracefulScaleDown(t *testing.T) {
 				if !running() {
 					return
 				}
+				last := lastOrder.Load().(string)
 				for _, r := range []struct{ service, path string }{
 					{"payment", "/accounts/rich"},
 					{"inventory", "/stock/widget"},
-					{"notification", "/notifications?order=" + url.QueryEscape(lastOrder.Load().(string))},
+					{"notification", "/notifications?order=" + url.QueryEscape(last)},
 					{"order", "/orders?state=COMPLETED&limit=5"},
 				} {
-					if r.service == "notification" && lastOrder.Load().(string) == "" {
+					if r.service == "notification" && last == "" {
 						continue
 					}
 					_, err := lbs[r.service].do(ctx, http.MethodGet, r.path, nil, nil, nil)
