@@ -81,6 +81,14 @@ images: deps ## container images: the services FROM scratch (binaries built on t
 	@# nats-server FROM scratch (pinned in deploy/nats/go.mod); Redis and
 	@# PostgreSQL from the host's Debian packages. Names: CATGA_IMAGE_{NATS,REDIS,POSTGRES}.
 	@GO=$(GO) scripts/images-thirdparty.sh
+	@$(MAKE) --no-print-directory image-otlpsink
+
+.PHONY: image-otlpsink
+image-otlpsink: ## the OTLP trace receiver the e2e topology runs (e2e/cmd/otlpsink), FROM scratch around a host-built binary; name: CATGA_IMAGE_OTLPSINK
+	@set -e; img=$${CATGA_IMAGE_OTLPSINK:-$(IMAGE_PREFIX)/otlpsink}; echo "== image $$img"; \
+	  ctx=$$(mktemp -d); trap 'rm -rf "$$ctx"' EXIT; \
+	  (cd e2e && CGO_ENABLED=0 $(GO) build -trimpath -ldflags='-s -w' -o "$$ctx/otlpsink" ./cmd/otlpsink); \
+	  cp e2e/cmd/otlpsink/Dockerfile "$$ctx/"; docker build -q -t "$$img" "$$ctx"
 
 .PHONY: bench
 bench: ## library micro-benchmarks
@@ -98,11 +106,16 @@ bench-saga: deps ## 3-step sagas on the memory store and a real Redis Cluster; l
 bench-eventstore: deps ## appends with and without the outbox and outbox latency on a durable PostgreSQL; last line: appends_per_s appends_no_outbox_per_s outbox_p50_ms outbox_p99_ms durable
 	@cd bench && $(GO) run ./eventstore
 
+.PHONY: bench-report
+bench-report: deps ## every scenario (mediator, transport, saga engine, orders end to end, scaling, recovery) into bench/results/report.md + SVG charts, summary into README.md (≤ 15 min); last line: goals_met goals_missed mediator_send_ns transport_p99_ratio orders_500_p99_ms scaling_efficiency_3 responder_failover_ms
+	@cd bench && $(GO) build -o $(BIN)/bench-report ./report && $(BIN)/bench-report -out results -readme ../README.md
+
 .PHONY: build
-build: ## build every service, the dev launcher and the demo into ./bin
+build: ## build every service, the dev launcher, the catga CLI and the demo into ./bin
 	@mkdir -p $(BIN)
 	@set -e; for s in $(SERVICES); do (cd services/$$s && CGO_ENABLED=0 $(GO) build -o $(BIN)/$$s .); done
 	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga-dev ./cmd/catga-dev
+	@cd libs/catga && CGO_ENABLED=0 $(GO) build -o $(BIN)/catga ./cmd/catga
 	@cd examples/demo && CGO_ENABLED=0 $(GO) build -o $(BIN)/demo .
 
 # The first service's gateway listens on GATEWAY, the next ones on the ports after it.
@@ -119,6 +132,10 @@ e2e: deps images ## end-to-end tests: the platform as processes, and the product
 	@scripts/e2e-clean.sh; set -o pipefail; rc=0; \
 	  (cd e2e && CATGA_E2E=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./...) || rc=$$?; \
 	  scripts/e2e-clean.sh; exit $$rc
+
+.PHONY: new-service
+new-service: ## generate services/$(NAME) from templates (AGGREGATE=shipment names its aggregate; default item), registered in go.work and deploy/compose.yaml
+	@cd libs/catga && $(GO) run ./cmd/catga-new -root $(CURDIR) -name '$(NAME)' $(if $(AGGREGATE),-aggregate '$(AGGREGATE)')
 
 .PHONY: tidy
 # -e: modernc.org/sqlite's own tests pin a github.com/google/pprof version the

@@ -25,6 +25,8 @@ func TestBenchProgramsEndWithTheirFigures(t *testing.T) {
 			[]string{"redis_sagas_per_s", "redis_p99_ms", "round_trips_per_transition"}},
 		{"eventstore", []string{"-duration", "200ms", "-latency-n", "40", "-rate", "200"},
 			[]string{"appends_per_s", "appends_no_outbox_per_s", "outbox_p50_ms", "outbox_p99_ms", "durable"}},
+		{"report", []string{"-quick", "-only", "mediator,scaling", "-out", t.TempDir(), "-readme", ""},
+			[]string{"goals_met", "goals_missed", "mediator_send_ns", "transport_p99_ratio", "orders_500_p99_ms", "scaling_efficiency_3", "responder_failover_ms"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

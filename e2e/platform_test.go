@@ -151,6 +151,12 @@ func TestRunStartsEveryPeerWithEmbeddedNATS(t *testing.T) {
 	if !regexp.MustCompile(`curl -s http://127\.0\.0\.1:\d+/orders `).MatchString(text) {
 		t.Error("the demo shows no curl example for the order gateway")
 	}
+	// Order runs a saga, so its peers serve the saga console; the others
+	// have none to show.
+	if !regexp.MustCompile(`(?m)^saga console of order: http://127\.0\.0\.1:\d+/console/ `).MatchString(text) ||
+		strings.Count(text, "saga console of ") != 1 {
+		t.Error("the saga console of order (and only that one) is not listed")
+	}
 	if stopped := strings.Count(text, `msg="peer stopped"`); stopped != 8 {
 		t.Errorf("%d peers logged a graceful stop, want 8", stopped)
 	}

@@ -16,6 +16,7 @@ type books struct {
 	completed, cancelled int
 	reasons              map[string]int
 	completedBySKU       map[string]int64 // quantity held by completed orders
+	final                map[string]order // every finished order, by id
 }
 
 // checkBooks waits (up to settle) until every placed order is COMPLETED or
@@ -144,8 +145,9 @@ func checkBooks(ctx context.Context, t *testing.T, c *client, topo *topology.Top
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
+	b.final = final
 	if t.Failed() {
-		t.Logf("books: %+v", b)
+		t.Logf("books: %d completed, %d cancelled %v", b.completed, b.cancelled, b.reasons)
 	}
 	return b
 }

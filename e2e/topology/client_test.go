@@ -7,17 +7,47 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 	"time"
+
+	"github.com/catga-go/catga/e2e/topology"
 )
 
 // client talks to the services as a user would: JSON over the peers'
-// mapped HTTP ports.
+// mapped HTTP ports. It remembers how each order it placed was placed
+// (see placeOrders), for the trace check.
 type client struct {
 	http *http.Client
+
+	mu         sync.Mutex
+	placements map[string]placedOrder // by order id
+}
+
+// placedOrder is how an order was placed: the W3C trace every attempt of its
+// POST /orders carried, and the peer whose answer the client took, when.
+type placedOrder struct {
+	trace string // hex trace id
+	peer  *topology.Peer
+	at    time.Time
 }
 
 func newClient() *client {
-	return &client{http: &http.Client{Timeout: 10 * time.Second}}
+	return &client{http: &http.Client{Timeout: 10 * time.Second}, placements: map[string]placedOrder{}}
+}
+
+func (c *client) recordPlacement(orderID string, p placedOrder) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.placements[orderID] = p
+}
+
+// placement returns how orderID was placed; ok is false for an order this
+// client did not place through placeOrders.
+func (c *client) placement(orderID string) (p placedOrder, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok = c.placements[orderID]
+	return p, ok
 }
 
 // do sends body (when not nil) as JSON and decodes a 2xx answer into out.

@@ -15,7 +15,7 @@ import (
 // again while clients place orders, restarting each after a pause: clients
 // retry a failed request on another peer with the same Idempotency-Key,
 // and every saga a dead peer owned must still complete or compensate (the
-// books balance).
+// books balance) in the order's one trace (see checkTraces).
 func TestScenarioKillOrderPeers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: -short runs no containers")
@@ -35,8 +35,9 @@ func TestScenarioKillOrderPeers(t *testing.T) {
 	// One peer at a time is dead: killed, down for a second, restarted.
 	stop := make(chan struct{})
 	var (
-		wg    sync.WaitGroup
-		kills int
+		wg     sync.WaitGroup
+		kills  int
+		killed []kill
 	)
 	wg.Go(func() {
 		peers := topo.Peers["order"]
@@ -52,6 +53,7 @@ func TestScenarioKillOrderPeers(t *testing.T) {
 				return
 			}
 			kills++
+			killed = append(killed, kill{p, time.Now()})
 			time.Sleep(time.Second)
 			if err := topo.Restart(ctx, p); err != nil {
 				t.Errorf("chaos: %v", err)
@@ -81,4 +83,5 @@ func TestScenarioKillOrderPeers(t *testing.T) {
 		"placing %s, all settled and checked %s\n",
 		len(placed), clients, kills, b.completed, b.cancelled, b.reasons,
 		placing.Round(time.Millisecond), time.Since(settleAt).Round(time.Millisecond))
+	checkTraces(ctx, t, c, topo, b, killed, time.Minute)
 }

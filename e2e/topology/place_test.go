@@ -2,6 +2,7 @@ package topology_test
 
 import (
 	"context"
+	"encoding/hex"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -41,6 +42,11 @@ func mixedPlan(happy, declined, scarceOrders int) []placement {
 // connection) is retried with the same Idempotency-Key on another peer, up
 // to attempts times, 200 ms apart. It returns the orders placed, with what
 // each must end as, and the requests that never succeeded.
+//
+// Like a traced client, every attempt of one order carries a W3C
+// traceparent of one trace of its own (a new span id per attempt), so that
+// a retry on another peer joins the order's trace instead of starting one;
+// c records it with the peer that answered (see checkTraces).
 func placeOrders(ctx context.Context, c *client, peers []*topology.Peer, run string, plan []placement, clients, attempts int, pace time.Duration) (map[string]expect, []error) {
 	var (
 		mu     sync.Mutex
@@ -53,18 +59,25 @@ func placeOrders(ctx context.Context, c *client, peers []*topology.Peer, run str
 		wg.Go(func() {
 			for i := range work {
 				p := plan[i]
-				key := http.Header{"Idempotency-Key": {run + "-" + strconv.Itoa(i)}}
+				traceID := randomHex(16)
 				var (
-					o   order
-					err error
+					o      order
+					err    error
+					peer   *topology.Peer
+					answer time.Time
 				)
 				for attempt := range attempts {
 					if attempt > 0 {
 						time.Sleep(200 * time.Millisecond)
 					}
-					peer := peers[rand.IntN(len(peers))]
-					if _, err = c.do(ctx, http.MethodPost, peer.URL()+"/orders", key,
+					peer = peers[rand.IntN(len(peers))]
+					header := http.Header{
+						"Idempotency-Key": {run + "-" + strconv.Itoa(i)},
+						"Traceparent":     {"00-" + traceID + "-" + randomHex(8) + "-01"},
+					}
+					if _, err = c.do(ctx, http.MethodPost, peer.URL()+"/orders", header,
 						map[string]any{"customer": p.customer, "items": p.items}, &o); err == nil {
+						answer = time.Now()
 						break
 					}
 				}
@@ -73,6 +86,7 @@ func placeOrders(ctx context.Context, c *client, peers []*topology.Peer, run str
 					failed = append(failed, err)
 				} else {
 					placed[o.ID] = p.want
+					c.recordPlacement(o.ID, placedOrder{trace: traceID, peer: peer, at: answer})
 				}
 				mu.Unlock()
 				time.Sleep(pace)
@@ -101,4 +115,13 @@ func openBooks(ctx context.Context, c *client, topo *topology.Topology, balances
 		}
 	}
 	return nil
+}
+
+// randomHex is n random bytes in hex (a W3C trace id: 16, span id: 8).
+func randomHex(n int) string {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(rand.UintN(256))
+	}
+	return hex.EncodeToString(b)
 }

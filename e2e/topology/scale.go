@@ -3,7 +3,6 @@ package topology
 import (
 	"context"
 	"fmt"
-	"io"
 	"time"
 
 	"github.com/moby/moby/client"
@@ -49,15 +48,4 @@ func (topo *Topology) Stop(ctx context.Context, p *Peer, timeout time.Duration) 
 // while a saga step is in its handler. Pass it in [Options.Env].
 func HandlerDelay(d time.Duration) map[string]string {
 	return map[string]string{"CATGA_TEST_HANDLER_DELAY": d.String()}
-}
-
-// Logs is p's log so far (the current and earlier runs of its container).
-func (topo *Topology) Logs(ctx context.Context, p *Peer) (string, error) {
-	r, err := p.Container.Logs(ctx)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = r.Close() }()
-	b, err := io.ReadAll(r)
-	return string(b), err
 }

@@ -19,7 +19,8 @@ type expect struct {
 // clients through every order peer's mapped port: most are paid and in
 // stock, a tenth are declined (an empty account), a tenth compete for a
 // SKU with less stock than is ordered. Then the books must balance (see
-// checkBooks).
+// checkBooks), and every order must be one trace across the four services
+// (see checkTraces).
 func TestScenarioMixedOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: -short runs no containers")
@@ -57,4 +58,5 @@ func TestScenarioMixedOrders(t *testing.T) {
 		len(placed), clients, len(topo.Peers["order"]), b.completed, b.cancelled, b.reasons,
 		startup.Round(time.Millisecond), placing.Round(time.Millisecond), float64(len(placed))/placing.Seconds(),
 		settling.Round(time.Millisecond))
+	checkTraces(ctx, t, c, topo, b, nil, time.Minute)
 }

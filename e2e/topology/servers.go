@@ -57,7 +57,10 @@ func (topo *Topology) startNATS(ctx context.Context, t testing.TB, nw *testconta
 
 // startRedis starts six cluster-enabled redis-server nodes and joins them
 // with `redis-cli --cluster create` (3 masters, 1 replica each), then waits
-// until every node reports cluster_state:ok.
+// until every node reports cluster_state:ok. A node silent for 1 s
+// (cluster-node-timeout) is failed over: its replica takes over about 2 s
+// later, which keeps a master's death under the 5 s write outage
+// TestScenarioKillRedisMaster allows.
 func (topo *Topology) startRedis(ctx context.Context, t testing.TB, nw *testcontainers.DockerNetwork) error {
 	const nodes = 6
 	var ips []string
@@ -65,7 +68,7 @@ func (topo *Topology) startRedis(ctx context.Context, t testing.TB, nw *testcont
 		name := fmt.Sprintf("redis-%d", i)
 		c, err := topo.run(ctx, t, nw, Image("redis"), name,
 			testcontainers.WithCmd("redis-server", "--port", "6379", "--cluster-enabled", "yes",
-				"--cluster-node-timeout", "2000", "--appendonly", "yes", "--protected-mode", "no"),
+				"--cluster-node-timeout", "1000", "--appendonly", "yes", "--protected-mode", "no"),
 			testcontainers.WithWaitStrategy(wait.ForLog("Ready to accept connections").WithStartupTimeout(time.Minute)),
 		)
 		if err != nil {

@@ -32,6 +32,10 @@ type Options struct {
 	Env map[string]map[string]string
 	// StartTimeout bounds the start of the whole topology; 0 means 3 min.
 	StartTimeout time.Duration
+	// NoTraces leaves out the trace receiver (e2e/cmd/otlpsink): by
+	// default every peer exports its spans to it over OTLP, and
+	// [Topology.Spans] reads them.
+	NoTraces bool
 }
 
 // Topology is a running topology. Its containers and network are removed
@@ -50,10 +54,15 @@ type Topology struct {
 	nats     []*testcontainers.DockerContainer
 	redis    []*testcontainers.DockerContainer
 	postgres *testcontainers.DockerContainer
+	sink     *testcontainers.DockerContainer // nil with Options.NoTraces
 	runID    string
 	owned    owned
 	hostOnce sync.Once
 	host     string // where mapped ports are reached, see endpoint
+
+	spansMu   sync.Mutex
+	spans     []Span // read from the receiver so far
+	spansNext int    // the receiver's cursor after them
 }
 
 // Peer is one service peer.
@@ -104,6 +113,9 @@ func Start(t testing.TB, opts Options) *Topology {
 	for _, s := range Services {
 		images = append(images, Image(s))
 	}
+	if !opts.NoTraces {
+		images = append(images, Image(sinkName))
+	}
 	if err := requireImages(ctx, images); err != nil {
 		unavailable(t, err.Error())
 	}
@@ -129,7 +141,14 @@ func Start(t testing.TB, opts Options) *Topology {
 	if err := topo.startPostgres(ctx, t, nw); err != nil {
 		t.Fatalf("topology: PostgreSQL: %v", err)
 	}
-	t.Logf("topology: NATS x3, Redis Cluster x6, PostgreSQL ready in %s", time.Since(started).Round(time.Millisecond))
+	infra := "NATS x3, Redis Cluster x6, PostgreSQL"
+	if !opts.NoTraces {
+		if err := topo.startSink(ctx, t, nw); err != nil {
+			t.Fatalf("topology: trace receiver: %v", err)
+		}
+		infra += ", trace receiver"
+	}
+	t.Logf("topology: %s ready in %s", infra, time.Since(started).Round(time.Millisecond))
 
 	started = time.Now()
 	if err := topo.startPeers(ctx, t, nw, opts); err != nil {
@@ -210,11 +229,17 @@ func (topo *Topology) StartPeer(ctx context.Context, t testing.TB, service strin
 func (topo *Topology) startPeer(ctx context.Context, t testing.TB, nw *testcontainers.DockerNetwork, service string, i int, extra map[string]string) (*Peer, error) {
 	name := fmt.Sprintf("%s-%d", service, i)
 	env := map[string]string{
-		"CATGA_NATS_URL":     strings.Join(topo.NATSURLs, ","),
-		"CATGA_REDIS_ADDRS":  strings.Join(topo.RedisAddrs, ","),
-		"CATGA_DATABASE_URL": topo.DatabaseURL,
-		"CATGA_HTTP_ADDR":    ":8080",
-		"OTEL_SERVICE_NAME":  service,
+		"CATGA_NATS_URL":      strings.Join(topo.NATSURLs, ","),
+		"CATGA_REDIS_ADDRS":   strings.Join(topo.RedisAddrs, ","),
+		"CATGA_DATABASE_URL":  topo.DatabaseURL,
+		"CATGA_HTTP_ADDR":     ":8080",
+		"CATGA_NATS_REPLICAS": "3", // every stream and bucket on all three NATS nodes
+		"OTEL_SERVICE_NAME":   service,
+	}
+	if topo.sink != nil {
+		for k, v := range traceEnv() {
+			env[k] = v
+		}
 	}
 	for k, v := range extra {
 		env[k] = v

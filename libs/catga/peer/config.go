@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -41,6 +42,13 @@ type Config struct {
 	// HTTPAddr is where the peer serves HTTP: the service's handlers and
 	// /healthz, /readyz and /metrics.
 	HTTPAddr string
+	// NATSReplicas is how many copies JetStream keeps of every stream and
+	// key-value bucket the peer creates (the event stream, the
+	// idempotency bucket, the NATS KV saga store): 1 to 5, at most the
+	// number of nodes of the cluster; 3 on a 3-node cluster survives the
+	// loss of one. Zero means 1. Streams and buckets that already exist
+	// are left as they are (see natstransport's ensureStream).
+	NATSReplicas int
 	// ShutdownTimeout bounds the whole graceful shutdown: requests in
 	// flight get up to 2/5 of it, the NATS drain 2/5, and the saga
 	// hand-off and telemetry flush the rest.
@@ -59,13 +67,26 @@ type Config struct {
 	// reply leaves, so a test can kill the peer mid-step, before or after
 	// the step's effect committed (see [DelayRequests]).
 	TestHandlerDelay time.Duration
+	// Console is the saga console on the peer's HTTP server (PathConsole),
+	// served when the service registered sagas: ConsoleOn (the default),
+	// ConsoleReadOnly (no operator actions) or ConsoleOff. It is an
+	// operator surface with no login: see package console.
+	Console string
 }
+
+// Console settings.
+const (
+	ConsoleOn       = "on"
+	ConsoleReadOnly = "read-only"
+	ConsoleOff      = "off"
+)
 
 // Environment variables read by [ConfigFromEnv]. The OpenTelemetry SDK
 // reads the standard OTEL_* variables itself (OTEL_EXPORTER_OTLP_ENDPOINT,
 // OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER, ...).
 const (
 	EnvNATSURL         = "CATGA_NATS_URL"         // comma-separated nats:// URLs; required
+	EnvNATSReplicas    = "CATGA_NATS_REPLICAS"    // JetStream replicas of the streams and buckets the peer creates, 1-5; default 1
 	EnvRedisAddrs      = "CATGA_REDIS_ADDRS"      // comma-separated host:port; empty: saga store in NATS KV
 	EnvDatabaseURL     = "CATGA_DATABASE_URL"     // postgres://...; empty: SQLite
 	EnvSQLitePath      = "CATGA_SQLITE_PATH"      // default data/<service>.db
@@ -78,6 +99,7 @@ const (
 	// EnvTestHandlerDelay (Go duration) is for end-to-end tests only: see
 	// Config.TestHandlerDelay. Unset in production.
 	EnvTestHandlerDelay = "CATGA_TEST_HANDLER_DELAY"
+	EnvConsole          = "CATGA_CONSOLE" // on, read-only or off; default on
 )
 
 // Defaults of the optional settings.
@@ -86,6 +108,9 @@ const (
 	DefaultShutdownTimeout = 20 * time.Second
 	DefaultVersion         = "0.0.0-dev"
 	DefaultDrainDelay      = time.Second
+	DefaultNATSReplicas    = 1
+	// MaxNATSReplicas is JetStream's limit on a stream's replicas.
+	MaxNATSReplicas = 5
 )
 
 // ConfigFromEnv builds and validates the configuration of a peer of
@@ -100,6 +125,7 @@ func ConfigFromEnv(service string) (Config, error) {
 		DatabaseURL: strings.TrimSpace(os.Getenv(EnvDatabaseURL)),
 		SQLitePath:  strings.TrimSpace(os.Getenv(EnvSQLitePath)),
 		HTTPAddr:    strings.TrimSpace(os.Getenv(EnvHTTPAddr)),
+		Console:     strings.ToLower(strings.TrimSpace(os.Getenv(EnvConsole))),
 	}
 	var errs []error
 	if v := strings.TrimSpace(os.Getenv(EnvShutdownTimeout)); v != "" {
@@ -129,6 +155,14 @@ func ConfigFromEnv(service string) (Config, error) {
 			cfg.TestHandlerDelay = d
 		}
 	}
+	if v := strings.TrimSpace(os.Getenv(EnvNATSReplicas)); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxNATSReplicas {
+			errs = append(errs, fmt.Errorf("%s: %q is not a number of replicas from 1 to %d", EnvNATSReplicas, v, MaxNATSReplicas))
+		} else {
+			cfg.NATSReplicas = n
+		}
+	}
 	cfg = cfg.WithDefaults()
 	if err := errors.Join(append(errs, cfg.problems()...)...); err != nil {
 		return cfg, fmt.Errorf("catga: %s: invalid configuration: %w", service, err)
@@ -146,6 +180,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.NATSReplicas == 0 {
+		c.NATSReplicas = DefaultNATSReplicas
+	}
+	if c.Console == "" {
+		c.Console = ConsoleOn
 	}
 	if c.SQLitePath == "" && c.DatabaseURL == "" && c.Service != "" {
 		c.SQLitePath = filepath.Join("data", c.Service+".db")
@@ -182,6 +222,9 @@ func (c Config) problems() []error {
 			errs = append(errs, fmt.Errorf("%s: %q is not a URL (want nats://host:port)", EnvNATSURL, u))
 		}
 	}
+	if c.NATSReplicas < 0 || c.NATSReplicas > MaxNATSReplicas {
+		errs = append(errs, fmt.Errorf("%s: %d is not a number of replicas from 1 to %d", EnvNATSReplicas, c.NATSReplicas, MaxNATSReplicas))
+	}
 	for _, a := range c.RedisAddrs {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port", EnvRedisAddrs, a))
@@ -208,6 +251,11 @@ func (c Config) problems() []error {
 	}
 	if c.TestHandlerDelay < 0 {
 		errs = append(errs, fmt.Errorf("%s: negative", EnvTestHandlerDelay))
+	}
+	switch c.Console {
+	case "", ConsoleOn, ConsoleReadOnly, ConsoleOff:
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not %s, %s or %s", EnvConsole, c.Console, ConsoleOn, ConsoleReadOnly, ConsoleOff))
 	}
 	return errs
 }

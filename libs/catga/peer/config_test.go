@@ -26,7 +26,11 @@ func TestConfigValidate(t *testing.T) {
 		{"not postgres", func(c *peer.Config) { c.DatabaseURL = "mysql://u:secret@h/db" }, []string{"CATGA_DATABASE_URL: not a postgres:// URL"}},
 		{"bad http address", func(c *peer.Config) { c.HTTPAddr = "8080" }, []string{`CATGA_HTTP_ADDR: "8080" is not [host]:port`}},
 		{"bad version", func(c *peer.Config) { c.Version = "latest" }, []string{`CATGA_VERSION: "latest" is not a semantic version`}},
+		{"too many replicas", func(c *peer.Config) { c.NATSReplicas = 6 }, []string{"CATGA_NATS_REPLICAS: 6 is not a number of replicas from 1 to 5"}},
+		{"negative replicas", func(c *peer.Config) { c.NATSReplicas = -1 }, []string{"CATGA_NATS_REPLICAS: -1 is not"}},
 		{"negative timeout", func(c *peer.Config) { c.ShutdownTimeout = -time.Second }, []string{"CATGA_SHUTDOWN_TIMEOUT: negative"}},
+		{"console read-only", func(c *peer.Config) { c.Console = peer.ConsoleReadOnly }, nil},
+		{"console unknown", func(c *peer.Config) { c.Console = "yes" }, []string{`CATGA_CONSOLE: "yes" is not on, read-only or off`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +60,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvTestHandlerDelay, peer.EnvDrainDelay}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole, peer.EnvNATSReplicas, peer.EnvTestHandlerDelay, peer.EnvDrainDelay}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -66,15 +70,19 @@ func TestConfigFromEnv(t *testing.T) {
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
 				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
+				c.Console == peer.ConsoleOn && c.NATSReplicas == 1 &&
 				c.TestHandlerDelay == 0 && c.DrainDelay == time.Second
+		}, nil},
+		{"console off", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvConsole: " OFF "}, func(c peer.Config) bool {
+			return c.Console == peer.ConsoleOff
 		}, nil},
 		{"lists", map[string]string{peer.EnvNATSURL: " nats://a:1, nats://b:2 ,", peer.EnvRedisAddrs: "r1:6379,r2:6379"}, func(c peer.Config) bool {
 			return strings.Join(c.NATSURLs, "|") == "nats://a:1|nats://b:2" && strings.Join(c.RedisAddrs, "|") == "r1:6379|r2:6379"
 		}, nil},
 		{"everything set", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvDatabaseURL: "postgres://u@h/db",
-			peer.EnvHTTPAddr: "127.0.0.1:9000", peer.EnvShutdownTimeout: "5s", peer.EnvVersion: "1.2.3"}, func(c peer.Config) bool {
+			peer.EnvHTTPAddr: "127.0.0.1:9000", peer.EnvShutdownTimeout: "5s", peer.EnvVersion: "1.2.3", peer.EnvNATSReplicas: " 3 "}, func(c peer.Config) bool {
 			return c.DatabaseURL == "postgres://u@h/db" && c.SQLitePath == "" && c.HTTPAddr == "127.0.0.1:9000" &&
-				c.ShutdownTimeout == 5*time.Second && c.Version == "1.2.3"
+				c.ShutdownTimeout == 5*time.Second && c.Version == "1.2.3" && c.NATSReplicas == 3
 		}, nil},
 		{"every problem at once", map[string]string{peer.EnvShutdownTimeout: "soon", peer.EnvHTTPAddr: "nowhere"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT", "CATGA_NATS_URL", "CATGA_HTTP_ADDR"}},
@@ -88,6 +96,12 @@ func TestConfigFromEnv(t *testing.T) {
 			[]string{"CATGA_DRAIN_DELAY"}},
 		{"bad test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "-1s"}, nil,
 			[]string{"CATGA_TEST_HANDLER_DELAY"}},
+		{"replicas not a number", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvNATSReplicas: "three"}, nil,
+			[]string{`CATGA_NATS_REPLICAS: "three" is not a number of replicas from 1 to 5`}},
+		{"zero replicas", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvNATSReplicas: "0"}, nil,
+			[]string{`CATGA_NATS_REPLICAS: "0" is not`}},
+		{"six replicas", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvNATSReplicas: "6"}, nil,
+			[]string{`CATGA_NATS_REPLICAS: "6" is not`}},
 		{"zero timeout", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvShutdownTimeout: "0s"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT: 0s must be positive"}},
 	}

@@ -33,6 +33,9 @@
 //     through the OpenTelemetry exporter: HTTP requests and latency, saga
 //     outcomes and durations, outbox backlog and lag, requests and events
 //     handled), every request traced;
+//   - the saga console on /console/ (package console) when the service
+//     registered sagas, unless CATGA_CONSOLE says read-only or off: an
+//     operator surface, to expose only where operators are;
 //   - a JSON logger that stamps each line with its trace and span ids, a
 //     meter, the tracer provider (OTLP export when
 //     OTEL_EXPORTER_OTLP_ENDPOINT is set);

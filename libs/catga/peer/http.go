@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/metric"
 
+	"github.com/catga-go/catga/libs/catga/console"
 	"github.com/catga-go/catga/libs/catga/outbox"
 )
 
@@ -22,9 +23,10 @@ type check struct {
 
 // Paths the peer serves itself.
 const (
-	PathHealth  = "/healthz" // 200 while the process runs
-	PathReady   = "/readyz"  // 200 when NATS, the saga store and the database answer; 503 otherwise and while stopping
-	PathMetrics = "/metrics" // Prometheus exposition of the peer's OpenTelemetry metrics
+	PathHealth  = "/healthz"  // 200 while the process runs
+	PathReady   = "/readyz"   // 200 when NATS, the saga store and the database answer; 503 otherwise and while stopping
+	PathMetrics = "/metrics"  // Prometheus exposition of the peer's OpenTelemetry metrics
+	PathConsole = "/console/" // the saga console (Config.Console), on peers whose service registered sagas
 )
 
 // server mounts the peer's own endpoints and returns the HTTP server over
@@ -40,7 +42,11 @@ func (p *Peer) server(tel *telemetry) *http.Server {
 	h := otelhttp.NewHandler(p.HTTP, p.Config.Service,
 		otelhttp.WithTracerProvider(tel.tp), otelhttp.WithMeterProvider(tel.mp),
 		otelhttp.WithFilter(func(r *http.Request) bool {
-			return r.URL.Path != PathHealth && r.URL.Path != PathReady && r.URL.Path != PathMetrics
+			switch r.URL.Path {
+			case PathHealth, PathReady, PathMetrics, PathConsole + "live": // a console stream is not a request to trace
+				return false
+			}
+			return true
 		}),
 	)
 	return &http.Server{
@@ -48,6 +54,22 @@ func (p *Peer) server(tel *telemetry) *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(p.Logger.Handler(), slog.LevelWarn),
 	}
+}
+
+// mountConsole serves the saga console on the peer's router when the
+// service registered sagas and the config does not switch it off. Its live
+// streams end when the shutdown starts, so they do not hold the HTTP
+// server's graceful stop.
+func (p *Peer) mountConsole() {
+	if p.Config.Console == ConsoleOff || len(p.Sagas.Shapes()) == 0 {
+		return
+	}
+	opts := []console.Option{console.WithPrefix(PathConsole), console.WithTitle(p.Config.Service),
+		console.WithLogger(p.Logger), console.WithDone(p.ctx.Done())}
+	if p.Config.Console == ConsoleReadOnly {
+		opts = append(opts, console.WithReadOnly())
+	}
+	p.HTTP.Handle(PathConsole, console.New(p.Sagas, opts...))
 }
 
 // ready runs the checks concurrently, each bounded by readyTimeout.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -223,6 +224,8 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	}
 	r.tr, err = natstransport.Connect(natstransport.Config{
 		URLs: cfg.NATSURLs, Name: cfg.Service, Service: cfg.Service, Version: cfg.Version,
+		Replicas:     cfg.NATSReplicas, // the idempotency bucket takes the stream's
+		Metadata:     discoveryMetadata(r.ln.Addr()),
 		DrainTimeout: drainBudget(cfg.ShutdownTimeout), Logger: log,
 	})
 	if err != nil {
@@ -300,6 +303,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	if err := r.engine.Start(); err != nil {
 		return fmt.Errorf("catga: %s: saga engine: %w", cfg.Service, err)
 	}
+	r.p.mountConsole()
 	r.p.checks = []check{
 		{"nats", r.natsReady},
 		{"sagas", r.sagas.ping},
@@ -313,6 +317,16 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 		}
 	}()
 	return nil
+}
+
+// discoveryMetadata is what the peer announces beside its id, so that
+// `catga peers` can say where each peer is: its HTTP address and host.
+func discoveryMetadata(http net.Addr) map[string]string {
+	md := map[string]string{"http": http.String()}
+	if h, err := os.Hostname(); err == nil {
+		md["host"] = h
+	}
+	return md
 }
 
 func safeSetup(ctx context.Context, setup func(context.Context, *Peer) error, p *Peer) (err error) {

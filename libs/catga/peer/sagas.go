@@ -38,17 +38,30 @@ type sagaStore struct {
 // outlive the transport's.
 func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStore, error) {
 	if len(cfg.RedisAddrs) > 0 {
-		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas"})
+		// Short socket timeouts: a saga store command takes a millisecond,
+		// and go-redis' defaults (dial 5 s, read 3 s) made every write after
+		// a master died wait seconds on the dead node, the slot-map reload
+		// included (it may ask the dead node first), so the write outage
+		// outlasted the failover by seconds (e2e TestScenarioKillRedisMaster).
+		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas",
+			DialTimeout: redisDialTimeout, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout})
 		s := sagaredis.New(c, sagaredis.WithPrefix("catga:"+cfg.Service), sagaredis.WithLogger(log))
 		return &sagaStore{Store: s, kind: "redis",
 			ping:  func(ctx context.Context) error { return c.Ping(ctx).Err() },
 			close: func() { _ = s.Close(); _ = c.Close() },
 		}, nil
 	}
-	nc, err := nats.Connect(strings.Join(cfg.NATSURLs, ","),
-		nats.Name(cfg.Service+"-sagas"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(150*time.Millisecond), nats.PingInterval(time.Second), nats.MaxPingsOutstanding(2),
-		nats.Timeout(2*time.Second))
+	// As the transport's connection: a dead server is left within 750 ms,
+	// and given several URLs only those are used (natstransport.Config).
+	opts := []nats.Option{
+		nats.Name(cfg.Service + "-sagas"), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true),
+		nats.ReconnectWait(150 * time.Millisecond), nats.PingInterval(250 * time.Millisecond), nats.MaxPingsOutstanding(2),
+		nats.Timeout(2 * time.Second),
+	}
+	if len(cfg.NATSURLs) > 1 {
+		opts = append(opts, nats.IgnoreDiscoveredServers())
+	}
+	nc, err := nats.Connect(strings.Join(cfg.NATSURLs, ","), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("catga: %s: saga store connection: %w", cfg.Service, err)
 	}
@@ -63,7 +76,7 @@ func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStor
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		actx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		s, err = natskv.New(actx, js, natskv.Config{Bucket: "catga_sagas_" + cfg.Service})
+		s, err = natskv.New(actx, js, natskv.Config{Bucket: "catga_sagas_" + cfg.Service, Replicas: cfg.NATSReplicas})
 		cancel()
 		if err == nil || ctx.Err() != nil || time.Now().After(deadline) {
 			break
@@ -87,6 +100,12 @@ func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStor
 		close: nc.Close,
 	}, nil
 }
+
+// Socket timeouts of the saga store's Redis client.
+const (
+	redisDialTimeout = 500 * time.Millisecond
+	redisIOTimeout   = time.Second
+)
 
 // sagaMetrics records each saga's outcome and duration when the
 // transition that ends it (completed, compensated or stuck) is persisted.

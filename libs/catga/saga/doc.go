@@ -10,8 +10,9 @@
 // passed) the saga turns Compensating and undoes the completed steps in
 // reverse order; compensations are retried per their policy, and one that
 // keeps failing moves the saga to Stuck, where an operator sees it ([Engine.List])
-// and acts ([Engine.Retry], [Engine.ForceCompensate]). Completed and
-// Compensated are final.
+// and acts ([Engine.Retry], [Engine.ForceCompensate]; a tool that runs no
+// saga, such as the catga CLI, uses an [Operator], which hands the saga to
+// the peers' recovery). Completed and Compensated are final.
 //
 // No step can hold a saga forever: every attempt is bounded by the step's
 // Timeout (or [WithStepTimeout]) and, for actions, by the saga deadline; an

@@ -31,6 +31,13 @@ func (e *Engine) ListFinished(ctx context.Context, state State, cursor string, l
 	return e.store.ListFinished(ctx, state, cursor, limit)
 }
 
+// ListPage returns a page of the sagas in state, any state, from cursor
+// ("" for the first page; then the previous page's Next). See
+// [sagastore.Store] (ListPage) for what paging guarantees.
+func (e *Engine) ListPage(ctx context.Context, state State, cursor string, limit int) (sagastore.Page, error) {
+	return e.store.ListPage(ctx, state, cursor, limit)
+}
+
 // awaitPoll is Await's polling schedule: quick for short sagas, backing
 // off for long ones.
 var awaitPoll = backoff.Policy{Initial: 2 * time.Millisecond, Max: 200 * time.Millisecond, Jitter: 0.1}
@@ -58,31 +65,38 @@ func (e *Engine) Await(ctx context.Context, id string) (Record, error) {
 // Retry resumes a Stuck saga's compensation on this peer with fresh
 // attempts.
 func (e *Engine) Retry(ctx context.Context, id string) error {
-	return e.operate(ctx, id, sagastore.EventRetried, func(rec *Record) error {
-		if rec.State != sagastore.StateStuck {
-			return fmt.Errorf("%w: %s is %s, not stuck", ErrInvalidState, id, rec.State)
-		}
-		rec.State, rec.Error = sagastore.StateCompensating, ""
-		// A new compensation key: the participant is asked anew, not
-		// answered from a transport's reply cache.
-		rec.Steps[rec.Step].UndoRound++
-		return nil
-	})
+	return e.operate(ctx, id, sagastore.EventRetried, retry)
 }
 
 // ForceCompensate stops a Running (or Stuck) saga and compensates it on this
 // peer. The current owner is fenced out by the new epoch.
 func (e *Engine) ForceCompensate(ctx context.Context, id string) error {
-	return e.operate(ctx, id, sagastore.EventForcedCompensation, func(rec *Record) error {
-		if rec.State != sagastore.StateRunning && rec.State != sagastore.StateStuck {
-			return fmt.Errorf("%w: %s is %s", ErrInvalidState, id, rec.State)
-		}
-		if rec.State == sagastore.StateStuck {
-			rec.Steps[rec.Step].UndoRound++ // as Retry: ask the participant anew
-		}
-		rec.State, rec.Error = sagastore.StateCompensating, "compensation forced by operator"
-		return nil
-	})
+	return e.operate(ctx, id, sagastore.EventForcedCompensation, forceCompensate)
+}
+
+// retry is Retry's transition: ErrInvalidState unless rec is Stuck.
+func retry(rec *Record) error {
+	if rec.State != sagastore.StateStuck {
+		return fmt.Errorf("%w: %s is %s, not stuck", ErrInvalidState, rec.ID, rec.State)
+	}
+	rec.State, rec.Error = sagastore.StateCompensating, ""
+	// A new compensation key: the participant is asked anew, not
+	// answered from a transport's reply cache.
+	rec.Steps[rec.Step].UndoRound++
+	return nil
+}
+
+// forceCompensate is ForceCompensate's transition: ErrInvalidState unless
+// rec is Running or Stuck.
+func forceCompensate(rec *Record) error {
+	if rec.State != sagastore.StateRunning && rec.State != sagastore.StateStuck {
+		return fmt.Errorf("%w: %s is %s", ErrInvalidState, rec.ID, rec.State)
+	}
+	if rec.State == sagastore.StateStuck {
+		rec.Steps[rec.Step].UndoRound++ // as Retry: ask the participant anew
+	}
+	rec.State, rec.Error = sagastore.StateCompensating, "compensation forced by operator"
+	return nil
 }
 
 func (e *Engine) operate(ctx context.Context, id string, what sagastore.EventKind, fn func(*Record) error) error {

@@ -195,17 +195,9 @@ type Entry struct {
 // due index of s: the records of the entries Due returns, in state, oldest
 // first, up to limit. Stores share it.
 func ListActive(ctx context.Context, s Store, state State, limit int) ([]Record, error) {
-	entries, err := s.Due(ctx, time.Now().Add(100*365*24*time.Hour), 0)
+	ids, err := DueIDs(ctx, s)
 	if err != nil {
 		return nil, err
-	}
-	seen := map[string]bool{}
-	var ids []string
-	for _, e := range entries {
-		if !seen[e.ID] {
-			seen[e.ID] = true
-			ids = append(ids, e.ID)
-		}
 	}
 	return GetInState(ctx, s, ids, state, limit)
 }
@@ -274,6 +266,15 @@ type Scanner interface {
 //     never moves once written, and entries older than the store's
 //     retention are neither listed nor kept (each store trims them in
 //     bounded batches). ListFinished pages through it: see [Page].
+//   - ListPage pages through the sagas in any state, for operators. For a
+//     final state it is ListFinished. For the others it reads the ids of
+//     the state's index (the due index for Running and Compensating, the
+//     stuck index for Stuck) and only the records of its page, in id
+//     order from cursor ("" for the first page, then the previous page's
+//     Next; a cursor of another state's kind is ErrBadCursor): a saga that
+//     stays in the state while a caller pages is listed exactly once, one
+//     that enters or leaves it at most once. Records, Next and More as in
+//     [Page]; a state that is none of the five is ErrUnknownState.
 type Store interface {
 	Create(ctx context.Context, rec Record) (version uint64, err error)
 	Get(ctx context.Context, id string) (Record, error)
@@ -283,4 +284,5 @@ type Store interface {
 	Unindex(ctx context.Context, entries ...Entry) error
 	List(ctx context.Context, state State, limit int) ([]Record, error)
 	ListFinished(ctx context.Context, state State, cursor string, limit int) (Page, error)
+	ListPage(ctx context.Context, state State, cursor string, limit int) (Page, error)
 }

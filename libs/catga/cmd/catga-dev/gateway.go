@@ -47,6 +47,9 @@ type gateway struct {
 	proxy    *httputil.ReverseProxy
 	tr       *http.Transport
 	log      *slog.Logger
+	// streams ends the event streams in flight (a saga console's live
+	// updates), which would otherwise hold the gateway's graceful stop.
+	streams context.Context
 }
 
 // errDial marks a failed connect to a peer: the request was not sent.
@@ -56,7 +59,7 @@ func (e *errDial) Error() string { return e.err.Error() }
 func (e *errDial) Unwrap() error { return e.err }
 
 func newGateway(service string, peerAddrs []string, log *slog.Logger) *gateway {
-	g := &gateway{service: service, log: log}
+	g := &gateway{service: service, log: log, streams: context.Background()}
 	for _, a := range peerAddrs {
 		g.backends = append(g.backends, &backend{addr: a})
 	}
@@ -89,7 +92,15 @@ func newGateway(service string, peerAddrs []string, log *slog.Logger) *gateway {
 	return g
 }
 
-func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.proxy.ServeHTTP(w, r) }
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		ctx, cancel := context.WithCancel(r.Context())
+		defer cancel()
+		defer context.AfterFunc(g.streams, cancel)()
+		r = r.WithContext(ctx)
+	}
+	g.proxy.ServeHTTP(w, r)
+}
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
@@ -204,7 +215,10 @@ type gateways struct {
 	peers    map[string][]string
 	servers  []*http.Server
 	stop     context.CancelFunc
-	done     sync.WaitGroup
+	// endStreams ends the event streams through the gateways, first thing
+	// on close.
+	endStreams context.CancelFunc
+	done       sync.WaitGroup
 }
 
 // startGateways listens for every service, the first on first and the
@@ -220,7 +234,8 @@ func startGateways(first string, services []string, peers map[string][]string, l
 		return nil, fmt.Errorf("-gateway %q: port: %w", first, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	gs := &gateways{services: services, urls: map[string]string{}, peers: peers, stop: cancel}
+	streams, endStreams := context.WithCancel(context.Background())
+	gs := &gateways{services: services, urls: map[string]string{}, peers: peers, stop: cancel, endStreams: endStreams}
 	for i, svc := range services {
 		at := 0
 		if port != 0 {
@@ -231,6 +246,7 @@ func startGateways(first string, services []string, peers map[string][]string, l
 			return nil, errors.Join(fmt.Errorf("gateway of %s: %w (choose another address with -gateway)", svc, err), gs.close())
 		}
 		g := newGateway(svc, peers[svc], log)
+		g.streams = streams
 		srv := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second}
 		gs.servers = append(gs.servers, srv)
 		gs.urls[svc] = "http://" + ln.Addr().String()
@@ -261,8 +277,42 @@ func (gs *gateways) print(w io.Writer) {
 	_ = tw.Flush()
 }
 
+// consoles returns the saga consoles the services serve through their
+// gateways (a peer whose service runs sagas serves one at
+// peer.PathConsole, unless CATGA_CONSOLE=off), as service → URL in list
+// order.
+func (gs *gateways) consoles(ctx context.Context) [][2]string {
+	client := &http.Client{Timeout: 2 * time.Second}
+	var out [][2]string
+	for _, svc := range gs.services {
+		u := gs.urls[svc] + peer.PathConsole
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			continue
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			out = append(out, [2]string{svc, u})
+		}
+	}
+	return out
+}
+
+// printConsoles names the saga consoles, and what they are.
+func (gs *gateways) printConsoles(ctx context.Context, w io.Writer) {
+	for _, c := range gs.consoles(ctx) {
+		fmt.Fprintf(w, "saga console of %s: %s (an operator surface: it can retry and compensate sagas; %s=off on the peers switches it off)\n",
+			c[0], c[1], peer.EnvConsole)
+	}
+}
+
 // close stops the gateways, finishing the requests in flight.
 func (gs *gateways) close() error {
+	gs.endStreams()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	var errs []error

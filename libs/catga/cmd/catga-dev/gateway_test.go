@@ -26,6 +26,14 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(envTestPeer); addr != "" {
 		mux := http.NewServeMux()
 		mux.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {})
+		mux.HandleFunc("GET /console/", func(http.ResponseWriter, *http.Request) {})
+		// A stream that never ends on its own, as a console's live updates.
+		mux.HandleFunc("GET /console/live", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/event-stream")
+			_, _ = io.WriteString(w, "event: update\ndata: x\n\n")
+			_ = http.NewResponseController(w).Flush()
+			<-r.Context().Done()
+		})
 		mux.HandleFunc("POST /echo", func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("X-Peer", addr)
 			_, _ = io.Copy(w, r.Body)
@@ -224,5 +232,47 @@ func TestGatewaysEnv(t *testing.T) {
 		if resp.StatusCode != http.StatusBadGateway {
 			t.Fatalf("GET %s/x with no peers = %d, want 502", url, resp.StatusCode)
 		}
+	}
+}
+
+// TestGatewayConsoleStream: the gateways find the console a service
+// serves, carry its event stream as it comes, and an open stream does not
+// hold their stop.
+func TestGatewayConsoleStream(t *testing.T) {
+	ports, err := loopback.Ports("127.0.0.1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	startTestPeer(t, addr)
+	gs, err := startGateways("127.0.0.1:0", []string{"order", "payment"}, map[string][]string{"order": {addr}}, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var consoles [][2]string
+	eventually(t, "the console found", func() bool {
+		consoles = gs.consoles(context.Background())
+		return len(consoles) == 1
+	})
+	if consoles[0][0] != "order" || consoles[0][1] != gs.urls["order"]+"/console/" {
+		t.Fatalf("consoles = %v", consoles)
+	}
+	req, _ := http.NewRequest(http.MethodGet, gs.urls["order"]+"/console/live", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	first := make([]byte, len("event: update"))
+	if _, err := io.ReadFull(resp.Body, first); err != nil || string(first) != "event: update" {
+		t.Fatalf("stream starts %q, %v: not passed on as it comes", first, err)
+	}
+	start := time.Now()
+	if err := gs.close(); err != nil {
+		t.Fatalf("close with a stream open: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("close took %s with a stream open", took)
 	}
 }

@@ -8,8 +8,9 @@
 //	catga-dev -bin ./bin -gateway 127.0.0.1:8080 -then bin/demo # run a program against the platform, then keep running
 //
 // The services are the directories under services/ that hold a main.go (in
-// the repository around the working directory), so a service copied there
-// and built into -bin runs too; -services names them instead. Each peer
+// the repository around the working directory), so a service generated
+// by `make new-service` and built into -bin runs too; -services names them
+// instead. Each peer
 // gets an HTTP port of its own on 127.0.0.1, and the peers of a service
 // share a SQLite file in a data directory that is fresh for every run
 // unless -data names one. Their JSON log lines are shown as text.
@@ -193,6 +194,7 @@ func run() error {
 	}
 	if err == nil && gws != nil {
 		gws.print(os.Stdout)
+		gws.printConsoles(ctx, os.Stdout)
 	}
 	var thenErr error
 	if err == nil && cfg.then != "" {

@@ -222,6 +222,31 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 	return sagastore.GetInState(ctx, s, ids, state, limit)
 }
 
+// ListPage implements sagastore.Store; the stuck index is the state map.
+func (s *Store) ListPage(ctx context.Context, state sagastore.State, cursor string, limit int) (sagastore.Page, error) {
+	var ids []string
+	switch {
+	case state.Final():
+		return s.ListFinished(ctx, state, cursor, limit)
+	case state.Active():
+		var err error
+		if ids, err = sagastore.DueIDs(ctx, s); err != nil {
+			return sagastore.Page{}, err
+		}
+	case state == sagastore.StateStuck:
+		s.mu.Lock()
+		for id, st := range s.state {
+			if st == state {
+				ids = append(ids, id)
+			}
+		}
+		s.mu.Unlock()
+	default:
+		return sagastore.Page{}, sagastore.UnknownState(state)
+	}
+	return sagastore.PageByID(ctx, s, ids, state, cursor, limit)
+}
+
 // ListFinished implements sagastore.Store. A cursor is the store version
 // of the last entry read.
 func (s *Store) ListFinished(_ context.Context, state sagastore.State, cursor string, limit int) (sagastore.Page, error) {

@@ -344,6 +344,35 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 	return nil, fmt.Errorf("catga: natskv: list: unknown state %q", state)
 }
 
+// ListPage implements sagastore.Store: the ids of the due or stuck index,
+// then the records of one page.
+func (s *Store) ListPage(ctx context.Context, state sagastore.State, cursor string, limit int) (sagastore.Page, error) {
+	var ids []string
+	switch {
+	case state.Final():
+		return s.ListFinished(ctx, state, cursor, limit)
+	case state.Active():
+		var err error
+		if ids, err = sagastore.DueIDs(ctx, s); err != nil {
+			return sagastore.Page{}, err
+		}
+	case state == sagastore.StateStuck:
+		lister, err := s.stuck.ListKeys(ctx) // keys only: no read per entry
+		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+			return sagastore.Page{}, fmt.Errorf("catga: natskv: list stuck: %w", err)
+		}
+		if err == nil {
+			for key := range lister.Keys() {
+				ids = append(ids, idOf(key))
+			}
+			_ = lister.Stop()
+		}
+	default:
+		return sagastore.Page{}, sagastore.UnknownState(state)
+	}
+	return sagastore.PageByID(ctx, s, ids, state, cursor, limit)
+}
+
 // Scan implements sagastore.Scanner by reading every record.
 func (s *Store) Scan(ctx context.Context, state sagastore.State, limit int) ([]sagastore.Record, error) {
 	var out []sagastore.Record

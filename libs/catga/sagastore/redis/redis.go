@@ -563,6 +563,29 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 	return nil, fmt.Errorf("catga: redis saga store: list: unknown state %q", state)
 }
 
+// ListPage implements sagastore.Store: the ids of the due index (one
+// ZRANGE per shard) or of the stuck index, then the records of one page.
+func (s *Store) ListPage(ctx context.Context, state sagastore.State, cursor string, limit int) (sagastore.Page, error) {
+	var ids []string
+	switch {
+	case state.Final():
+		return s.ListFinished(ctx, state, cursor, limit)
+	case state.Active():
+		var err error
+		if ids, err = sagastore.DueIDs(ctx, s); err != nil {
+			return sagastore.Page{}, err
+		}
+	case state == sagastore.StateStuck:
+		var err error
+		if ids, err = s.c.ZRange(ctx, s.stuckKey(), 0, -1).Result(); err != nil {
+			return sagastore.Page{}, s.checkErr(ctx, "list stuck", err)
+		}
+	default:
+		return sagastore.Page{}, sagastore.UnknownState(state)
+	}
+	return sagastore.PageByID(ctx, s, ids, state, cursor, limit)
+}
+
 // staleIDs returns the ids with no record in recs.
 func staleIDs(ids []string, recs []sagastore.Record) []any {
 	have := make(map[string]bool, len(recs))

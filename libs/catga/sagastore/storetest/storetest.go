@@ -64,6 +64,8 @@ var Cases = []Case{
 	{"ListFinishedPaging", ListFinishedPaging},
 	{"ListFinishedIndexed", ListFinishedIndexed},
 	{"FinishedRetention", FinishedRetention},
+	{"ListPage", ListPage},
+	{"ListPageWhileMoving", ListPageWhileMoving},
 }
 
 // Run runs every conformance case as a subtest.

@@ -38,8 +38,9 @@ func TestConfigValidate(t *testing.T) {
 func TestConfigDefaults(t *testing.T) {
 	c := Config{URLs: []string{"x"}}
 	c.defaults()
-	// A dead server must be left within about a second or two.
-	if c.PingInterval*time.Duration(c.MaxPingsOut) > 2*time.Second || c.ReconnectWait > 250*time.Millisecond {
+	// A silently dead server is left at the latest MaxPingsOut+1 intervals
+	// after it died; with the reconnect, clients must be back within 1 s.
+	if c.PingInterval*time.Duration(c.MaxPingsOut+1) > 750*time.Millisecond || c.ReconnectWait > 250*time.Millisecond {
 		t.Errorf("defaults too slow to leave a dead server: ping %s x %d, reconnect wait %s", c.PingInterval, c.MaxPingsOut, c.ReconnectWait)
 	}
 }

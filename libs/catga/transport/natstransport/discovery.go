@@ -3,7 +3,9 @@ package natstransport
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"sync"
+	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
@@ -22,6 +24,12 @@ import (
 // drains, and the other subjects never lose this peer.
 type discovery struct {
 	t *Transport
+
+	// handled counts the requests handled per served subject through both
+	// of its subscriptions (micro's num_requests sees only its own); STATS
+	// shows it as each endpoint's data, {"handled": N}. A sync.Map: micro
+	// reads it holding its service's lock, which remove waits for.
+	handled sync.Map // subject -> *atomic.Int64
 
 	mu      sync.Mutex
 	svc     micro.Service
@@ -52,11 +60,23 @@ func (d *discovery) start() error {
 
 func (d *discovery) newService(eps []*endpoint) (micro.Service, error) {
 	cfg := d.t.cfg
+	md := maps.Clone(cfg.Metadata)
+	if md == nil {
+		md = map[string]string{}
+	}
+	md["peer"] = d.t.id
 	svc, err := micro.AddService(d.t.nc, micro.Config{
 		Name:        cfg.Service,
 		Version:     cfg.Version,
 		Description: "Catga peer of " + cfg.Service,
-		Metadata:    map[string]string{"peer": d.t.id},
+		Metadata:    md,
+		StatsHandler: func(ep *micro.Endpoint) any {
+			n := int64(0)
+			if c, ok := d.handled.Load(ep.Subject); ok {
+				n = c.(*atomic.Int64).Load()
+			}
+			return EndpointData{Handled: n}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("catga: register %s for discovery: %w", cfg.Service, err)
@@ -81,6 +101,20 @@ func addEndpoint(svc micro.Service, ep *endpoint) error {
 		return fmt.Errorf("catga: announce %s for discovery: %w", ep.subject, err)
 	}
 	return nil
+}
+
+// EndpointData is the data of each endpoint in $SRV.STATS: Handled
+// counts the requests this peer handled on the endpoint's subject, through
+// the discovery endpoint and through the peer's other subscription alike
+// (micro's num_requests counts only the former's).
+type EndpointData struct {
+	Handled int64 `json:"handled"`
+}
+
+// counter returns the handled-requests counter of subject.
+func (d *discovery) counter(subject string) *atomic.Int64 {
+	c, _ := d.handled.LoadOrStore(subject, new(atomic.Int64))
+	return c.(*atomic.Int64)
 }
 
 // add announces ep and starts its worker.

@@ -36,7 +36,8 @@ func TestDiscoveryOnePerPeer(t *testing.T) {
 		t.Skip("starts an embedded nats-server; skipped in -short mode")
 	}
 	s := startServer(t)
-	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{s.ClientURL()}, Service: "payment", Version: "1.4.2"})
+	tr, err := natstransport.Connect(natstransport.Config{URLs: []string{s.ClientURL()}, Service: "payment", Version: "1.4.2",
+		Metadata: map[string]string{"http": "127.0.0.1:8081", "peer": "not-its-id"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,8 +63,8 @@ func TestDiscoveryOnePerPeer(t *testing.T) {
 	}
 	defer nc.Close()
 	pings := gather[micro.Ping](t, nc, "$SRV.PING.payment")
-	if len(pings) != 1 || pings[0].Version != "1.4.2" || pings[0].Metadata["peer"] != tr.ID() {
-		t.Fatalf("$SRV.PING.payment = %+v, want this one peer at 1.4.2", pings)
+	if len(pings) != 1 || pings[0].Version != "1.4.2" || pings[0].Metadata["peer"] != tr.ID() || pings[0].Metadata["http"] != "127.0.0.1:8081" {
+		t.Fatalf("$SRV.PING.payment = %+v, want this one peer at 1.4.2 with its id and metadata", pings)
 	}
 	infos := gather[micro.Info](t, nc, "$SRV.INFO.payment")
 	if len(infos) != 1 {
@@ -91,6 +92,19 @@ func TestDiscoveryOnePerPeer(t *testing.T) {
 		if r, err := mediator.Send[Charged](ctx, c, Charge{N: i}); err != nil || r.N != i {
 			t.Fatalf("charge %d after closing refunds = %v, %v", i, r, err)
 		}
+	}
+	// STATS counts the requests the peer handled through both of its
+	// subscriptions, not only micro's.
+	stats := gather[micro.Stats](t, nc, "$SRV.STATS.payment")
+	var handled int64 = -1
+	for _, ep := range stats[0].Endpoints {
+		var d natstransport.EndpointData
+		if ep.Subject == chargeRoute.Subject() && json.Unmarshal(ep.Data, &d) == nil {
+			handled = d.Handled
+		}
+	}
+	if len(stats) != 1 || handled != 10 {
+		t.Fatalf("$SRV.STATS.payment: %d answers, %d charges handled, want 1 and 10", len(stats), handled)
 	}
 }
 

@@ -24,7 +24,12 @@ import (
 // Config describes the connection. Zero durations take the defaults, which
 // are tuned to leave a dead server within about a second.
 type Config struct {
-	// URLs of every server of the cluster (the client also learns others).
+	// URLs of every server of the cluster. Given one, the client also
+	// uses the servers the cluster advertises. Given several, it uses
+	// those only: an advertised address of a node that died stays in the
+	// client's pool, and a reconnect that picks it spends the whole
+	// ConnectTimeout on it (a killed node answers no dial), while a node
+	// it was connected to goes to the end of the pool.
 	URLs []string
 	// Name of the connection, shown by the server.
 	Name string
@@ -33,9 +38,11 @@ type Config struct {
 	NoRandomize bool
 	// ReconnectWait between reconnect attempts to one server. Default 150ms.
 	ReconnectWait time.Duration
-	// PingInterval and MaxPingsOut detect a dead server: after MaxPingsOut
-	// unanswered pings, PingInterval apart, the client moves on. Defaults
-	// 1s and 2.
+	// PingInterval and MaxPingsOut detect a dead server: when MaxPingsOut
+	// pings are unanswered at the next tick, the client moves on, so it
+	// leaves a server that died silently (a killed container sends no FIN)
+	// between MaxPingsOut and MaxPingsOut+1 intervals later. Defaults
+	// 250ms and 2: within 750 ms, and with the reconnect within a second.
 	PingInterval time.Duration
 	MaxPingsOut  int
 	// ConnectTimeout per dial. Default 2s.
@@ -66,6 +73,10 @@ type Config struct {
 	// Version of the service, announced through discovery. Default
 	// "0.0.0-dev".
 	Version string
+	// Metadata is announced through discovery with the peer's id (key
+	// "peer", which Metadata cannot override), e.g. the peer's HTTP
+	// address, for operators' tools.
+	Metadata map[string]string
 	// Logger receives connection events. Default discards.
 	Logger *slog.Logger
 }
@@ -100,7 +111,7 @@ func (c *Config) defaults() {
 		}
 	}
 	set(&c.ReconnectWait, 150*time.Millisecond)
-	set(&c.PingInterval, time.Second)
+	set(&c.PingInterval, 250*time.Millisecond)
 	set(&c.ConnectTimeout, 2*time.Second)
 	set(&c.DrainTimeout, 10*time.Second)
 	set(&c.DuplicateWindow, 2*time.Minute)
@@ -192,6 +203,9 @@ func Connect(cfg Config) (*Transport, error) {
 	}
 	if cfg.NoRandomize {
 		opts = append(opts, nats.DontRandomize())
+	}
+	if len(cfg.URLs) > 1 {
+		opts = append(opts, nats.IgnoreDiscoveredServers()) // see Config.URLs
 	}
 	nc, err := nats.Connect(strings.Join(cfg.URLs, ","), opts...)
 	if err != nil {

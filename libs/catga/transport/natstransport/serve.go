@@ -96,8 +96,10 @@ func (t *Transport) Serve(subject, queue string, h transport.RequestHandler, cfg
 		name = transport.TokenName(subject)
 	}
 	s := &servingSub{t: t, served: true}
+	handled := t.disc.counter(subject)
 	handle := func(m *nats.Msg) {
 		defer s.inflight.Done()
+		defer handled.Add(1)
 		var reply *transport.Msg
 		err := transport.Guard(subject, func() error {
 			reply = h(context.Background(), &transport.Msg{Subject: m.Subject, Header: transport.Header(m.Header), Data: m.Data})

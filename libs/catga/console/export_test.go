@@ -1,0 +1,4 @@
+package console
+
+// Human is human, for tests.
+var Human = human
