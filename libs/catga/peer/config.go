@@ -58,6 +58,20 @@ type Config struct {
 	// flight get up to 2/5 of it, the NATS drain 2/5, and the saga
 	// hand-off and telemetry flush the rest.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long a stopping peer keeps serving HTTP with its
+	// readiness (/readyz) already answering 503, so that load balancers
+	// polling it take the peer out before its listener closes: requests
+	// then never meet a closed port. Set it above the balancers' probe
+	// interval. It is bounded by half of the HTTP part of ShutdownTimeout
+	// (1/5 of it). Zero means none; [ConfigFromEnv] defaults it to
+	// [DefaultDrainDelay].
+	DrainDelay time.Duration
+	// TestHandlerDelay is fault injection for end-to-end tests, zero (off)
+	// in production: every request the peer serves over NATS waits this
+	// long before its handler runs and again after it returns, before the
+	// reply leaves, so a test can kill the peer mid-step, before or after
+	// the step's effect committed (see [DelayRequests]).
+	TestHandlerDelay time.Duration
 	// Console is the saga console on the peer's HTTP server (PathConsole),
 	// served when the service registered sagas: ConsoleOn (the default),
 	// ConsoleReadOnly (no operator actions) or ConsoleOff. It is an
@@ -87,7 +101,12 @@ const (
 	EnvShutdownTimeout = "CATGA_SHUTDOWN_TIMEOUT" // Go duration, default 20s
 	EnvVersion         = "CATGA_VERSION"          // semantic version, default 0.0.0-dev
 	EnvLogLevel        = "CATGA_LOG_LEVEL"        // debug, info, warn or error; default info
-	EnvConsole         = "CATGA_CONSOLE"          // on, read-only or off; default on
+	// EnvDrainDelay (Go duration, default 1s): see Config.DrainDelay.
+	EnvDrainDelay = "CATGA_DRAIN_DELAY"
+	// EnvTestHandlerDelay (Go duration) is for end-to-end tests only: see
+	// Config.TestHandlerDelay. Unset in production.
+	EnvTestHandlerDelay = "CATGA_TEST_HANDLER_DELAY"
+	EnvConsole          = "CATGA_CONSOLE" // on, read-only or off; default on
 )
 
 // Defaults of the optional settings.
@@ -95,6 +114,7 @@ const (
 	DefaultHTTPAddr        = ":8080"
 	DefaultShutdownTimeout = 20 * time.Second
 	DefaultVersion         = "0.0.0-dev"
+	DefaultDrainDelay      = time.Second
 	DefaultNATSReplicas    = 1
 	// MaxNATSReplicas is JetStream's limit on a stream's replicas.
 	MaxNATSReplicas = 5
@@ -125,6 +145,23 @@ func ConfigFromEnv(service string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", EnvShutdownTimeout, v))
 		} else {
 			cfg.ShutdownTimeout = d
+		}
+	}
+	cfg.DrainDelay = DefaultDrainDelay
+	if v := strings.TrimSpace(os.Getenv(EnvDrainDelay)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a non-negative duration (want e.g. 1s)", EnvDrainDelay, v))
+		} else {
+			cfg.DrainDelay = d
+		}
+	}
+	if v := strings.TrimSpace(os.Getenv(EnvTestHandlerDelay)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a non-negative duration (want e.g. 300ms)", EnvTestHandlerDelay, v))
+		} else {
+			cfg.TestHandlerDelay = d
 		}
 	}
 	if v := strings.TrimSpace(os.Getenv(EnvNATSReplicas)); v != "" {
@@ -223,6 +260,12 @@ func (c Config) problems() []error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: negative", EnvShutdownTimeout))
+	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative", EnvDrainDelay))
+	}
+	if c.TestHandlerDelay < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative", EnvTestHandlerDelay))
 	}
 	switch c.Console {
 	case "", ConsoleOn, ConsoleReadOnly, ConsoleOff:

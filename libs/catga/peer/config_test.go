@@ -70,7 +70,8 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole, peer.EnvNATSReplicas, peer.EnvRedisUsername, peer.EnvRedisPassword}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole, peer.EnvNATSReplicas, peer.EnvTestHandlerDelay, peer.EnvDrainDelay,
+		peer.EnvRedisUsername, peer.EnvRedisPassword}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -80,7 +81,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
 				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
-				c.Console == peer.ConsoleOn && c.NATSReplicas == 1
+				c.Console == peer.ConsoleOn && c.NATSReplicas == 1 &&
+				c.TestHandlerDelay == 0 && c.DrainDelay == time.Second
 		}, nil},
 		{"console off", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvConsole: " OFF "}, func(c peer.Config) bool {
 			return c.Console == peer.ConsoleOff
@@ -95,6 +97,16 @@ func TestConfigFromEnv(t *testing.T) {
 		}, nil},
 		{"every problem at once", map[string]string{peer.EnvShutdownTimeout: "soon", peer.EnvHTTPAddr: "nowhere"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT", "CATGA_NATS_URL", "CATGA_HTTP_ADDR"}},
+		{"test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "300ms"}, func(c peer.Config) bool {
+			return c.TestHandlerDelay == 300*time.Millisecond
+		}, nil},
+		{"drain delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvDrainDelay: "0s"}, func(c peer.Config) bool {
+			return c.DrainDelay == 0
+		}, nil},
+		{"bad drain delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvDrainDelay: "soon"}, nil,
+			[]string{"CATGA_DRAIN_DELAY"}},
+		{"bad test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "-1s"}, nil,
+			[]string{"CATGA_TEST_HANDLER_DELAY"}},
 		{"replicas not a number", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvNATSReplicas: "three"}, nil,
 			[]string{`CATGA_NATS_REPLICAS: "three" is not a number of replicas from 1 to 5`}},
 		{"zero replicas", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvNATSReplicas: "0"}, nil,
