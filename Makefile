@@ -129,9 +129,16 @@ run: build ## run the platform (embedded NATS, two peers of every service, a gat
 e2e: deps images ## end-to-end tests: the platform as processes, and the production topology in containers (needs a Docker Engine; fails without one)
 	@# CATGA_E2E=1: no Docker Engine or a missing image fails (under `make test` it skips, loudly).
 	@# e2e-clean.sh sweeps containers and networks an interrupted run left behind.
-	@scripts/e2e-clean.sh; set -o pipefail; rc=0; \
-	  (cd e2e && CATGA_E2E=1 $(GO) test $(TEST_FLAGS) -timeout 20m ./...) || rc=$$?; \
-	  scripts/e2e-clean.sh; exit $$rc
+	@# -v so each scenario's line of measurements shows; the whole log (testcontainers' chatter
+	@# included) goes to bin/e2e.log, the terminal gets results, failures and measurements.
+	@mkdir -p $(BIN); scripts/e2e-clean.sh; set -o pipefail; rc=0; \
+	  (cd e2e && CATGA_E2E=1 $(GO) test $(TEST_FLAGS) -v -timeout 20m ./... 2>&1) | tee $(BIN)/e2e.log | \
+	    grep --line-buffered -E '^(--- |ok |FAIL|panic:|scenario |!!!)|^ +[a-z_]+_test\.go:[0-9]+: ' || rc=$$?; \
+	  scripts/e2e-clean.sh; echo "full log: bin/e2e.log"; exit $$rc
+
+.PHONY: compose-smoke
+compose-smoke: deps images ## deploy/compose.yaml up with the local images: one order COMPLETED, NATS/Redis/PostgreSQL permissions checked, torn down
+	@cd e2e && CATGA_E2E=1 $(GO) test -count=1 -timeout 10m -v -run TestComposeSmoke ./compose/
 
 .PHONY: new-service
 new-service: ## generate services/$(NAME) from templates (AGGREGATE=shipment names its aggregate; default item), registered in go.work and deploy/compose.yaml

@@ -19,3 +19,12 @@ if [ -n "$networks" ]; then
   # shellcheck disable=SC2086
   docker network rm $networks >/dev/null
 fi
+# The compose smoke test (e2e/compose) names its projects catgasmoke<hex>:
+# what an interrupted run left, with its volumes.
+for p in $(docker ps -a --format '{{.Label "com.docker.compose.project"}}' | grep '^catgasmoke[0-9a-f]*$' | sort -u); do
+  echo "e2e-clean: removing compose project $p left by an interrupted smoke test"
+  # shellcheck disable=SC2046 # one id per word
+  docker rm -f -v $(docker ps -aq --filter "label=com.docker.compose.project=$p") >/dev/null
+  docker network ls -q --filter "label=com.docker.compose.project=$p" | xargs -r docker network rm >/dev/null
+  docker volume ls -q --filter "label=com.docker.compose.project=$p" | xargs -r docker volume rm >/dev/null
+done

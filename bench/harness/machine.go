@@ -68,3 +68,16 @@ func LoadAvg() string {
 	}
 	return strings.Join(f[:3], " ")
 }
+
+// Load1 is the 1-minute load average of LoadAvg, or 0 when unknown.
+func (m Machine) Load1() float64 {
+	f := strings.Fields(m.LoadAvg)
+	if len(f) == 0 {
+		return 0
+	}
+	x, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0
+	}
+	return x
+}

@@ -120,3 +120,11 @@ func TestReplaceSection(t *testing.T) {
 		}
 	}
 }
+
+func TestLoad1(t *testing.T) {
+	for in, want := range map[string]float64{"3.50 2.00 1.00": 3.5, "unknown": 0, "": 0} {
+		if got := (Machine{LoadAvg: in}).Load1(); got != want {
+			t.Errorf("Load1(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

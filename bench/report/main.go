@@ -72,6 +72,12 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	logw := io.Writer(os.Stderr)
 	rep := &harness.Report{Title: "Catga-Go benchmark report", Machine: harness.Describe(), Started: time.Now()}
+	if n := rep.Machine.Load1(); n > float64(rep.Machine.Cores) {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("**Shared machine:** the 1-minute load average was %.1f on %d cores when this run began: "+
+			"other work competed for the CPUs throughout. Tail latencies (p99, max) and absolute rates are inflated or deflated by it; "+
+			"the ratios to a baseline measured in the same slices (mediator, transport) much less so. The load at the start of each scenario "+
+			"is in `make bench-report`'s output.", n, rep.Machine.Cores))
+	}
 	if quick {
 		rep.Notes = append(rep.Notes, "**Quick run (`-quick`): durations cut short; these figures are a smoke test, not to be published.**")
 	}
@@ -139,11 +145,11 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	if want("orders") {
 		step("orders")
-		cfg := scenario.OrdersConfig{Rates: []int{50, 100, 250, 500, 1000}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
+		cfg := scenario.OrdersConfig{Rates: []int{50, 100, 250, 500, 1000}, Duration: 6 * time.Second, Drain: 12 * time.Second, BaseFor: 3 * time.Second, CompEvery: 10}
 		if quick {
 			cfg = scenario.OrdersConfig{Rates: []int{50, 500}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
 		}
-		pts, err := scenario.Orders(ctx, platforms(bins, 1), cfg, logw)
+		pts, err := scenario.Orders(ctx, platforms(bins, 1, nil), cfg, logw)
 		if err != nil {
 			return fmt.Errorf("orders: %w", err)
 		}
@@ -160,16 +166,16 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	}
 	if want("orders-prod") {
 		step("orders on Redis Cluster + PostgreSQL")
-		cfg := scenario.OrdersConfig{Rates: []int{100, 250, 500}, Duration: 6 * time.Second, Drain: 15 * time.Second, BaseFor: 2 * time.Second, CompEvery: 10}
+		cfg := scenario.OrdersConfig{Rates: []int{100, 250}, Duration: 6 * time.Second, Drain: 12 * time.Second, BaseFor: 2 * time.Second, CompEvery: 10}
 		if quick {
-			cfg = scenario.OrdersConfig{Rates: []int{50}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
+			cfg = scenario.OrdersConfig{Rates: []int{50, 100}, Duration: time.Second, Drain: 10 * time.Second, BaseFor: 500 * time.Millisecond, CompEvery: 10}
 		}
-		env, stop, err := scenario.ProductionStores(ctx)
+		stores, err := scenario.ProductionStores(ctx)
 		if err != nil {
 			return fmt.Errorf("orders-prod: %w", err)
 		}
-		pts, err := scenario.Orders(ctx, platforms(bins, 1, env...), cfg, logw)
-		stop()
+		pts, err := scenario.Orders(ctx, platforms(bins, 1, func() ([]string, error) { return stores.Fresh(ctx) }), cfg, logw)
+		stores.Close()
 		if err != nil {
 			return fmt.Errorf("orders-prod: %w", err)
 		}
@@ -232,15 +238,23 @@ func run(ctx context.Context, out, readme string, quick bool, only []string) err
 	return nil
 }
 
-// platforms starts a platform of peers peers a service, with env, in a
-// fresh data directory (removed when the platform closes).
-func platforms(bins map[string]string, peers int, env ...string) func() (*scenario.Platform, error) {
+// platforms starts a platform of peers peers a service in a fresh data
+// directory (removed when the platform closes), with the environment env
+// returns (nil: none).
+func platforms(bins map[string]string, peers int, env func() ([]string, error)) func() (*scenario.Platform, error) {
 	return func() (*scenario.Platform, error) {
 		n := map[string]int{}
 		for s := range bins {
 			n[s] = peers
 		}
-		return scenario.StartPlatform(bins, n, "", env...)
+		var e []string
+		if env != nil {
+			var err error
+			if e, err = env(); err != nil {
+				return nil, err
+			}
+		}
+		return scenario.StartPlatform(bins, n, "", e...)
 	}
 }
 

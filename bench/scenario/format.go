@@ -14,7 +14,7 @@ func fmtDur(d time.Duration) string {
 	case d < time.Second:
 		return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond))
 	default:
-		return fmt.Sprintf("%.2f s", d.Seconds())
+		return fmt.Sprintf("%.3f s", d.Seconds())
 	}
 }
 

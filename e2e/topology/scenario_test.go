@@ -15,11 +15,12 @@ type expect struct {
 	reason string // of a cancellation, when known
 }
 
-// TestScenarioMixedOrders places orders from concurrent clients through
-// every order peer's mapped port: most are paid and in stock, some are
-// declined (an empty account), some compete for a SKU with less stock than
-// is ordered. Then the books must balance (see checkBooks), and every
-// order must be one trace across the four services (see checkTraces).
+// TestScenarioMixedOrders places hundreds of orders from concurrent
+// clients through every order peer's mapped port: most are paid and in
+// stock, a tenth are declined (an empty account), a tenth compete for a
+// SKU with less stock than is ordered. Then the books must balance (see
+// checkBooks), and every order must be one trace across the four services
+// (see checkTraces).
 func TestScenarioMixedOrders(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: -short runs no containers")
@@ -31,7 +32,7 @@ func TestScenarioMixedOrders(t *testing.T) {
 	defer cancel()
 	c := newClient()
 
-	const scarceStock, clients = 5, 10
+	const scarceStock, clients = 10, 20
 	balances := map[string]int64{"rich": 10_000_000, "poor": 0}
 	stocked := map[string]int64{"widget": 1000, "scarce": scarceStock}
 	if err := openBooks(ctx, c, topo, balances, stocked); err != nil {
@@ -39,7 +40,7 @@ func TestScenarioMixedOrders(t *testing.T) {
 	}
 
 	placeAt := time.Now()
-	placed, failed := placeOrders(ctx, c, topo.Peers["order"], "mixed", mixedPlan(30, 10, 10), clients, 3, 0)
+	placed, failed := placeOrders(ctx, c, topo.Peers["order"], "mixed", mixedPlan(240, 30, 30), clients, 3, 0)
 	placing := time.Since(placeAt)
 	for _, err := range failed {
 		t.Errorf("place: %v", err)
@@ -53,8 +54,9 @@ func TestScenarioMixedOrders(t *testing.T) {
 			b.completedBySKU["scarce"], scarceStock)
 	}
 	fmt.Printf("scenario mixed orders: %d orders (%d clients, %d peers per service): %d completed, %d cancelled %v; "+
-		"topology start %s, placing %s, all settled and checked %s\n",
+		"topology start %s, placing %s (%.0f orders/s), all settled and checked %s\n",
 		len(placed), clients, len(topo.Peers["order"]), b.completed, b.cancelled, b.reasons,
-		startup.Round(time.Millisecond), placing.Round(time.Millisecond), settling.Round(time.Millisecond))
+		startup.Round(time.Millisecond), placing.Round(time.Millisecond), float64(len(placed))/placing.Seconds(),
+		settling.Round(time.Millisecond))
 	checkTraces(ctx, t, c, topo, b, nil, time.Minute)
 }

@@ -32,6 +32,11 @@ type Config struct {
 	// RedisAddrs hold the saga store: none means NATS JetStream KV; one
 	// address a single Redis node; several a Redis Cluster (seed nodes).
 	RedisAddrs []string
+	// RedisUsername and RedisPassword authenticate to Redis (AUTH, or an
+	// ACL user when RedisUsername is set). A username needs a password:
+	// an ACL user without one is a misconfiguration, not an open door.
+	RedisUsername string
+	RedisPassword string
 	// DatabaseURL, when set (postgres://...), holds the event store in
 	// PostgreSQL, in the schema named after the service. Empty means a
 	// SQLite file at SQLitePath.
@@ -53,6 +58,20 @@ type Config struct {
 	// flight get up to 2/5 of it, the NATS drain 2/5, and the saga
 	// hand-off and telemetry flush the rest.
 	ShutdownTimeout time.Duration
+	// DrainDelay is how long a stopping peer keeps serving HTTP with its
+	// readiness (/readyz) already answering 503, so that load balancers
+	// polling it take the peer out before its listener closes: requests
+	// then never meet a closed port. Set it above the balancers' probe
+	// interval. It is bounded by half of the HTTP part of ShutdownTimeout
+	// (1/5 of it). Zero means none; [ConfigFromEnv] defaults it to
+	// [DefaultDrainDelay].
+	DrainDelay time.Duration
+	// TestHandlerDelay is fault injection for end-to-end tests, zero (off)
+	// in production: every request the peer serves over NATS waits this
+	// long before its handler runs and again after it returns, before the
+	// reply leaves, so a test can kill the peer mid-step, before or after
+	// the step's effect committed (see [DelayRequests]).
+	TestHandlerDelay time.Duration
 	// Console is the saga console on the peer's HTTP server (PathConsole),
 	// served when the service registered sagas: ConsoleOn (the default),
 	// ConsoleReadOnly (no operator actions) or ConsoleOff. It is an
@@ -74,13 +93,20 @@ const (
 	EnvNATSURL         = "CATGA_NATS_URL"         // comma-separated nats:// URLs; required
 	EnvNATSReplicas    = "CATGA_NATS_REPLICAS"    // JetStream replicas of the streams and buckets the peer creates, 1-5; default 1
 	EnvRedisAddrs      = "CATGA_REDIS_ADDRS"      // comma-separated host:port; empty: saga store in NATS KV
+	EnvRedisUsername   = "CATGA_REDIS_USERNAME"   // Redis ACL user; empty: the default user
+	EnvRedisPassword   = "CATGA_REDIS_PASSWORD"   // Redis password; required with CATGA_REDIS_USERNAME
 	EnvDatabaseURL     = "CATGA_DATABASE_URL"     // postgres://...; empty: SQLite
 	EnvSQLitePath      = "CATGA_SQLITE_PATH"      // default data/<service>.db
 	EnvHTTPAddr        = "CATGA_HTTP_ADDR"        // default :8080
 	EnvShutdownTimeout = "CATGA_SHUTDOWN_TIMEOUT" // Go duration, default 20s
 	EnvVersion         = "CATGA_VERSION"          // semantic version, default 0.0.0-dev
 	EnvLogLevel        = "CATGA_LOG_LEVEL"        // debug, info, warn or error; default info
-	EnvConsole         = "CATGA_CONSOLE"          // on, read-only or off; default on
+	// EnvDrainDelay (Go duration, default 1s): see Config.DrainDelay.
+	EnvDrainDelay = "CATGA_DRAIN_DELAY"
+	// EnvTestHandlerDelay (Go duration) is for end-to-end tests only: see
+	// Config.TestHandlerDelay. Unset in production.
+	EnvTestHandlerDelay = "CATGA_TEST_HANDLER_DELAY"
+	EnvConsole          = "CATGA_CONSOLE" // on, read-only or off; default on
 )
 
 // Defaults of the optional settings.
@@ -88,6 +114,7 @@ const (
 	DefaultHTTPAddr        = ":8080"
 	DefaultShutdownTimeout = 20 * time.Second
 	DefaultVersion         = "0.0.0-dev"
+	DefaultDrainDelay      = time.Second
 	DefaultNATSReplicas    = 1
 	// MaxNATSReplicas is JetStream's limit on a stream's replicas.
 	MaxNATSReplicas = 5
@@ -107,6 +134,8 @@ func ConfigFromEnv(service string) (Config, error) {
 		HTTPAddr:    strings.TrimSpace(os.Getenv(EnvHTTPAddr)),
 		Console:     strings.ToLower(strings.TrimSpace(os.Getenv(EnvConsole))),
 	}
+	// The password is not trimmed: it may hold any byte.
+	cfg.RedisUsername, cfg.RedisPassword = strings.TrimSpace(os.Getenv(EnvRedisUsername)), os.Getenv(EnvRedisPassword)
 	var errs []error
 	if v := strings.TrimSpace(os.Getenv(EnvShutdownTimeout)); v != "" {
 		d, err := time.ParseDuration(v)
@@ -116,6 +145,23 @@ func ConfigFromEnv(service string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s: %s must be positive", EnvShutdownTimeout, v))
 		} else {
 			cfg.ShutdownTimeout = d
+		}
+	}
+	cfg.DrainDelay = DefaultDrainDelay
+	if v := strings.TrimSpace(os.Getenv(EnvDrainDelay)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a non-negative duration (want e.g. 1s)", EnvDrainDelay, v))
+		} else {
+			cfg.DrainDelay = d
+		}
+	}
+	if v := strings.TrimSpace(os.Getenv(EnvTestHandlerDelay)); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a non-negative duration (want e.g. 300ms)", EnvTestHandlerDelay, v))
+		} else {
+			cfg.TestHandlerDelay = d
 		}
 	}
 	if v := strings.TrimSpace(os.Getenv(EnvNATSReplicas)); v != "" {
@@ -182,7 +228,7 @@ func (c Config) problems() []error {
 	}
 	for _, u := range c.NATSURLs {
 		if p, err := url.Parse(u); err != nil || p.Scheme == "" || p.Host == "" {
-			errs = append(errs, fmt.Errorf("%s: %q is not a URL (want nats://host:port)", EnvNATSURL, u))
+			errs = append(errs, fmt.Errorf("%s: %q is not a URL (want nats://host:port)", EnvNATSURL, redactURL(u)))
 		}
 	}
 	if c.NATSReplicas < 0 || c.NATSReplicas > MaxNATSReplicas {
@@ -192,6 +238,12 @@ func (c Config) problems() []error {
 		if _, _, err := net.SplitHostPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %q is not host:port", EnvRedisAddrs, a))
 		}
+	}
+	if c.RedisUsername != "" && c.RedisPassword == "" {
+		errs = append(errs, fmt.Errorf("%s: set with no %s", EnvRedisUsername, EnvRedisPassword))
+	}
+	if (c.RedisUsername != "" || c.RedisPassword != "") && len(c.RedisAddrs) == 0 {
+		errs = append(errs, fmt.Errorf("%s/%s: set with no %s", EnvRedisUsername, EnvRedisPassword, EnvRedisAddrs))
 	}
 	if c.DatabaseURL != "" {
 		if p, err := url.Parse(c.DatabaseURL); err != nil || (p.Scheme != "postgres" && p.Scheme != "postgresql") {
@@ -209,12 +261,40 @@ func (c Config) problems() []error {
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, fmt.Errorf("%s: negative", EnvShutdownTimeout))
 	}
+	if c.DrainDelay < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative", EnvDrainDelay))
+	}
+	if c.TestHandlerDelay < 0 {
+		errs = append(errs, fmt.Errorf("%s: negative", EnvTestHandlerDelay))
+	}
 	switch c.Console {
 	case "", ConsoleOn, ConsoleReadOnly, ConsoleOff:
 	default:
 		errs = append(errs, fmt.Errorf("%s: %q is not %s, %s or %s", EnvConsole, c.Console, ConsoleOn, ConsoleReadOnly, ConsoleOff))
 	}
 	return errs
+}
+
+// redactURL is u fit for a log: a password in it (nats://user:pw@host,
+// as deploy/compose.yaml passes NATS credentials) replaced by "xxxxx";
+// all before the last "@" when u is not a URL with user information.
+func redactURL(u string) string {
+	if p, err := url.Parse(u); err == nil && p.User != nil {
+		return p.Redacted()
+	}
+	if i := strings.LastIndex(u, "@"); i >= 0 {
+		return "xxxxx" + u[i:]
+	}
+	return u
+}
+
+// redactURLs is [redactURL] of each.
+func redactURLs(us []string) []string {
+	out := make([]string, len(us))
+	for i, u := range us {
+		out[i] = redactURL(u)
+	}
+	return out
 }
 
 // splitList splits a comma-separated list, dropping blanks.

@@ -22,6 +22,8 @@ func TestConfigValidate(t *testing.T) {
 		// The transport's rule: the peer once took names Serve then refused.
 		{"service name Serve refuses", func(c *peer.Config) { c.Service = "or:der" }, []string{`service name "or:der"`}},
 		{"not a url", func(c *peer.Config) { c.NATSURLs = []string{"localhost:4222"} }, []string{`CATGA_NATS_URL: "localhost:4222" is not a URL`}},
+		{"bad url with a password", func(c *peer.Config) { c.NATSURLs = []string{"nats://order:secret@h:4222", "order:secret@h:4222"} },
+			[]string{`CATGA_NATS_URL: "xxxxx@h:4222" is not a URL`}},
 		{"bad redis address", func(c *peer.Config) { c.RedisAddrs = []string{"redis1"} }, []string{`CATGA_REDIS_ADDRS: "redis1" is not host:port`}},
 		{"not postgres", func(c *peer.Config) { c.DatabaseURL = "mysql://u:secret@h/db" }, []string{"CATGA_DATABASE_URL: not a postgres:// URL"}},
 		{"bad http address", func(c *peer.Config) { c.HTTPAddr = "8080" }, []string{`CATGA_HTTP_ADDR: "8080" is not [host]:port`}},
@@ -29,6 +31,14 @@ func TestConfigValidate(t *testing.T) {
 		{"too many replicas", func(c *peer.Config) { c.NATSReplicas = 6 }, []string{"CATGA_NATS_REPLICAS: 6 is not a number of replicas from 1 to 5"}},
 		{"negative replicas", func(c *peer.Config) { c.NATSReplicas = -1 }, []string{"CATGA_NATS_REPLICAS: -1 is not"}},
 		{"negative timeout", func(c *peer.Config) { c.ShutdownTimeout = -time.Second }, []string{"CATGA_SHUTDOWN_TIMEOUT: negative"}},
+		{"redis user and password", func(c *peer.Config) {
+			c.RedisAddrs, c.RedisUsername, c.RedisPassword = []string{"r:6379"}, "order", "secret"
+		}, nil},
+		{"redis password alone", func(c *peer.Config) { c.RedisAddrs, c.RedisPassword = []string{"r:6379"}, "secret" }, nil},
+		{"redis user without password", func(c *peer.Config) { c.RedisAddrs, c.RedisUsername = []string{"r:6379"}, "order" },
+			[]string{"CATGA_REDIS_USERNAME: set with no CATGA_REDIS_PASSWORD"}},
+		{"redis credentials without redis", func(c *peer.Config) { c.RedisUsername, c.RedisPassword = "order", "secret" },
+			[]string{"CATGA_REDIS_USERNAME/CATGA_REDIS_PASSWORD: set with no CATGA_REDIS_ADDRS"}},
 		{"console read-only", func(c *peer.Config) { c.Console = peer.ConsoleReadOnly }, nil},
 		{"console unknown", func(c *peer.Config) { c.Console = "yes" }, []string{`CATGA_CONSOLE: "yes" is not on, read-only or off`}},
 	}
@@ -52,7 +62,7 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 			if strings.Contains(err.Error(), "secret") {
-				t.Errorf("error %q shows the database password", err)
+				t.Errorf("error %q shows a password", err)
 			}
 		})
 	}
@@ -60,7 +70,8 @@ func TestConfigValidate(t *testing.T) {
 
 func TestConfigFromEnv(t *testing.T) {
 	vars := []string{peer.EnvNATSURL, peer.EnvRedisAddrs, peer.EnvDatabaseURL, peer.EnvSQLitePath, peer.EnvHTTPAddr,
-		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole, peer.EnvNATSReplicas}
+		peer.EnvShutdownTimeout, peer.EnvVersion, peer.EnvConsole, peer.EnvNATSReplicas, peer.EnvTestHandlerDelay, peer.EnvDrainDelay,
+		peer.EnvRedisUsername, peer.EnvRedisPassword}
 	tests := []struct {
 		name    string
 		env     map[string]string
@@ -70,7 +81,8 @@ func TestConfigFromEnv(t *testing.T) {
 		{"defaults", map[string]string{peer.EnvNATSURL: "nats://a:1"}, func(c peer.Config) bool {
 			return c.HTTPAddr == ":8080" && c.ShutdownTimeout == 20*time.Second && c.SQLitePath == "data/payment.db" &&
 				c.DatabaseURL == "" && len(c.RedisAddrs) == 0 && c.Version == "0.0.0-dev" && c.Service == "payment" &&
-				c.Console == peer.ConsoleOn && c.NATSReplicas == 1
+				c.Console == peer.ConsoleOn && c.NATSReplicas == 1 &&
+				c.TestHandlerDelay == 0 && c.DrainDelay == time.Second
 		}, nil},
 		{"console off", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvConsole: " OFF "}, func(c peer.Config) bool {
 			return c.Console == peer.ConsoleOff
@@ -85,6 +97,16 @@ func TestConfigFromEnv(t *testing.T) {
 		}, nil},
 		{"every problem at once", map[string]string{peer.EnvShutdownTimeout: "soon", peer.EnvHTTPAddr: "nowhere"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT", "CATGA_NATS_URL", "CATGA_HTTP_ADDR"}},
+		{"test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "300ms"}, func(c peer.Config) bool {
+			return c.TestHandlerDelay == 300*time.Millisecond
+		}, nil},
+		{"drain delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvDrainDelay: "0s"}, func(c peer.Config) bool {
+			return c.DrainDelay == 0
+		}, nil},
+		{"bad drain delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvDrainDelay: "soon"}, nil,
+			[]string{"CATGA_DRAIN_DELAY"}},
+		{"bad test handler delay", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvTestHandlerDelay: "-1s"}, nil,
+			[]string{"CATGA_TEST_HANDLER_DELAY"}},
 		{"replicas not a number", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvNATSReplicas: "three"}, nil,
 			[]string{`CATGA_NATS_REPLICAS: "three" is not a number of replicas from 1 to 5`}},
 		{"zero replicas", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvNATSReplicas: "0"}, nil,
@@ -93,6 +115,12 @@ func TestConfigFromEnv(t *testing.T) {
 			[]string{`CATGA_NATS_REPLICAS: "6" is not`}},
 		{"zero timeout", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvShutdownTimeout: "0s"}, nil,
 			[]string{"CATGA_SHUTDOWN_TIMEOUT: 0s must be positive"}},
+		{"redis credentials", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvRedisAddrs: "r:6379",
+			peer.EnvRedisUsername: " payment ", peer.EnvRedisPassword: " p w "}, func(c peer.Config) bool {
+			return c.RedisUsername == "payment" && c.RedisPassword == " p w "
+		}, nil},
+		{"redis user without password", map[string]string{peer.EnvNATSURL: "nats://a:1", peer.EnvRedisAddrs: "r:6379",
+			peer.EnvRedisUsername: "payment"}, nil, []string{"CATGA_REDIS_USERNAME: set with no CATGA_REDIS_PASSWORD"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -31,7 +31,8 @@
 //   - an HTTP router served on CATGA_HTTP_ADDR with /healthz, /readyz (NATS,
 //     saga store and database really answer) and /metrics (Prometheus,
 //     through the OpenTelemetry exporter: HTTP requests and latency, saga
-//     outcomes and durations, outbox backlog and lag), every request traced;
+//     outcomes and durations, outbox backlog and lag, requests and events
+//     handled), every request traced;
 //   - the saga console on /console/ (package console) when the service
 //     registered sagas, unless CATGA_CONSOLE says read-only or off: an
 //     operator surface, to expose only where operators are;
@@ -42,7 +43,9 @@
 //     that fails stops the peer.
 //
 // On SIGTERM (or when [Run]'s context ends) the peer shuts down in order,
-// within CATGA_SHUTDOWN_TIMEOUT: stop taking HTTP requests, stop the outbox
+// within CATGA_SHUTDOWN_TIMEOUT: turn /readyz to 503 and keep serving for
+// CATGA_DRAIN_DELAY (default 1s, so load balancers polling readiness take
+// the peer out before its port closes), stop taking HTTP requests, stop the outbox
 // relay, drain NATS (finish the messages in flight), hand the saga leases
 // to the other peers, stop the goroutines, close the stores, flush
 // telemetry.

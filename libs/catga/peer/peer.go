@@ -229,7 +229,7 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 		DrainTimeout: drainBudget(cfg.ShutdownTimeout), Logger: log,
 	})
 	if err != nil {
-		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, cfg.NATSURLs, err)
+		return fmt.Errorf("catga: %s: connect to NATS %v: %w", cfg.Service, redactURLs(cfg.NATSURLs), err)
 	}
 	if r.tel, err = newTelemetry(ctx, cfg, r.tr.ID(), o.tp); err != nil {
 		return err
@@ -269,8 +269,18 @@ func (r *runner) start(ctx context.Context, svc Service, o options) error {
 	// A plain group: a failing goroutine must not end the others' context
 	// before shutdown's "goroutines" step; it stops the peer through failed.
 	r.group, r.groupCtx = &errgroup.Group{}, gctx
+	counted, err := handledMetrics(meter)
+	if err != nil {
+		return err
+	}
+	mw := []mediator.Middleware{counted, mediator.Recover(), mediator.Validate()}
+	if cfg.TestHandlerDelay > 0 {
+		log.Warn("test fault injection on: every request served waits before and after its handler",
+			"env", EnvTestHandlerDelay, "delay", cfg.TestHandlerDelay.String())
+		mw = append(mw, delayRequests(cfg.TestHandlerDelay))
+	}
 	r.p = &Peer{
-		Config: cfg, Transport: r.tr, Mediator: mediator.New(mediator.WithMiddleware(mediator.Recover(), mediator.Validate())),
+		Config: cfg, Transport: r.tr, Mediator: mediator.New(mediator.WithMiddleware(mw...)),
 		Events: r.events, Sagas: r.engine, HTTP: http.NewServeMux(), Logger: log, Meter: meter, TracerProvider: r.tel.tp,
 		ctx: pctx, group: r.group, groupCtx: r.groupCtx, addr: r.ln.Addr(), failed: make(chan struct{}),
 	}
@@ -340,8 +350,9 @@ func (r *runner) natsReady(ctx context.Context) error {
 // shutdown stops the peer, within the configured shutdown timeout, in
 // this order:
 //
-//  1. http: readiness turns 503 and the HTTP server stops taking requests,
-//     finishing those in flight;
+//  1. http: readiness turns 503, the peer serves on for the drain delay
+//     (load balancers take it out meanwhile), then the HTTP server stops
+//     taking requests, finishing those in flight;
 //  2. relay: the outbox relay stops, so it never publishes on a closing
 //     connection (a failed publish would hold its stream back); other
 //     peers relay what remains;
@@ -382,7 +393,15 @@ func (r *runner) shutdown() error {
 		r.p.stopping.Store(true)
 	}
 	if r.srv != nil {
-		step("http", func() error { return r.srv.Shutdown(httpCtx) })
+		step("http", func() error {
+			// Readiness answers 503 from here on; while balancers polling
+			// it take the peer out, it still serves what they send.
+			if d := min(r.cfg.DrainDelay, drainBudget(r.cfg.ShutdownTimeout)/2); d > 0 {
+				r.log.Info("peer draining: not ready, serving until the listener closes", "for", d.String())
+				_ = sleep(httpCtx, d)
+			}
+			return r.srv.Shutdown(httpCtx)
+		})
 	} else if r.ln != nil {
 		_ = r.ln.Close()
 	}

@@ -46,6 +46,7 @@ func openSagaStore(ctx context.Context, cfg Config, log *slog.Logger) (*sagaStor
 		// failover by seconds (e2e TestScenarioKillRedisMaster). The
 		// cluster client still moves a failing command to another node.
 		c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: cfg.RedisAddrs, ClientName: cfg.Service + "-sagas",
+			Username: cfg.RedisUsername, Password: cfg.RedisPassword,
 			DialTimeout: redisDialTimeout, DialerRetries: 1, ReadTimeout: redisIOTimeout, WriteTimeout: redisIOTimeout})
 		s := sagaredis.New(c, sagaredis.WithPrefix("catga:"+cfg.Service), sagaredis.WithLogger(log))
 		return &sagaStore{Store: s, kind: "redis",

@@ -4,7 +4,9 @@
 //
 // The database is a file in WAL mode; every transaction starts IMMEDIATE so
 // writers queue on SQLite's lock (busy timeout) instead of failing on lock
-// upgrades. A service owns its file, or a table prefix ([WithTablePrefix]) in
+// upgrades. A Store's own writes queue in the process first, one reaching
+// SQLite at a time, so the lock passes between them at once rather than at
+// the busy handler's next poll (ErrWriteBusy after the busy timeout). A service owns its file, or a table prefix ([WithTablePrefix]) in
 // a shared one. [Open] applies the embedded migrations with golang-migrate
 // under an exclusive lock on a side file, so processes starting together
 // migrate once. [MigrationFS] exports the migrations for other tools; a

@@ -40,7 +40,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, cp eventstore.C
 	if cp.Tx != 0 {
 		return fmt.Errorf("%w: checkpoint %v is not from a SQLite feed", eventstore.ErrInvalidArgument, cp)
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.saveCheckpoint, name, cp.Position, time.Now().UnixMicro()); err != nil {
+	if _, err := s.exec(ctx, s.q.saveCheckpoint, name, cp.Position, time.Now().UnixMicro()); err != nil {
 		return wrap("save checkpoint", err)
 	}
 	return nil

@@ -57,7 +57,7 @@ func (s *Store) FenceTx(ctx context.Context, id string, fn func(ctx context.Cont
 // returns how many. A record must outlive every delivery of its saga's
 // steps: prune well after sagas end (redisfence keeps its records 7 days).
 func (s *Store) PruneFences(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q.fencePrune, before.UnixMicro())
+	res, err := s.exec(ctx, s.q.fencePrune, before.UnixMicro())
 	if err != nil {
 		return 0, wrap("prune fences", err)
 	}

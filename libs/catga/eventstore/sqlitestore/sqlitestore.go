@@ -97,10 +97,11 @@ func (c *config) Validate() error {
 // implements [eventstore.Store], [eventstore.SnapshotStore],
 // [eventstore.Outbox] and [inbox.Inbox] for *[sql.Tx].
 type Store struct {
-	db  *sql.DB
-	reg *eventstore.Registry
-	cfg config
-	q   queries
+	db   *sql.DB
+	reg  *eventstore.Registry
+	cfg  config
+	q    queries
+	gate *writeGate // one write transaction of this Store at a time
 
 	mu        sync.Mutex
 	listeners map[chan struct{}]struct{}
@@ -144,7 +145,7 @@ func Open(ctx context.Context, path string, reg *eventstore.Registry, opts ...Op
 	if err != nil {
 		return nil, fmt.Errorf("catga: sqlitestore: open: %w", err)
 	}
-	s := &Store{db: db, reg: reg, cfg: cfg, q: newQueries(cfg.prefix), listeners: map[chan struct{}]struct{}{}}
+	s := &Store{db: db, reg: reg, cfg: cfg, q: newQueries(cfg.prefix), gate: newWriteGate(), listeners: map[chan struct{}]struct{}{}}
 	if err := s.migrate(ctx, path); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -235,6 +236,10 @@ func (s *Store) AppendTx(ctx context.Context, tx *sql.Tx, streamID string, expec
 }
 
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if err := s.gate.enter(ctx, s.cfg.busyTimeout); err != nil {
+		return wrap("begin", err)
+	}
+	defer s.gate.leave()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return wrap("begin", err)
@@ -452,7 +457,7 @@ func (s *Store) SaveSnapshot(ctx context.Context, snap eventstore.Snapshot) erro
 	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, data, time.Now().UnixMicro(), snap.SchemaVersion); err != nil {
+	if _, err := s.exec(ctx, s.q.saveSnapshot, snap.StreamID, snap.Version, name, data, time.Now().UnixMicro(), snap.SchemaVersion); err != nil {
 		return wrap("save snapshot", err)
 	}
 	return nil
@@ -480,7 +485,7 @@ func (s *Store) LoadSnapshot(ctx context.Context, streamID string) (eventstore.S
 
 // DeleteSnapshot implements [eventstore.SnapshotStore].
 func (s *Store) DeleteSnapshot(ctx context.Context, streamID string) error {
-	if _, err := s.db.ExecContext(ctx, s.q.deleteSnapshot, streamID); err != nil {
+	if _, err := s.exec(ctx, s.q.deleteSnapshot, streamID); err != nil {
 		return wrap("delete snapshot", err)
 	}
 	return nil
@@ -508,7 +513,7 @@ func (s *Store) Process(ctx context.Context, consumer, messageID string, effect 
 
 // Prune implements [inbox.Pruner].
 func (s *Store) Prune(ctx context.Context, before time.Time) (int64, error) {
-	res, err := s.db.ExecContext(ctx, s.q.pruneInbox, before.UnixMicro())
+	res, err := s.exec(ctx, s.q.pruneInbox, before.UnixMicro())
 	if err != nil {
 		return 0, wrap("prune inbox", err)
 	}
