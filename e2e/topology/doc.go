@@ -13,6 +13,18 @@
 // and CATGA_IMAGE_<SERVICE> (e.g. CATGA_IMAGE_ORDER); see [Image]. A
 // missing image fails [Start] naming `make images`.
 //
+// # Faults
+//
+// Peers run with CATGA_NATS_REPLICAS=3: every stream and bucket they create
+// lives on the three NATS nodes ([Topology.NATSStreams] shows them, from a
+// node's monitoring port). The infrastructure scenarios attack with
+// [Topology.KillNATS] / [Topology.RestartNATS], [Topology.KillRedis]
+// (its replica takes over: cluster-node-timeout is 1 s),
+// [Topology.Disconnect] / [Topology.Reconnect] (a network partition of one
+// peer) and [Topology.Pause]; [Topology.StartRedisProbe] writes saga
+// records through the chassis' Redis store from inside the network, to
+// measure a failover's write outage as the peers live it.
+//
 // # Redis Cluster addresses
 //
 // The nodes announce their addresses on the test's network (the default
