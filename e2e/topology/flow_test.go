@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,7 +26,9 @@ import (
 // loses it.
 type flow struct {
 	mu     sync.Mutex
+	peers  []*topology.Peer // where clients send their orders
 	placed map[string]expect
+	order  []string // ids of placed, in the order their POSTs were answered
 	failed []error
 	stopCh chan struct{}
 	wg     sync.WaitGroup
@@ -46,7 +49,7 @@ func flowBalances() map[string]int64 {
 }
 
 func startFlow(ctx context.Context, c *client, peers []*topology.Peer, run string, clients int, pace time.Duration, limit int) *flow {
-	f := &flow{placed: map[string]expect{}, stopCh: make(chan struct{})}
+	f := &flow{peers: peers, placed: map[string]expect{}, stopCh: make(chan struct{})}
 	next := make(chan int)
 	f.wg.Go(func() {
 		defer close(next)
@@ -73,7 +76,7 @@ func startFlow(ctx context.Context, c *client, peers []*topology.Peer, run strin
 					err error
 				)
 				for end := time.Now().Add(30 * time.Second); ; {
-					peer := peers[rand.IntN(len(peers))]
+					peer := f.peer()
 					if _, err = c.do(ctx, http.MethodPost, peer.URL()+"/orders", key,
 						map[string]any{"customer": p.customer, "items": p.items}, &o); err == nil || time.Now().After(end) || ctx.Err() != nil {
 						break
@@ -85,6 +88,7 @@ func startFlow(ctx context.Context, c *client, peers []*topology.Peer, run strin
 					f.failed = append(f.failed, err)
 				} else {
 					f.placed[o.ID] = p.want
+					f.order = append(f.order, o.ID)
 				}
 				f.mu.Unlock()
 				time.Sleep(pace)
@@ -92,6 +96,27 @@ func startFlow(ctx context.Context, c *client, peers []*topology.Peer, run strin
 		})
 	}
 	return f
+}
+
+func (f *flow) peer() *topology.Peer {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.peers[rand.IntN(len(f.peers))]
+}
+
+// exclude stops sending orders to p; a POST already on its way there
+// fails and is retried on another peer with the same idempotency key.
+func (f *flow) exclude(p *topology.Peer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.peers = slices.DeleteFunc(slices.Clone(f.peers), func(q *topology.Peer) bool { return q == p })
+}
+
+// recent returns the ids of the last n orders placed.
+func (f *flow) recent(n int) []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.order[max(0, len(f.order)-n):])
 }
 
 // stop ends the flow and returns the orders placed and the requests that

@@ -171,7 +171,10 @@ type (
 		Saga        *sagaJSON        `json:"saga,omitempty"`
 	}
 	sagaJSON struct {
-		State   saga.State    `json:"state"`
+		State saga.State `json:"state"`
+		// Owner and Epoch are the lease: the peer running the saga now.
+		Owner   string        `json:"owner,omitempty"`
+		Epoch   uint64        `json:"epoch"`
 		Error   string        `json:"error,omitempty"`
 		Steps   []stepJSON    `json:"steps"`
 		History []historyJSON `json:"history"`
@@ -210,7 +213,7 @@ func toOrderBody(d app.Detail) orderBody {
 	out := orderBody{ID: o.ID, Customer: o.Customer, State: o.State, Reason: o.Reason, Items: o.Items, Total: o.Total,
 		PlacedAt: o.PlacedAt, CompletedAt: o.CompletedAt, CancelledAt: o.CancelledAt}
 	if rec := d.Saga; rec != nil {
-		s := &sagaJSON{State: rec.State, Error: rec.Error, Steps: make([]stepJSON, len(rec.Steps)), History: make([]historyJSON, len(rec.History))}
+		s := &sagaJSON{State: rec.State, Owner: rec.Owner, Epoch: rec.Epoch, Error: rec.Error, Steps: make([]stepJSON, len(rec.Steps)), History: make([]historyJSON, len(rec.History))}
 		for i, st := range rec.Steps {
 			status := string(st.Status)
 			if status == "" {
