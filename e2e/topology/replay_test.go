@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,27 +24,15 @@ import (
 // id), the commands again with a fresh message id (the same body, saga
 // step key and epoch), and the events into JetStream with a fresh
 // Nats-Msg-Id (so the stream's own deduplication does not hide them).
-// The books must be what they were: one charge and one reservation per order,
-// one notification per finished order.
-func TestScenarioReplay(t *testing.T) { testReplay(t, false) }
-
-// TestScenarioReplayRefusedSteps is TestScenarioReplay with money for the
-// declined customer and stock for the scarce SKU before the replay, so a
-// replayed charge or reservation that was refused (insufficient funds, out
-// of stock) would now succeed, for an order long cancelled, unless it is
-// refused again. It fails today: the refused step leaves no fence record
-// (the saga compensates only the steps before it), so the replay charges
-// and reserves for cancelled orders. It runs with CATGA_E2E_KNOWN_BUGS=1
-// until that is fixed.
-func TestScenarioReplayRefusedSteps(t *testing.T) {
-	if os.Getenv("CATGA_E2E_KNOWN_BUGS") != "1" {
-		t.Skip("known bug: a refused saga step replayed once it could succeed is applied to a cancelled order " +
-			"(no fence record of the refusal); set CATGA_E2E_KNOWN_BUGS=1 to run it")
-	}
-	testReplay(t, true)
-}
-
-func testReplay(t *testing.T, topUp bool) {
+// Before the replay the declined customer gets money and the scarce SKU
+// stock, so a replayed charge or reservation that was refused (insufficient
+// funds, out of stock) would now succeed, for an order long cancelled,
+// unless the participant refuses it again (the saga compensates a refused
+// step too, and the compensation tombstones its key at the participant's
+// fence). The books must be what they were: one charge and one reservation
+// per completed order, none for a cancelled one, one notification per
+// finished order.
+func TestScenarioReplay(t *testing.T) {
 	if testing.Short() {
 		t.Skip("e2e: -short runs no containers")
 	}
@@ -92,9 +79,7 @@ func testReplay(t *testing.T, topUp bool) {
 	// Money for poor and stock for scarce now: a replayed charge or
 	// reservation that was refused (insufficient funds, out of stock) would
 	// now succeed, for an order long cancelled, unless it is refused again.
-	if topUp {
-		topUpBooks(ctx, t, c, topo, balances, stocked)
-	}
+	topUpBooks(ctx, t, c, topo, balances, stocked)
 
 	replayAt := time.Now()
 	nc := capture.Conn()

@@ -179,17 +179,19 @@ func skipCompensation(rec *Record, i int) {
 	}
 }
 
-// needsCompensation: step i may have applied (it succeeded, or failed
-// ambiguously, or its outcome is unknown) and has a compensation.
+// needsCompensation: step i has a compensation and started. A rejected
+// action did not apply, but is compensated too: the same message,
+// redelivered or replayed once the participant's state has changed (money
+// deposited, stock added), could apply after the saga ended. Its
+// compensation reaches the participant's fence as nothing to undo, and the
+// tombstone the fence writes refuses that message for good.
 func needsCompensation(rn runner, rec *Record, i int) bool {
 	if !rn.hasCompensation(i) {
 		return false
 	}
 	switch st := rec.Steps[i]; st.Status {
-	case sagastore.StepSucceeded, sagastore.StepStarted, sagastore.StepCompensating:
+	case sagastore.StepSucceeded, sagastore.StepStarted, sagastore.StepCompensating, sagastore.StepFailed:
 		return true
-	case sagastore.StepFailed:
-		return !st.Rejected // a rejected action certainly did not apply
 	}
 	return false
 }
