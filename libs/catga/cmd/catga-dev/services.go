@@ -1,19 +1,19 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
+
+	"github.com/catga-go/catga/libs/catga/internal/repo"
 )
 
 // discoverServices lists the services of the repository around the
 // working directory: the directories under services/ that hold a main.go.
 func discoverServices() ([]string, error) {
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: name the services with -services", err)
 	}
 	mains, err := filepath.Glob(filepath.Join(root, "services", "*", "main.go"))
 	if err != nil {
@@ -28,23 +28,4 @@ func discoverServices() ([]string, error) {
 	}
 	sort.Strings(out)
 	return out, nil
-}
-
-// repoRoot is the nearest directory, from the working directory up, that
-// holds go.work.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("not inside the repository (no go.work above the working directory): name the services with -services")
-		}
-		dir = parent
-	}
 }

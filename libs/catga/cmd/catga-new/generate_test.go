@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/catga-go/catga/libs/catga/internal/repo"
 )
 
 // Bounds of TestGenerateShipping: the whole test, and the wait for the
@@ -50,7 +52,7 @@ func TestGenerateShipping(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), generateBound)
 	defer cancel()
-	root, err := repoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

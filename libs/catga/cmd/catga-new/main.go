@@ -33,6 +33,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/catga-go/catga/libs/catga/internal/repo"
 )
 
 func main() {
@@ -54,9 +56,9 @@ func run(args []string, stdout io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q (use -name)", fl.Args())
 	}
 	if *root == "" {
-		r, err := repoRoot()
+		r, err := repo.Root()
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: give -root", err)
 		}
 		*root = r
 	}
@@ -128,23 +130,4 @@ func generate(root string, s spec) (err error) {
 	// -e: a dependency's own tests may pin a module version the proxy no
 	// longer serves; it is never built (see `make tidy`).
 	return goCmd(dir, "mod", "tidy", "-e")
-}
-
-// repoRoot is the nearest directory, from the working directory up, that
-// holds go.work.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.work")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("catga: not inside the repository (no go.work above the working directory): give -root")
-		}
-		dir = parent
-	}
 }
