@@ -28,6 +28,31 @@ func DueIDs(ctx context.Context, s Store) ([]string, error) {
 	return slices.Compact(ids), nil
 }
 
+// ListPage implements Store.ListPage for a store s whose stuck index
+// stuckIDs reads: final states page through s.ListFinished; Running and
+// Compensating sagas through the ids of the due index, Stuck ones through
+// those of the stuck index, then [PageByID]. Stores share it.
+func ListPage(ctx context.Context, s Store, stuckIDs func(context.Context) ([]string, error), state State, cursor string, limit int) (Page, error) {
+	var (
+		ids []string
+		err error
+	)
+	switch {
+	case state.Final():
+		return s.ListFinished(ctx, state, cursor, limit)
+	case state.Active():
+		ids, err = DueIDs(ctx, s)
+	case state == StateStuck:
+		ids, err = stuckIDs(ctx)
+	default:
+		return Page{}, UnknownState(state)
+	}
+	if err != nil {
+		return Page{}, err
+	}
+	return PageByID(ctx, s, ids, state, cursor, limit)
+}
+
 // PageByID implements Store.ListPage for a state that is not final, given
 // ids, what the state's index holds (any order, repeats allowed): from
 // cursor ("" or a Page.Next of this function), it reads records in id

@@ -224,27 +224,19 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 
 // ListPage implements sagastore.Store; the stuck index is the state map.
 func (s *Store) ListPage(ctx context.Context, state sagastore.State, cursor string, limit int) (sagastore.Page, error) {
+	return sagastore.ListPage(ctx, s, s.stuckIDs, state, cursor, limit)
+}
+
+func (s *Store) stuckIDs(context.Context) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var ids []string
-	switch {
-	case state.Final():
-		return s.ListFinished(ctx, state, cursor, limit)
-	case state.Active():
-		var err error
-		if ids, err = sagastore.DueIDs(ctx, s); err != nil {
-			return sagastore.Page{}, err
+	for id, st := range s.state {
+		if st == sagastore.StateStuck {
+			ids = append(ids, id)
 		}
-	case state == sagastore.StateStuck:
-		s.mu.Lock()
-		for id, st := range s.state {
-			if st == state {
-				ids = append(ids, id)
-			}
-		}
-		s.mu.Unlock()
-	default:
-		return sagastore.Page{}, sagastore.UnknownState(state)
 	}
-	return sagastore.PageByID(ctx, s, ids, state, cursor, limit)
+	return ids, nil
 }
 
 // ListFinished implements sagastore.Store. A cursor is the store version

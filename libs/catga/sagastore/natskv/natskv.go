@@ -347,30 +347,24 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 // ListPage implements sagastore.Store: the ids of the due or stuck index,
 // then the records of one page.
 func (s *Store) ListPage(ctx context.Context, state sagastore.State, cursor string, limit int) (sagastore.Page, error) {
-	var ids []string
-	switch {
-	case state.Final():
-		return s.ListFinished(ctx, state, cursor, limit)
-	case state.Active():
-		var err error
-		if ids, err = sagastore.DueIDs(ctx, s); err != nil {
-			return sagastore.Page{}, err
-		}
-	case state == sagastore.StateStuck:
-		lister, err := s.stuck.ListKeys(ctx) // keys only: no read per entry
-		if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
-			return sagastore.Page{}, fmt.Errorf("catga: natskv: list stuck: %w", err)
-		}
-		if err == nil {
-			for key := range lister.Keys() {
-				ids = append(ids, idOf(key))
-			}
-			_ = lister.Stop()
-		}
-	default:
-		return sagastore.Page{}, sagastore.UnknownState(state)
+	return sagastore.ListPage(ctx, s, s.stuckIDs, state, cursor, limit)
+}
+
+// stuckIDs lists the stuck bucket's keys only: no read per entry.
+func (s *Store) stuckIDs(ctx context.Context) ([]string, error) {
+	lister, err := s.stuck.ListKeys(ctx)
+	if errors.Is(err, jetstream.ErrNoKeysFound) {
+		return nil, nil
 	}
-	return sagastore.PageByID(ctx, s, ids, state, cursor, limit)
+	if err != nil {
+		return nil, fmt.Errorf("catga: natskv: list stuck: %w", err)
+	}
+	defer func() { _ = lister.Stop() }()
+	var ids []string
+	for key := range lister.Keys() {
+		ids = append(ids, idOf(key))
+	}
+	return ids, nil
 }
 
 // Scan implements sagastore.Scanner by reading every record.

@@ -566,24 +566,15 @@ func (s *Store) List(ctx context.Context, state sagastore.State, limit int) ([]s
 // ListPage implements sagastore.Store: the ids of the due index (one
 // ZRANGE per shard) or of the stuck index, then the records of one page.
 func (s *Store) ListPage(ctx context.Context, state sagastore.State, cursor string, limit int) (sagastore.Page, error) {
-	var ids []string
-	switch {
-	case state.Final():
-		return s.ListFinished(ctx, state, cursor, limit)
-	case state.Active():
-		var err error
-		if ids, err = sagastore.DueIDs(ctx, s); err != nil {
-			return sagastore.Page{}, err
-		}
-	case state == sagastore.StateStuck:
-		var err error
-		if ids, err = s.c.ZRange(ctx, s.stuckKey(), 0, -1).Result(); err != nil {
-			return sagastore.Page{}, s.checkErr(ctx, "list stuck", err)
-		}
-	default:
-		return sagastore.Page{}, sagastore.UnknownState(state)
+	return sagastore.ListPage(ctx, s, s.stuckIDs, state, cursor, limit)
+}
+
+func (s *Store) stuckIDs(ctx context.Context) ([]string, error) {
+	ids, err := s.c.ZRange(ctx, s.stuckKey(), 0, -1).Result()
+	if err != nil {
+		return nil, s.checkErr(ctx, "list stuck", err)
 	}
-	return sagastore.PageByID(ctx, s, ids, state, cursor, limit)
+	return ids, nil
 }
 
 // staleIDs returns the ids with no record in recs.
