@@ -10,7 +10,7 @@ MODULES := libs/catga libs/contracts $(addprefix services/,$(SERVICES)) examples
 BIN := $(CURDIR)/bin
 GO ?= go
 # Tests that start real servers share two cores: keep package parallelism low.
-TEST_FLAGS ?= -count=1 -p 2
+TEST_FLAGS ?= -count=1 -p 2 -timeout 25m
 RACE ?= -race
 
 .PHONY: help
@@ -26,7 +26,8 @@ test: deps ## everything this machine can run: unit, integration, e2e (with a Do
 	@# The container topology (e2e/topology) runs from the images `make images` builds; without a
 	@# Docker Engine its tests skip, and this says so where nobody can miss it.
 	@if docker info >/dev/null 2>&1; then $(MAKE) --no-print-directory images; \
-	else echo "!!! no Docker Engine reachable: the container end-to-end tests (e2e/topology) will be SKIPPED (make e2e requires one)"; fi
+	  command -v docker-compose >/dev/null || echo "!!! docker-compose not installed: the compose smoke test (e2e/compose) will be SKIPPED (make e2e requires it)"; \
+	else echo "!!! no Docker Engine reachable: the container end-to-end tests (e2e/topology, e2e/compose) will be SKIPPED (make e2e requires one)"; fi
 	@$(call gotest,)
 
 .PHONY: test-unit
