@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -80,7 +79,7 @@ func redisMasterFault(ctx context.Context, rate int) (restored, worst time.Durat
 		return 0, 0, 0, 0, fmt.Errorf("catga: bench: no slots served by %s", victim.Addr)
 	}
 	onVictim := func(key string) bool {
-		k := int64(keySlot(key))
+		k := int64(rediscluster.Slot(key))
 		for _, r := range owned {
 			if k >= r[0] && k <= r[1] {
 				return true
@@ -120,29 +119,6 @@ func redisMasterFault(ctx context.Context, rate int) (restored, worst time.Durat
 		return 0, 0, 0, nodeTimeout, fmt.Errorf("catga: bench: no saga on the killed master's slots completed after the kill (%d tried)", len(samples))
 	}
 	return restored, res.Latency.Max(), res.ErrorShare(), nodeTimeout, nil
-}
-
-// keySlot is Redis Cluster's hash slot of key: CRC16 (XMODEM) of its hash
-// tag (the part between the first { and the next }, when not empty) or
-// of the whole key, modulo 16384.
-func keySlot(key string) int {
-	if i := strings.IndexByte(key, '{'); i >= 0 {
-		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
-			key = key[i+1 : i+1+j]
-		}
-	}
-	var crc uint16
-	for k := 0; k < len(key); k++ {
-		crc ^= uint16(key[k]) << 8
-		for range 8 {
-			if crc&0x8000 != 0 {
-				crc = crc<<1 ^ 0x1021
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	return int(crc) % 16384
 }
 
 // quietRedis drops go-redis's log lines.

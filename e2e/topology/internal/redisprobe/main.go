@@ -17,7 +17,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/catga-go/catga/e2e/topology/internal/slot"
+	"github.com/catga-go/catga/libs/catga/rediscluster"
 	"github.com/catga-go/catga/libs/catga/sagastore"
 	sagaredis "github.com/catga-go/catga/libs/catga/sagastore/redis"
 )
@@ -66,7 +66,7 @@ func main() {
 func idIn(n, lo, hi int) string {
 	for k := 0; ; k++ {
 		id := "probe-" + strconv.Itoa(n) + "-" + strconv.Itoa(k) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
-		if s := slot.Of(id); s >= lo && s <= hi {
+		if s := rediscluster.Slot(id); s >= lo && s <= hi {
 			return id
 		}
 	}

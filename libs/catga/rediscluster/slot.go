@@ -1,13 +1,12 @@
-// Package slot computes Redis Cluster hash slots, for the topology and its
-// Redis probe.
-package slot
+package rediscluster
 
 import "strings"
 
-// Of is the Redis Cluster hash slot of key: CRC16 (XMODEM) of the key, or
-// of its hash tag (the part between the first '{' and the next '}', when
-// not empty), modulo 16384.
-func Of(key string) int {
+// Slot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of the key,
+// or of its hash tag (the part between the first '{' and the next '}',
+// when not empty), modulo 16384. go-redis computes the same but keeps it
+// internal; tests and benchmarks need it to aim a fault at a master.
+func Slot(key string) int {
 	if i := strings.IndexByte(key, '{'); i >= 0 {
 		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
 			key = key[i+1 : i+1+j]
