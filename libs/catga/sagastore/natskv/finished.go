@@ -30,9 +30,9 @@ import (
 // state prefix, so it is in no state's listing.
 const migratedKey = "migrated"
 
-func (s *Store) openFinished(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+func (s *Store) openFinished(ctx context.Context, js jetstream.JetStream, cfg Config, bucket bucketFunc) error {
 	name := cfg.Bucket + "_fin"
-	fin, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: name, History: 1,
+	fin, err := bucket(ctx, jetstream.KeyValueConfig{Bucket: name, History: 1,
 		Replicas: cfg.Replicas, LimitMarkerTTL: markerTTL}) // LimitMarkerTTL enables the keys' TTLs
 	if err != nil {
 		return fmt.Errorf("catga: natskv: bucket %s: %w", name, err)

@@ -64,6 +64,23 @@ var _ sagastore.Store = (*Store)(nil)
 
 // New creates (or opens) the buckets and returns a store over them.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	return open(ctx, js, cfg, js.CreateOrUpdateKeyValue)
+}
+
+// Open returns a store over the buckets a [New] made, and fails if one is
+// missing: it never creates or reconfigures a bucket, so tools that only
+// look and operate (the catga CLI) need no right to manage streams.
+// cfg.Replicas is ignored.
+func Open(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
+	return open(ctx, js, cfg, func(ctx context.Context, c jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+		return js.KeyValue(ctx, c.Bucket)
+	})
+}
+
+// bucketFunc makes or binds the bucket c describes.
+type bucketFunc func(ctx context.Context, c jetstream.KeyValueConfig) (jetstream.KeyValue, error)
+
+func open(ctx context.Context, js jetstream.JetStream, cfg Config, bucket bucketFunc) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -76,7 +93,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	if cfg.Retention == 0 {
 		cfg.Retention = sagastore.DefaultRetention
 	}
-	recs, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1, Replicas: cfg.Replicas})
+	recs, err := bucket(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket, History: 1, Replicas: cfg.Replicas})
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s: %w", cfg.Bucket, err)
 	}
@@ -84,18 +101,18 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	// reads them all and filters them client-side, so without an expiry a
 	// due scan would grow with every saga ever run. Markers expire after
 	// markerTTL (the bucket's LimitMarkerTTL enables per-message TTLs).
-	due, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_due", History: 1,
+	due, err := bucket(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_due", History: 1,
 		Replicas: cfg.Replicas, LimitMarkerTTL: markerTTL})
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s_due: %w", cfg.Bucket, err)
 	}
-	stuck, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_stuck", History: 1,
+	stuck, err := bucket(ctx, jetstream.KeyValueConfig{Bucket: cfg.Bucket + "_stuck", History: 1,
 		Replicas: cfg.Replicas, LimitMarkerTTL: markerTTL})
 	if err != nil {
 		return nil, fmt.Errorf("catga: natskv: bucket %s_stuck: %w", cfg.Bucket, err)
 	}
 	s := &Store{recs: recs, due: due, stuck: stuck, retention: cfg.Retention}
-	if err := s.openFinished(ctx, js, cfg); err != nil {
+	if err := s.openFinished(ctx, js, cfg, bucket); err != nil {
 		return nil, err
 	}
 	return s, nil

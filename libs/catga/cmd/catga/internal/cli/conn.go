@@ -96,15 +96,11 @@ func (a *app) sagaStore(ctx context.Context) (sagastore.Store, error) {
 	bucket := "catga_sagas_" + svc // as package peer names it
 	ctx, cancel := a.withTimeout(ctx)
 	defer cancel()
-	stream, err := c.js.Stream(ctx, "KV_"+bucket)
-	if errors.Is(err, jetstream.ErrStreamNotFound) {
+	// Open binds the peers' buckets and never creates or reconfigures one.
+	s, err := natskv.Open(ctx, c.js, natskv.Config{Bucket: bucket})
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		return nil, fmt.Errorf("%w: no saga store for service %q (NATS KV bucket %s): is it running, or are its sagas in Redis (--redis)?", errRefused, svc, bucket)
-	} else if err != nil {
-		return nil, fmt.Errorf("catga: saga store %s: %w", bucket, err)
 	}
-	// natskv.New creates or updates its buckets: with the replicas they
-	// have, so that the tool changes nothing an operator sized.
-	s, err := natskv.New(ctx, c.js, natskv.Config{Bucket: bucket, Replicas: stream.CachedInfo().Config.Replicas})
 	if err != nil {
 		return nil, err
 	}
