@@ -7,8 +7,9 @@
 //
 // A saga moves step by step while Running. When a step fails (a domain
 // rejection, a non-retryable error, retries exhausted or the saga deadline
-// passed) the saga turns Compensating and undoes the completed steps in
-// reverse order; compensations are retried per their policy, and one that
+// passed) the saga turns Compensating and compensates, in reverse order, the
+// failed step and those before it (a compensation may thus run for an action
+// that never applied: see [Step]); compensations are retried per their policy, and one that
 // keeps failing moves the saga to Stuck, where an operator sees it ([Engine.List])
 // and acts ([Engine.Retry], [Engine.ForceCompensate]; a tool that runs no
 // saga, such as the catga CLI, uses an [Operator], which hands the saga to

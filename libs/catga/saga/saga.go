@@ -72,9 +72,14 @@ func (p RetryPolicy) backoff(n int) time.Duration {
 // Their ctx carries catga.Metadata for the participant (see the package
 // documentation), typically passed on by mediator.Send.
 type Step[D any] struct {
-	Name       string
-	Action     func(ctx context.Context, data *D) error
-	Compensate func(ctx context.Context, data *D) error // optional
+	Name   string
+	Action func(ctx context.Context, data *D) error
+	// Compensate (optional) runs for the failed step and those before it,
+	// including for an action that never applied (rejected, timed out, or
+	// never delivered): the participant must then undo nothing. Guarded by
+	// [GuardCompensation] or a fence it does so, and refuses the action
+	// for good afterwards; an unguarded compensation must check itself.
+	Compensate func(ctx context.Context, data *D) error
 	// Timeout bounds each attempt (default: the engine's WithStepTimeout).
 	Timeout           time.Duration
 	Retry             RetryPolicy

@@ -76,8 +76,9 @@ type StepState struct {
 	// part of the step's idempotency key, so a resumed step keeps its key.
 	KeyEpoch uint64 `json:"k,omitempty"`
 	Attempts int    `json:"a,omitempty"`
-	// Rejected: the action was refused by the participant, so it certainly
-	// did not apply and needs no compensation.
+	// Rejected: the action was refused by the participant, so it did not
+	// apply. It is compensated all the same, so that the participant's
+	// fence refuses the message if it is replayed later.
 	Rejected bool `json:"r,omitempty"`
 	// Code is the rejection's code (catga.RejectionError.Code) when
 	// Rejected, so that callers act on the reason without parsing Error.

@@ -76,8 +76,10 @@ var (
 //  2. reserve every item (compensation: release);
 //  3. complete the order.
 //
-// A rejected charge compensates step 0 only: the order is cancelled with
-// the rejection's code. A rejected reservation refunds, then cancels.
+// A rejected charge is refunded (nothing to undo at payment, whose fence
+// then refuses a replay of the charge) and the order cancelled with the
+// rejection's code. A rejected reservation is released the same way, then
+// refunded, then cancelled.
 func (s *Service) definition(pay Payments, inv Inventory) saga.Definition[SagaData] {
 	return saga.Definition[SagaData]{
 		Name: SagaName,
