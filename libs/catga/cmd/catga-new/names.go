@@ -26,6 +26,11 @@ var reservedAggregates = map[string]bool{
 	"create": true, "created": true, "evolve": true, "new": true, "service": true, "invalid": true, "view": true,
 }
 
+// reservedServices would clash outside the service: bin/catga and bin/demo
+// are the CLI and the demo `make build` writes, public is PostgreSQL's
+// default schema (the service's schema is its name).
+var reservedServices = map[string]bool{"catga": true, "demo": true, "public": true}
+
 // checkName checks what (a "service" or "aggregate" name) is a lowercase Go
 // identifier of at most maxNameLen bytes that is not a keyword.
 func checkName(what, name string) error {
@@ -62,6 +67,9 @@ func newSpec(root, name, aggregate string) (spec, error) {
 	}
 	if err := errors.Join(checkName("service", name), checkName("aggregate", aggregate)); err != nil {
 		return spec{}, err
+	}
+	if reservedServices[name] {
+		return spec{}, fmt.Errorf("%w: service name %q is taken by the repository (bin/catga, bin/demo, or PostgreSQL's public schema); choose another", errInvalidName, name)
 	}
 	if reservedAggregates[aggregate] {
 		return spec{}, fmt.Errorf("%w: aggregate name %q collides with a generated identifier; choose another", errInvalidName, aggregate)

@@ -88,6 +88,8 @@ func TestNewSpec(t *testing.T) {
 		{"payment", "", "services/payment exists"},
 		{"shipping", "Parcel", "aggregate name"},
 		{"shipping", "new", "collides"},
+		{"catga", "", "taken by the repository"},
+		{"public", "", "taken by the repository"},
 		{"", "", "service name is required"},
 	} {
 		if _, err := newSpec(root, tt.name, tt.agg); !errors.Is(err, errInvalidName) || !strings.Contains(err.Error(), tt.wantErr) {
@@ -128,6 +130,18 @@ func TestComposeWith(t *testing.T) {
 // TestRender: every template fills, the Go files are gofmt-ed (render
 // fails otherwise) and name the module, and the file names carry the
 // aggregate.
+// TestRenderRefusesTwoFilesOnOnePath: an aggregate named like a fixed
+// file of its package would overwrite it, and the service not compile.
+func TestRenderRefusesTwoFilesOnOnePath(t *testing.T) {
+	for _, agg := range []string{"doc", "errors"} {
+		s := spec{Name: "shipping", EnvName: "SHIPPING", Agg: agg, AggTitle: strings.ToUpper(agg[:1]) + agg[1:], Plural: agg + "s",
+			AggPlural: strings.ToUpper(agg[:1]) + agg[1:] + "s", Module: "example.com/repo", GoVersion: "1.26.0"}
+		if _, err := render(s); !errors.Is(err, errInvalidName) || !strings.Contains(err.Error(), "two files") {
+			t.Errorf("render with aggregate %q: %v, want errInvalidName saying two files", agg, err)
+		}
+	}
+}
+
 func TestRender(t *testing.T) {
 	s := spec{Name: "shipping", EnvName: "SHIPPING", Agg: "parcel", AggTitle: "Parcel", Plural: "parcels", AggPlural: "Parcels",
 		Module: "example.com/repo", GoVersion: "1.26.0"}

@@ -46,6 +46,10 @@ func render(s spec) (map[string][]byte, error) {
 				return fmt.Errorf("catga: template %s makes Go that does not parse: %w", p, err)
 			}
 		}
+		if _, dup := files[rel]; dup {
+			// The aggregate's file took the name of a fixed one (domain/doc.go).
+			return fmt.Errorf("%w: aggregate name %q makes two files %s; choose another", errInvalidName, s.Agg, rel)
+		}
 		files[rel] = out
 		return nil
 	})
