@@ -15,12 +15,14 @@
 // # What it reads
 //
 // Listings and counts read the store's indexes through the engine, page
-// by page ([saga.Engine.ListPage]), never every record: Running,
-// Compensating and Stuck sagas through the due and stuck indexes,
-// Completed and Compensated ones through the finished index. Counts of a
-// state stop at [CountCap] ("500+"), so a look reads a bounded number of
-// records however many sagas there are; the figures are computed at most
-// once every three refresh intervals and shared by every open page.
+// by page ([saga.Engine.ListPage]), not a scan of the store: Completed and
+// Compensated sagas through the finished index, a page costing its own
+// records; Running, Compensating and Stuck ones through the ids of the due
+// and stuck indexes, where a page reads every id of the index and then
+// records until the page is full (counting Compensating among many Running
+// sagas reads the Running ones' records too). Counts of a state stop at
+// [CountCap] ("500+"); the figures are computed at most once every three
+// refresh intervals and shared by every open page.
 //
 // # An operator surface
 //
