@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/catga-go/catga/e2e/topology"
 )
 
@@ -23,9 +25,11 @@ const natsResumeBound = time.Second
 // node is restarted and must rejoin its streams, and the books must
 // balance (nothing lost).
 //
-// The victim is the node with the most peer connections among those that
-// lead neither the event stream nor the consumer that starts the sagas:
-// a JetStream raft group whose leader dies elects a new one only after
+// The victim is the node with the most peer connections; the leadership of
+// the event stream and of the order consumers is first moved off it (a
+// stepdown), since choosing among non-leaders left, in about one run in a
+// hundred, only a node no peer had connected to. A JetStream raft group
+// whose leader dies elects a new one only after
 // nats-server's election timeout (4–9 s, fixed in the server), which no
 // client setting can shorten; that stall is a property of JetStream, not
 // of the clients' move this bound is about.
@@ -182,44 +186,79 @@ func allCurrent(streams []topology.Stream, replicas int) bool {
 	return true
 }
 
-// pickNATSVictim is the node to kill (see TestScenarioKillNATSNode), the
-// peer connections it holds and the peers' connections in all.
+// pickNATSVictim returns the node holding the most peer connections (so
+// that killing it moves clients), with how many it and all nodes hold.
+// JetStream takes seconds to elect a new leader, which no client setting
+// shortens, so first the leadership of the event stream and of the order
+// consumers moves off it (a stepdown naming another node as preferred), and
+// the kill comes once nothing the flow needs is led there.
 func pickNATSVictim(ctx context.Context, t *testing.T, topo *topology.Topology) (victim, clients, total int) {
 	t.Helper()
-	streams, err := leaderViews(ctx, topo, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaders := map[string]bool{}
-	for _, s := range streams {
-		if s.Name != "CATGA_EVENTS" {
-			continue
-		}
-		leaders[s.Leader] = true
-		for _, c := range s.Consumers {
-			if strings.Contains(c.Filter, "order.placed") || strings.HasPrefix(c.Name, "order") {
-				leaders[c.Leader] = true
-			}
-		}
-	}
-	victim = -1
 	for i := range topo.NATSNodes() {
 		n, err := topo.NATSClients(ctx, i)
 		if err != nil {
 			t.Fatal(err)
 		}
 		total += n
-		if !leaders[fmt.Sprintf("nats-%d", i)] && (victim < 0 || n > clients) {
+		if n > clients {
 			victim, clients = i, n
 		}
 	}
-	if victim < 0 {
-		t.Fatalf("every node leads the event stream or an order consumer: %v", leaders)
-	}
 	if clients == 0 {
-		t.Fatalf("nats-%d holds no peer connection: killing it would prove nothing", victim)
+		t.Fatalf("no NATS node holds a peer connection")
 	}
-	return victim, clients, total
+	name, other := fmt.Sprintf("nats-%d", victim), fmt.Sprintf("nats-%d", (victim+1)%topo.NATSNodes())
+	url, err := topo.NATSURL(ctx, (victim+1)%topo.NATSNodes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	preferred := []byte(`{"placement":{"preferred":"` + other + `"}}`)
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		led, known := ledBy(ctx, t, topo, name)
+		if known && len(led) == 0 {
+			return victim, clients, total
+		}
+		if time.Now().After(end) {
+			t.Fatalf("%s still leads %v after 30s of stepdowns", name, led)
+		}
+		t.Logf("moving leadership off %s: %v", name, led)
+		for _, subject := range led {
+			// The answer may be an error while an election runs: the loop
+			// reads the leaders again either way.
+			_, _ = nc.Request(subject, preferred, 2*time.Second)
+		}
+	}
+}
+
+// ledBy returns the stepdown subjects of the event stream and the order
+// consumers whose leader is node name; known is false while an election
+// leaves a leader unknown.
+func ledBy(ctx context.Context, t *testing.T, topo *topology.Topology, name string) (led []string, known bool) {
+	t.Helper()
+	streams, err := leaderViews(ctx, topo, -1)
+	if err != nil {
+		t.Logf("leaders: %v", err)
+		return nil, false
+	}
+	for _, s := range streams {
+		if s.Name != "CATGA_EVENTS" {
+			continue
+		}
+		if s.Leader == name {
+			led = append(led, "$JS.API.STREAM.LEADER.STEPDOWN."+s.Name)
+		}
+		for _, c := range s.Consumers {
+			if (strings.Contains(c.Filter, "order.placed") || strings.HasPrefix(c.Name, "order")) && c.Leader == name {
+				led = append(led, "$JS.API.CONSUMER.LEADER.STEPDOWN."+s.Name+"."+c.Name)
+			}
+		}
+	}
+	return led, true
 }
 
 // waitRejoined waits until every stream counts node i as a current
